@@ -1,0 +1,1 @@
+"""rtrace.cli: the ``rtrace`` command (Typer app, Rich rendering)."""

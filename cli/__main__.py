@@ -1,0 +1,3 @@
+from rtrace.cli.app import main
+
+main()

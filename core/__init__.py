@@ -1,0 +1,65 @@
+"""rtrace.core: trace retriever runs to JSONL, with LangChain's callback API.
+
+    from rtrace.core import retriever, trace_to
+
+    @retriever
+    def search(query: str) -> list[Document]: ...
+
+    with trace_to("runs.jsonl"):
+        search("what is rrf?")
+"""
+
+from rtrace.core.context import current_run, trace_to
+from rtrace.core.documents import Document
+from rtrace.core.errors import LogError, MalformedLineError, OutputError, RtraceError, UsageError
+from rtrace.core.events import SCHEMA_VERSION, schema_text
+from rtrace.core.handlers import AsyncCallbackHandler, BaseCallbackHandler
+from rtrace.core.instrument import Retriever, dispatch_custom_event, retriever
+from rtrace.core.jsonl import JsonlHandler
+from rtrace.core.managers import (
+    AsyncCallbackManager,
+    AsyncCallbackManagerForRetrieverRun,
+    AsyncParentRunManager,
+    AsyncRunManager,
+    BaseCallbackManager,
+    BaseRunManager,
+    CallbackManager,
+    CallbackManagerForRetrieverRun,
+    Callbacks,
+    ParentRunManager,
+    RunManager,
+    StdOutCallbackHandler,
+)
+from rtrace.core.version import __version__
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "AsyncCallbackHandler",
+    "AsyncCallbackManager",
+    "AsyncCallbackManagerForRetrieverRun",
+    "AsyncParentRunManager",
+    "AsyncRunManager",
+    "BaseCallbackHandler",
+    "BaseCallbackManager",
+    "BaseRunManager",
+    "CallbackManager",
+    "CallbackManagerForRetrieverRun",
+    "Callbacks",
+    "Document",
+    "JsonlHandler",
+    "LogError",
+    "MalformedLineError",
+    "OutputError",
+    "ParentRunManager",
+    "Retriever",
+    "RtraceError",
+    "RunManager",
+    "StdOutCallbackHandler",
+    "UsageError",
+    "__version__",
+    "current_run",
+    "dispatch_custom_event",
+    "retriever",
+    "schema_text",
+    "trace_to",
+]

@@ -1,0 +1,145 @@
+"""Process-wide tracing state: the current run and the default handlers.
+
+The current run lives in a ``ContextVar`` so nesting follows asyncio tasks; once
+tracing is on, threads started (and executor jobs submitted) inherit the
+submitting code's context too, so nesting follows threads as well.
+
+Default handlers are what ``configure`` adds when the code under trace passed
+none: the ``trace_to`` block's writer, ``RTRACE_OUTPUT``'s, or ``rtrace run``'s.
+They are process-wide on purpose: every thread of the traced program is traced.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import os
+import sys
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rtrace.core.jsonl import JsonlHandler
+
+ENV_OUTPUT = "RTRACE_OUTPUT"
+
+_current_run: contextvars.ContextVar[Any] = contextvars.ContextVar("rtrace_current_run", default=None)
+_defaults: tuple[Any, ...] = ()
+_lock = threading.Lock()
+_env_checked = False
+
+
+def current_run() -> Any:
+    """The run manager of the retriever run the calling code is inside, or ``None``."""
+    return _current_run.get()
+
+
+def set_current_run(run_manager: Any) -> contextvars.Token[Any]:
+    """Make ``run_manager`` the current run; pass the token to ``reset_current_run``."""
+    return _current_run.set(run_manager)
+
+
+def reset_current_run(token: contextvars.Token[Any]) -> None:
+    _current_run.reset(token)
+
+
+def default_handlers() -> tuple[Any, ...]:
+    """Handlers every configured manager gets (``RTRACE_OUTPUT`` is read on first use)."""
+    if not _env_checked:
+        _check_env()
+    return _defaults
+
+
+def add_default_handler(handler: Any) -> None:
+    """Send every traced run in this process to ``handler`` too."""
+    global _defaults
+    with _lock:
+        if not any(h is handler for h in _defaults):
+            _defaults = (*_defaults, handler)
+    propagate_context_to_threads()
+
+
+def remove_default_handler(handler: Any) -> None:
+    global _defaults
+    with _lock:
+        _defaults = tuple(h for h in _defaults if h is not handler)
+
+
+def _check_env() -> None:
+    global _env_checked
+    with _lock:
+        if _env_checked:
+            return
+        _env_checked = True
+    path = os.environ.get(ENV_OUTPUT)
+    if path:
+        from rtrace.core.jsonl import JsonlHandler
+
+        handler = JsonlHandler(path)
+        handler.close_at_exit()
+        add_default_handler(handler)
+
+
+@contextmanager
+def trace_to(path_or_file: Any, **options: Any) -> Iterator[JsonlHandler]:
+    """Record every retriever run in the block, in any thread, to a JSONL file.
+
+    ``options`` go to ``JsonlHandler`` (``redact``, ``max_content``). The session
+    is closed, and its ``session_end`` written, when the block ends.
+    """
+    from rtrace.core.jsonl import JsonlHandler
+
+    handler = JsonlHandler(path_or_file, **options)
+    add_default_handler(handler)
+    error: BaseException | None = None
+    try:
+        yield handler
+    except BaseException as e:
+        error = e
+        raise
+    finally:
+        remove_default_handler(handler)
+        handler.close(error=error)
+
+
+_patched = False
+
+
+def propagate_context_to_threads() -> None:
+    """Make threads and executor jobs run in a copy of their starter's context.
+
+    What Python 3.14 does with ``-X thread_inherit_context``; OpenTelemetry's
+    threading instrumentation does the same. Idempotent; never undone.
+    """
+    global _patched
+    with _lock:
+        if _patched:
+            return
+        _patched = True
+    original_start = threading.Thread.start
+    original_submit = ThreadPoolExecutor.submit
+
+    @functools.wraps(original_start)
+    def start(self: threading.Thread) -> None:
+        ctx = contextvars.copy_context()
+        run = self.run
+        self.run = functools.partial(ctx.run, run)  # type: ignore[method-assign]
+        original_start(self)
+
+    @functools.wraps(original_submit)
+    def submit(self: ThreadPoolExecutor, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        return original_submit(self, contextvars.copy_context().run, fn, *args, **kwargs)
+
+    threading.Thread.start = start  # type: ignore[method-assign]
+    ThreadPoolExecutor.submit = submit  # type: ignore[method-assign]
+
+
+def warn(message: str) -> None:
+    """One line on stderr; never raises (stderr may be closed)."""
+    try:
+        print(f"rtrace: warning: {message}", file=sys.stderr, flush=True)
+    except Exception:
+        pass

@@ -1,0 +1,336 @@
+"""``JsonlHandler``: every event as one JSON line, written with one ``write(2)``.
+
+The file is opened with ``O_APPEND`` and each line goes out in a single
+unbuffered ``os.write``: lines from threads, tasks and several processes never
+interleave, and an event is in the kernel (safe from ``kill -9``) as soon as
+the hook returns. No background thread, no flush to forget.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+import threading
+import time
+import weakref
+from collections.abc import Iterable, Sequence
+from typing import IO, Any
+from uuid import UUID
+
+from rtrace.core.context import warn
+from rtrace.core.documents import record_documents
+from rtrace.core.encode import dumps_line
+from rtrace.core.events import error_fields, retry_fields, session_fields
+from rtrace.core.handlers import BaseCallbackHandler
+from rtrace.core.ids import utc_now_iso, uuid7
+from rtrace.core.redact import redact, redact_keys
+from rtrace.core.version import __version__
+
+_monotonic = time.perf_counter
+_handlers: weakref.WeakSet[JsonlHandler] = weakref.WeakSet()
+
+
+def _name(name: Any, serialized: Any, default: str) -> str:
+    if name:
+        return str(name)
+    if isinstance(serialized, dict):
+        if serialized.get("name"):
+            return str(serialized["name"])
+        ids = serialized.get("id")
+        if isinstance(ids, list) and ids:
+            return str(ids[-1])
+    return default
+
+
+class _Run:
+    __slots__ = ("run_id", "parent_run_id", "trace_id", "name", "t0")
+
+    def __init__(self, run_id: str, parent_run_id: str | None, trace_id: str, name: str | None, t0: float) -> None:
+        self.run_id = run_id
+        self.parent_run_id = parent_run_id
+        self.trace_id = trace_id
+        self.name = name
+        self.t0 = t0
+
+
+class JsonlHandler(BaseCallbackHandler):
+    """Writes event schema v1 to a path (appending), a file descriptor or a binary file.
+
+    ``redact``: metadata keys whose values are replaced (default: api_key,
+    authorization, password, token, secret; ``()`` for none). ``max_content``:
+    truncate each document's ``page_content`` to this many characters, recording
+    the original ``content_length``. Never raises into traced code: a path that
+    cannot be opened or a failing disk is one warning on stderr.
+    """
+
+    run_inline = True  # a local append is cheaper than any thread hop
+
+    def __init__(
+        self,
+        path_or_file: str | os.PathLike[str] | int | IO[bytes],
+        *,
+        redact: Iterable[str] | None = None,
+        max_content: int | None = None,
+        session_id: str | None = None,
+    ) -> None:
+        self._lock = threading.Lock()
+        self._fd: int | None = None
+        self._file: IO[bytes] | None = None
+        self._runs: dict[UUID, _Run] = {}
+        self._seq = 0
+        self._session_id = session_id or str(uuid7())
+        self._session_t0 = 0.0
+        self._started = False
+        self._closed = False
+        self._write_failed = False
+        self.lost = 0
+        self.redact = redact_keys(redact)
+        self.max_content = max_content
+        self.target = self._open(path_or_file)
+        _handlers.add(self)
+
+    def _open(self, target: Any) -> str:
+        if isinstance(target, int):
+            self._fd = target
+            return f"fd {target}"
+        if isinstance(target, (str, os.PathLike)):
+            path = os.fspath(target)
+            if path == "-":
+                self._file = sys.stdout.buffer
+                return "<stdout>"
+            try:
+                self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0), 0o644)
+            except OSError as e:
+                warn(f"cannot open trace log {path}: {e.strerror or e}; this run is not traced")
+                self._write_failed = True
+                return path
+            weakref.finalize(self, os.close, self._fd)
+            return path
+        if hasattr(target, "write"):
+            self._file = target
+            return getattr(target, "name", repr(target))
+        raise TypeError(f"JsonlHandler needs a path, a file descriptor or a binary file, not {type(target).__name__}")
+
+    @property
+    def session_id(self) -> str:
+        return self._session_id
+
+    # writing ---------------------------------------------------------------
+
+    def _emit(self, event: str, body: dict[str, Any]) -> None:
+        with self._lock:
+            if not self._started:
+                self._start_session()
+            self._seq += 1
+            line = dumps_line({
+                "v": 1, "seq": self._seq, "ts": utc_now_iso(), "event": event,
+                "session_id": self._session_id, **body,
+            })
+            self._write(line)
+
+    def _start_session(self) -> None:
+        self._started = True
+        self._session_t0 = _monotonic()
+        self._seq += 1
+        self._write(dumps_line({
+            "v": 1, "seq": self._seq, "ts": utc_now_iso(), "event": "session_start",
+            "session_id": self._session_id, **session_fields(__version__),
+        }))
+
+    def _write(self, line: bytes) -> None:
+        try:
+            if self._fd is not None:
+                view = memoryview(line)
+                while view:
+                    view = view[os.write(self._fd, view):]
+            elif self._file is not None:
+                self._file.write(line)
+                self._file.flush()
+            else:
+                self.lost += 1
+        except Exception as e:  # ENOSPC, EIO, a closed pipe: warn once, keep the program running
+            self.lost += 1
+            if not self._write_failed:
+                self._write_failed = True
+                reason = getattr(e, "strerror", None) or e
+                warn(f"cannot write trace log {self.target}: {reason}; events are being lost")
+
+    def close(self, exit_code: int | None = None, error: BaseException | None = None) -> None:
+        """Write ``session_end`` (once). Events that still arrive are written after it."""
+        with self._lock:
+            if self._closed or not self._started:
+                self._closed = True
+                return
+            self._closed = True
+            self._seq += 1
+            self._write(dumps_line({
+                "v": 1, "seq": self._seq, "ts": utc_now_iso(), "event": "session_end",
+                "session_id": self._session_id,
+                "exit_code": exit_code,
+                "error": error_fields(error),
+                "duration_ms": round((_monotonic() - self._session_t0) * 1000.0, 3),
+                "incomplete_runs": [r.run_id for r in self._runs.values()],
+                "lost_events": self.lost,
+            }))
+        if self.lost:
+            warn(f"{self.lost} events could not be written to {self.target}")
+
+    def close_at_exit(self) -> None:
+        """Close at interpreter exit (for handlers nobody else closes)."""
+        atexit.register(self.close)
+
+    def _after_fork(self) -> None:
+        # A forked child is a new writer: its own session and seq, same file.
+        self._lock = threading.Lock()
+        self._session_id = str(uuid7())
+        self._seq = 0
+        self._started = False
+        self._closed = False
+
+    # run bookkeeping -------------------------------------------------------
+
+    def _begin(self, run_id: UUID, parent_run_id: UUID | None, name: str) -> _Run:
+        rid = str(run_id)
+        parent = self._runs.get(parent_run_id) if parent_run_id is not None else None
+        if parent is not None:
+            run = _Run(rid, parent.run_id, parent.trace_id, name, _monotonic())
+        else:
+            pid = None if parent_run_id is None else str(parent_run_id)
+            run = _Run(rid, pid, pid or rid, name, _monotonic())
+        self._runs[run_id] = run
+        return run
+
+    def _lookup(self, run_id: UUID, parent_run_id: UUID | None, pop: bool) -> _Run:
+        run = self._runs.pop(run_id, None) if pop else self._runs.get(run_id)
+        if run is None:  # a run whose start this handler did not see
+            rid = str(run_id)
+            pid = None if parent_run_id is None else str(parent_run_id)
+            run = _Run(rid, pid, pid or rid, None, -1.0)
+        return run
+
+    def _start(self, kind: str, run_id: UUID, parent_run_id: UUID | None, name: str,
+               tags: list[str] | None, metadata: dict[str, Any] | None, extra: dict[str, Any]) -> None:
+        run = self._begin(run_id, parent_run_id, name)
+        meta = redact(metadata, self.redact) if metadata else {}
+        self._emit(f"{kind}_start", {
+            "run_id": run.run_id, "parent_run_id": run.parent_run_id, "trace_id": run.trace_id,
+            "name": name, "tags": list(tags) if tags else [], "metadata": meta, **extra,
+        })
+
+    def _finish(self, kind: str, run_id: UUID, parent_run_id: UUID | None, extra: dict[str, Any]) -> None:
+        run = self._lookup(run_id, parent_run_id, pop=True)
+        duration = round((_monotonic() - run.t0) * 1000.0, 3) if run.t0 >= 0 else None
+        self._emit(kind, {
+            "run_id": run.run_id, "parent_run_id": run.parent_run_id, "trace_id": run.trace_id,
+            "name": run.name, "duration_ms": duration, **extra,
+        })
+
+    def _on_run(self, event: str, run_id: UUID, parent_run_id: UUID | None, extra: dict[str, Any]) -> None:
+        run = self._lookup(run_id, parent_run_id, pop=False)
+        self._emit(event, {
+            "run_id": run.run_id, "parent_run_id": run.parent_run_id, "trace_id": run.trace_id,
+            "name": run.name, **extra,
+        })
+
+    # retriever hooks -------------------------------------------------------
+
+    def on_retriever_start(self, serialized: dict[str, Any] | None, query: Any, *, run_id: UUID,
+                           parent_run_id: UUID | None = None, tags: list[str] | None = None,
+                           metadata: dict[str, Any] | None = None, name: str | None = None,
+                           **kwargs: Any) -> None:
+        if query is not None and not isinstance(query, str):
+            query = str(query)
+        self._start("retriever", run_id, parent_run_id, _name(name, serialized, "Retriever"),
+                    tags, metadata, {"query": query})
+
+    def on_retriever_end(self, documents: Sequence[Any], *, run_id: UUID,
+                         parent_run_id: UUID | None = None, **kwargs: Any) -> None:
+        docs = record_documents(documents, self.max_content)
+        if self.redact:
+            for d in docs:
+                if d["metadata"]:
+                    d["metadata"] = redact(d["metadata"], self.redact)
+        self._finish("retriever_end", run_id, parent_run_id, {"documents": docs})
+
+    def on_retriever_error(self, error: BaseException, *, run_id: UUID,
+                           parent_run_id: UUID | None = None, **kwargs: Any) -> None:
+        self._finish("retriever_error", run_id, parent_run_id, {"error": error_fields(error)})
+
+    def on_retry(self, retry_state: Any, *, run_id: UUID, parent_run_id: UUID | None = None,
+                 **kwargs: Any) -> None:
+        self._on_run("retry", run_id, parent_run_id, retry_fields(retry_state))
+
+    def on_text(self, text: str, *, run_id: UUID, parent_run_id: UUID | None = None,
+                **kwargs: Any) -> None:
+        self._on_run("text", run_id, parent_run_id, {"text": text if isinstance(text, str) else str(text)})
+
+    def on_custom_event(self, name: str, data: Any, *, run_id: UUID, tags: list[str] | None = None,
+                        metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        self._on_run("custom_event", run_id, None, {
+            "custom_name": str(name), "data": redact(data, self.redact),
+            "tags": list(tags) if tags else [],
+            "metadata": redact(metadata, self.redact) if metadata else {},
+        })
+
+    # LangChain parents: recorded lightly, so retriever runs inside chains stay connected.
+
+    def on_chain_start(self, serialized: Any, inputs: Any, *, run_id: UUID,
+                       parent_run_id: UUID | None = None, tags: list[str] | None = None,
+                       metadata: dict[str, Any] | None = None, name: str | None = None,
+                       **kwargs: Any) -> None:
+        self._start("chain", run_id, parent_run_id, _name(name, serialized, "Chain"), tags, metadata, {})
+
+    def on_chain_end(self, outputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None,
+                     **kwargs: Any) -> None:
+        self._finish("chain_end", run_id, parent_run_id, {})
+
+    def on_chain_error(self, error: BaseException, *, run_id: UUID,
+                       parent_run_id: UUID | None = None, **kwargs: Any) -> None:
+        self._finish("chain_error", run_id, parent_run_id, {"error": error_fields(error)})
+
+    def on_tool_start(self, serialized: Any, input_str: str, *, run_id: UUID,
+                      parent_run_id: UUID | None = None, tags: list[str] | None = None,
+                      metadata: dict[str, Any] | None = None, name: str | None = None,
+                      **kwargs: Any) -> None:
+        self._start("tool", run_id, parent_run_id, _name(name, serialized, "Tool"), tags, metadata, {})
+
+    def on_tool_end(self, output: Any, *, run_id: UUID, parent_run_id: UUID | None = None,
+                    **kwargs: Any) -> None:
+        self._finish("tool_end", run_id, parent_run_id, {})
+
+    def on_tool_error(self, error: BaseException, *, run_id: UUID,
+                      parent_run_id: UUID | None = None, **kwargs: Any) -> None:
+        self._finish("tool_error", run_id, parent_run_id, {"error": error_fields(error)})
+
+    def on_llm_start(self, serialized: Any, prompts: list[str], *, run_id: UUID,
+                     parent_run_id: UUID | None = None, tags: list[str] | None = None,
+                     metadata: dict[str, Any] | None = None, name: str | None = None,
+                     **kwargs: Any) -> None:
+        self._start("llm", run_id, parent_run_id, _name(name, serialized, "LLM"), tags, metadata, {})
+
+    def on_chat_model_start(self, serialized: Any, messages: Any, *, run_id: UUID,
+                            parent_run_id: UUID | None = None, tags: list[str] | None = None,
+                            metadata: dict[str, Any] | None = None, name: str | None = None,
+                            **kwargs: Any) -> None:
+        self._start("llm", run_id, parent_run_id, _name(name, serialized, "ChatModel"), tags, metadata, {})
+
+    def on_llm_end(self, response: Any, *, run_id: UUID, parent_run_id: UUID | None = None,
+                   **kwargs: Any) -> None:
+        self._finish("llm_end", run_id, parent_run_id, {})
+
+    def on_llm_error(self, error: BaseException, *, run_id: UUID,
+                     parent_run_id: UUID | None = None, **kwargs: Any) -> None:
+        self._finish("llm_error", run_id, parent_run_id, {"error": error_fields(error)})
+
+    def __repr__(self) -> str:
+        return f"JsonlHandler({self.target!r})"
+
+
+def _reset_after_fork() -> None:
+    for handler in list(_handlers):
+        handler._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
