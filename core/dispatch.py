@@ -64,23 +64,25 @@ def handle_event(
     handlers: Sequence[Any], event: str, ignore: str | None, *args: Any, **kwargs: Any
 ) -> None:
     """Send ``event`` to ``handlers`` synchronously."""
-    coros: list[Coroutine[Any, Any, Any]] = []
-    try:
-        for handler in handlers:
-            try:
-                if ignore is None or not getattr(handler, ignore):
-                    result = getattr(handler, event)(*args, **kwargs)
-                    if result is not None and asyncio.iscoroutine(result):
-                        coros.append(result)
-            except NotImplementedError as e:
-                _log_failure(handler, event, e)  # never re-raised, as in LangChain
-            except Exception as e:
-                _log_failure(handler, event, e)
-                if handler.raise_error:
-                    raise
-    finally:
-        if coros:
-            _run_coros_somewhere(coros)
+    coros: list[Coroutine[Any, Any, Any]] | None = None
+    for handler in handlers:
+        try:
+            if ignore is None or not getattr(handler, ignore):
+                result = getattr(handler, event)(*args, **kwargs)
+                if result is not None and asyncio.iscoroutine(result):
+                    if coros is None:
+                        coros = []
+                    coros.append(result)
+        except NotImplementedError as e:
+            _log_failure(handler, event, e)  # never re-raised, as in LangChain
+        except Exception as e:
+            _log_failure(handler, event, e)
+            if handler.raise_error:
+                if coros:  # LangChain runs collected coroutines even when re-raising
+                    _run_coros_somewhere(coros)
+                raise
+    if coros:
+        _run_coros_somewhere(coros)
 
 
 def _run_coros_somewhere(coros: list[Coroutine[Any, Any, Any]]) -> None:

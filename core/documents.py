@@ -8,14 +8,13 @@ ids and scores are kept wherever they can be found, and nothing raises.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from rtrace.core.encode import safe_repr
 
-# Metadata keys that hold a relevance score (Cohere/FlashRank rerankers use the second).
-SCORE_KEYS = ("score", "relevance_score")
-ID_KEYS = ("id", "doc_id")
+# Ids come from ``.id``, else metadata "id" / "doc_id"; scores from a (doc, score)
+# pair, else metadata "score" / "relevance_score" (what Cohere/FlashRank rerankers set).
 CONTENT_KEYS = ("page_content", "content", "text")
 
 
@@ -65,69 +64,75 @@ class Document:
 
 
 def _number(x: object) -> float | None:
-    if isinstance(x, (bool, str, bytes)):
+    t = type(x)
+    if t is float:
+        return x  # type: ignore[return-value]
+    if t is int:
+        return float(x)  # type: ignore[arg-type]
+    if x is None or t is bool or t is str or t is bytes:
         return None
-    if isinstance(x, (int, float)):
-        return float(x)
     try:  # numpy scalars, Decimal
         return float(x)  # type: ignore[arg-type]
     except Exception:
         return None
 
 
-def _first(meta: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
-    for k in keys:
-        v = meta.get(k)
-        if v is not None:
-            return v
-    return None
-
-
 def _id(x: object) -> str | None:
-    if x is None or isinstance(x, str):
-        return x
     if isinstance(x, (int, float)) and not isinstance(x, bool):
         return str(x)
     return safe_repr(x)
 
 
+_MISSING = object()
+
+
 def record_document(item: Any, max_content: int | None = None) -> dict[str, Any]:
-    """One returned item as ``{id, page_content, metadata, score}``."""
+    """One returned item as ``{id, page_content, metadata, score}``.
+
+    On every traced retrieval: written for the common shapes first.
+    """
     score: float | None = None
-    if isinstance(item, tuple) and len(item) == 2 and _number(item[1]) is not None:
-        item, score = item[0], _number(item[1])
-    if hasattr(item, "page_content"):
-        content = item.page_content
+    if type(item) is tuple and len(item) == 2:
+        s = _number(item[1])
+        if s is not None:
+            item, score = item[0], s
+    content = getattr(item, "page_content", _MISSING)
+    if content is not _MISSING:
         meta = getattr(item, "metadata", None)
         doc_id = getattr(item, "id", None)
     elif isinstance(item, Mapping):
-        content = _first(item, CONTENT_KEYS)
+        content = None
+        for key in CONTENT_KEYS:
+            content = item.get(key)
+            if content is not None:
+                break
         meta = item.get("metadata")
         doc_id = item.get("id")
         if score is None:
             score = _number(item.get("score"))
     else:
-        content, meta, doc_id = item, None, None
-    if not isinstance(meta, Mapping):
-        meta = {} if meta is None else {"value": meta}
-    if doc_id is None:
-        doc_id = _first(meta, ID_KEYS)
-    if score is None:
-        score = _number(_first(meta, SCORE_KEYS))
-    if content is None:
-        content = ""
-    elif not isinstance(content, str):
-        content = safe_repr(content)
-    out: dict[str, Any] = {
-        "id": _id(doc_id),
-        "page_content": content,
-        "metadata": meta,
-        "score": score,
-    }
+        content, meta, doc_id = (item if type(item) is str else safe_repr(item)), None, None
+    if type(meta) is not dict:
+        meta = {} if meta is None else dict(meta) if isinstance(meta, Mapping) else {"value": meta}
+    if meta:
+        if doc_id is None:
+            doc_id = meta.get("id")
+            if doc_id is None:
+                doc_id = meta.get("doc_id")
+        if score is None:
+            s = meta.get("score")
+            if s is None:
+                s = meta.get("relevance_score")
+            if s is not None:
+                score = _number(s)
+    if type(content) is not str:
+        content = "" if content is None else safe_repr(content)
+    if doc_id is not None and type(doc_id) is not str:
+        doc_id = _id(doc_id)
     if max_content is not None and len(content) > max_content:
-        out["page_content"] = content[:max_content]
-        out["content_length"] = len(content)
-    return out
+        return {"id": doc_id, "page_content": content[:max_content], "metadata": meta,
+                "score": score, "content_length": len(content)}
+    return {"id": doc_id, "page_content": content, "metadata": meta, "score": score}
 
 
 def record_documents(result: Any, max_content: int | None = None) -> list[dict[str, Any]]:
@@ -136,14 +141,12 @@ def record_documents(result: Any, max_content: int | None = None) -> list[dict[s
     Iterators and generators are not consumed (that would empty them for the
     caller): they record as no documents.
     """
-    if result is None:
+    if result is None or isinstance(result, Iterator):
         return []
-    if isinstance(result, (str, bytes, Mapping)) or hasattr(result, "page_content"):
-        items: Iterable[Any] = (result,)
-    elif isinstance(result, (Sequence, set, frozenset)):
-        items = result
-    else:
-        return []
+    if isinstance(result, (Sequence, set, frozenset)) and not isinstance(result, (str, bytes)):
+        items: Iterable[Any] = result
+    else:  # one document, a dict, a string, or a scalar: recorded as one item
+        items = (result,)
     try:
         return [record_document(item, max_content) for item in items]
     except Exception:  # a hostile __getattr__ or __len__: record what we can

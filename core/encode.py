@@ -30,7 +30,7 @@ def safe_repr(obj: object) -> str:
         return repr(obj)
     except Exception:
         try:
-            return f"<{type(obj).__qualname__} object (repr failed)>"
+            return f"<{type(obj).__name__} object (repr failed)>"
         except Exception:
             return "<object (repr failed)>"
 

@@ -19,12 +19,14 @@ from typing import IO, Any
 from uuid import UUID
 
 from rtrace.core.context import warn
-from rtrace.core.documents import record_documents
-from rtrace.core.encode import dumps_line
+import orjson
+
+from rtrace.core.documents import record_document, record_documents
+from rtrace.core.encode import OPTIONS, dumps_line
 from rtrace.core.events import error_fields, retry_fields, session_fields
 from rtrace.core.handlers import BaseCallbackHandler
-from rtrace.core.ids import utc_now_iso, uuid7
-from rtrace.core.redact import redact, redact_keys
+from rtrace.core.ids import utc_now_iso, uuid7, uuid_str
+from rtrace.core.redact import SCALARS, Redactor
 from rtrace.core.version import __version__
 
 _monotonic = time.perf_counter
@@ -32,6 +34,8 @@ _handlers: weakref.WeakSet[JsonlHandler] = weakref.WeakSet()
 
 
 def _name(name: Any, serialized: Any, default: str) -> str:
+    if type(name) is str and name:
+        return name
     if name:
         return str(name)
     if isinstance(serialized, dict):
@@ -65,6 +69,9 @@ class JsonlHandler(BaseCallbackHandler):
     """
 
     run_inline = True  # a local append is cheaper than any thread hop
+    # Plain attributes, not properties: they are read on every event.
+    ignore_llm = ignore_retry = ignore_chain = ignore_agent = False
+    ignore_retriever = ignore_chat_model = ignore_custom_event = False
 
     def __init__(
         self,
@@ -85,7 +92,7 @@ class JsonlHandler(BaseCallbackHandler):
         self._closed = False
         self._write_failed = False
         self.lost = 0
-        self.redact = redact_keys(redact)
+        self.redact = Redactor(redact)
         self.max_content = max_content
         self.target = self._open(path_or_file)
         _handlers.add(self)
@@ -118,16 +125,27 @@ class JsonlHandler(BaseCallbackHandler):
 
     # writing ---------------------------------------------------------------
 
-    def _emit(self, event: str, body: dict[str, Any]) -> None:
+    def _emit(self, ev: dict[str, Any]) -> None:
+        """Stamp ``seq`` and ``ts`` on a fully built event and write it as one line."""
         with self._lock:
             if not self._started:
                 self._start_session()
             self._seq += 1
-            line = dumps_line({
-                "v": 1, "seq": self._seq, "ts": utc_now_iso(), "event": event,
-                "session_id": self._session_id, **body,
-            })
+            ev["seq"] = self._seq
+            ev["ts"] = utc_now_iso()
+            try:
+                line = orjson.dumps(ev, option=OPTIONS)
+            except Exception:  # unusual values: the safe, slower encoder
+                line = dumps_line(ev)
             self._write(line)
+
+    def _event(self, event: str, run: _Run) -> dict[str, Any]:
+        # seq and ts are placeholders here so they come first in the line.
+        return {
+            "v": 1, "seq": 0, "ts": "", "event": event, "session_id": self._session_id,
+            "run_id": run.run_id, "parent_run_id": run.parent_run_id, "trace_id": run.trace_id,
+            "name": run.name,
+        }
 
     def _start_session(self) -> None:
         self._started = True
@@ -141,9 +159,11 @@ class JsonlHandler(BaseCallbackHandler):
     def _write(self, line: bytes) -> None:
         try:
             if self._fd is not None:
-                view = memoryview(line)
-                while view:
-                    view = view[os.write(self._fd, view):]
+                written = os.write(self._fd, line)
+                if written != len(line):  # a short write (signal, huge line): finish it
+                    view = memoryview(line)[written:]
+                    while view:
+                        view = view[os.write(self._fd, view):]
             elif self._file is not None:
                 self._file.write(line)
                 self._file.flush()
@@ -191,7 +211,7 @@ class JsonlHandler(BaseCallbackHandler):
     # run bookkeeping -------------------------------------------------------
 
     def _begin(self, run_id: UUID, parent_run_id: UUID | None, name: str) -> _Run:
-        rid = str(run_id)
+        rid = uuid_str(run_id)
         parent = self._runs.get(parent_run_id) if parent_run_id is not None else None
         if parent is not None:
             run = _Run(rid, parent.run_id, parent.trace_id, name, _monotonic())
@@ -210,28 +230,17 @@ class JsonlHandler(BaseCallbackHandler):
         return run
 
     def _start(self, kind: str, run_id: UUID, parent_run_id: UUID | None, name: str,
-               tags: list[str] | None, metadata: dict[str, Any] | None, extra: dict[str, Any]) -> None:
-        run = self._begin(run_id, parent_run_id, name)
-        meta = redact(metadata, self.redact) if metadata else {}
-        self._emit(f"{kind}_start", {
-            "run_id": run.run_id, "parent_run_id": run.parent_run_id, "trace_id": run.trace_id,
-            "name": name, "tags": list(tags) if tags else [], "metadata": meta, **extra,
-        })
+               tags: list[str] | None, metadata: dict[str, Any] | None) -> dict[str, Any]:
+        ev = self._event(kind, self._begin(run_id, parent_run_id, name))
+        ev["tags"] = list(tags) if tags else []
+        ev["metadata"] = self.redact(metadata) if metadata else {}
+        return ev
 
-    def _finish(self, kind: str, run_id: UUID, parent_run_id: UUID | None, extra: dict[str, Any]) -> None:
+    def _finish(self, kind: str, run_id: UUID, parent_run_id: UUID | None) -> dict[str, Any]:
         run = self._lookup(run_id, parent_run_id, pop=True)
-        duration = round((_monotonic() - run.t0) * 1000.0, 3) if run.t0 >= 0 else None
-        self._emit(kind, {
-            "run_id": run.run_id, "parent_run_id": run.parent_run_id, "trace_id": run.trace_id,
-            "name": run.name, "duration_ms": duration, **extra,
-        })
-
-    def _on_run(self, event: str, run_id: UUID, parent_run_id: UUID | None, extra: dict[str, Any]) -> None:
-        run = self._lookup(run_id, parent_run_id, pop=False)
-        self._emit(event, {
-            "run_id": run.run_id, "parent_run_id": run.parent_run_id, "trace_id": run.trace_id,
-            "name": run.name, **extra,
-        })
+        ev = self._event(kind, run)
+        ev["duration_ms"] = round((_monotonic() - run.t0) * 1000.0, 3) if run.t0 >= 0 else None
+        return ev
 
     # retriever hooks -------------------------------------------------------
 
@@ -239,39 +248,57 @@ class JsonlHandler(BaseCallbackHandler):
                            parent_run_id: UUID | None = None, tags: list[str] | None = None,
                            metadata: dict[str, Any] | None = None, name: str | None = None,
                            **kwargs: Any) -> None:
-        if query is not None and not isinstance(query, str):
-            query = str(query)
-        self._start("retriever", run_id, parent_run_id, _name(name, serialized, "Retriever"),
-                    tags, metadata, {"query": query})
+        ev = self._start("retriever_start", run_id, parent_run_id, _name(name, serialized, "Retriever"), tags, metadata)
+        ev["query"] = query if query is None or type(query) is str else str(query)
+        self._emit(ev)
 
     def on_retriever_end(self, documents: Sequence[Any], *, run_id: UUID,
                          parent_run_id: UUID | None = None, **kwargs: Any) -> None:
-        docs = record_documents(documents, self.max_content)
-        if self.redact:
+        mc = self.max_content
+        if type(documents) is list:
+            docs = [record_document(d, mc) for d in documents]
+        else:
+            docs = record_documents(documents, mc)
+        redact = self.redact
+        if redact:
+            clean = redact.clean_keys  # inlined fast path of Redactor.__call__: this loop is hot
             for d in docs:
-                if d["metadata"]:
-                    d["metadata"] = redact(d["metadata"], self.redact)
-        self._finish("retriever_end", run_id, parent_run_id, {"documents": docs})
+                m = d["metadata"]
+                if m and not (type(m) is dict and clean.issuperset(m) and SCALARS.issuperset(map(type, m.values()))):
+                    d["metadata"] = redact(m)
+        ev = self._finish("retriever_end", run_id, parent_run_id)
+        ev["documents"] = docs
+        self._emit(ev)
 
     def on_retriever_error(self, error: BaseException, *, run_id: UUID,
                            parent_run_id: UUID | None = None, **kwargs: Any) -> None:
-        self._finish("retriever_error", run_id, parent_run_id, {"error": error_fields(error)})
+        self._error("retriever_error", error, run_id, parent_run_id)
+
+    def _error(self, kind: str, error: BaseException, run_id: UUID, parent_run_id: UUID | None) -> None:
+        ev = self._finish(kind, run_id, parent_run_id)
+        ev["error"] = error_fields(error)
+        self._emit(ev)
 
     def on_retry(self, retry_state: Any, *, run_id: UUID, parent_run_id: UUID | None = None,
                  **kwargs: Any) -> None:
-        self._on_run("retry", run_id, parent_run_id, retry_fields(retry_state))
+        ev = self._event("retry", self._lookup(run_id, parent_run_id, pop=False))
+        ev.update(retry_fields(retry_state))
+        self._emit(ev)
 
     def on_text(self, text: str, *, run_id: UUID, parent_run_id: UUID | None = None,
                 **kwargs: Any) -> None:
-        self._on_run("text", run_id, parent_run_id, {"text": text if isinstance(text, str) else str(text)})
+        ev = self._event("text", self._lookup(run_id, parent_run_id, pop=False))
+        ev["text"] = text if isinstance(text, str) else str(text)
+        self._emit(ev)
 
     def on_custom_event(self, name: str, data: Any, *, run_id: UUID, tags: list[str] | None = None,
                         metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:
-        self._on_run("custom_event", run_id, None, {
-            "custom_name": str(name), "data": redact(data, self.redact),
-            "tags": list(tags) if tags else [],
-            "metadata": redact(metadata, self.redact) if metadata else {},
-        })
+        ev = self._event("custom_event", self._lookup(run_id, None, pop=False))
+        ev["custom_name"] = str(name)
+        ev["data"] = self.redact(data)
+        ev["tags"] = list(tags) if tags else []
+        ev["metadata"] = self.redact(metadata) if metadata else {}
+        self._emit(ev)
 
     # LangChain parents: recorded lightly, so retriever runs inside chains stay connected.
 
@@ -279,49 +306,49 @@ class JsonlHandler(BaseCallbackHandler):
                        parent_run_id: UUID | None = None, tags: list[str] | None = None,
                        metadata: dict[str, Any] | None = None, name: str | None = None,
                        **kwargs: Any) -> None:
-        self._start("chain", run_id, parent_run_id, _name(name, serialized, "Chain"), tags, metadata, {})
+        self._emit(self._start("chain_start", run_id, parent_run_id, _name(name, serialized, "Chain"), tags, metadata))
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None,
                      **kwargs: Any) -> None:
-        self._finish("chain_end", run_id, parent_run_id, {})
+        self._emit(self._finish("chain_end", run_id, parent_run_id))
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID,
                        parent_run_id: UUID | None = None, **kwargs: Any) -> None:
-        self._finish("chain_error", run_id, parent_run_id, {"error": error_fields(error)})
+        self._error("chain_error", error, run_id, parent_run_id)
 
     def on_tool_start(self, serialized: Any, input_str: str, *, run_id: UUID,
                       parent_run_id: UUID | None = None, tags: list[str] | None = None,
                       metadata: dict[str, Any] | None = None, name: str | None = None,
                       **kwargs: Any) -> None:
-        self._start("tool", run_id, parent_run_id, _name(name, serialized, "Tool"), tags, metadata, {})
+        self._emit(self._start("tool_start", run_id, parent_run_id, _name(name, serialized, "Tool"), tags, metadata))
 
     def on_tool_end(self, output: Any, *, run_id: UUID, parent_run_id: UUID | None = None,
                     **kwargs: Any) -> None:
-        self._finish("tool_end", run_id, parent_run_id, {})
+        self._emit(self._finish("tool_end", run_id, parent_run_id))
 
     def on_tool_error(self, error: BaseException, *, run_id: UUID,
                       parent_run_id: UUID | None = None, **kwargs: Any) -> None:
-        self._finish("tool_error", run_id, parent_run_id, {"error": error_fields(error)})
+        self._error("tool_error", error, run_id, parent_run_id)
 
     def on_llm_start(self, serialized: Any, prompts: list[str], *, run_id: UUID,
                      parent_run_id: UUID | None = None, tags: list[str] | None = None,
                      metadata: dict[str, Any] | None = None, name: str | None = None,
                      **kwargs: Any) -> None:
-        self._start("llm", run_id, parent_run_id, _name(name, serialized, "LLM"), tags, metadata, {})
+        self._emit(self._start("llm_start", run_id, parent_run_id, _name(name, serialized, "LLM"), tags, metadata))
 
     def on_chat_model_start(self, serialized: Any, messages: Any, *, run_id: UUID,
                             parent_run_id: UUID | None = None, tags: list[str] | None = None,
                             metadata: dict[str, Any] | None = None, name: str | None = None,
                             **kwargs: Any) -> None:
-        self._start("llm", run_id, parent_run_id, _name(name, serialized, "ChatModel"), tags, metadata, {})
+        self._emit(self._start("llm_start", run_id, parent_run_id, _name(name, serialized, "ChatModel"), tags, metadata))
 
     def on_llm_end(self, response: Any, *, run_id: UUID, parent_run_id: UUID | None = None,
                    **kwargs: Any) -> None:
-        self._finish("llm_end", run_id, parent_run_id, {})
+        self._emit(self._finish("llm_end", run_id, parent_run_id))
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID,
                      parent_run_id: UUID | None = None, **kwargs: Any) -> None:
-        self._finish("llm_error", run_id, parent_run_id, {"error": error_fields(error)})
+        self._error("llm_error", error, run_id, parent_run_id)
 
     def __repr__(self) -> str:
         return f"JsonlHandler({self.target!r})"

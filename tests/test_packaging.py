@@ -1,0 +1,95 @@
+"""Packaging: every subpackage is listed, and a built wheel installs rtrace.core / rtrace.cli only."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    tomllib = None  # type: ignore[assignment]
+
+
+def _setuptools_config() -> dict:
+    if tomllib is None:
+        pytest.skip("tomllib needs Python 3.11")
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+
+
+def _source_packages() -> dict[str, str]:
+    """Every package directory under core/ and cli/, as dotted name -> directory."""
+    found = {}
+    for top, name in (("core", "rtrace.core"), ("cli", "rtrace.cli")):
+        for init in sorted((ROOT / top).rglob("__init__.py")):
+            rel = init.parent.relative_to(ROOT / top)
+            dotted = ".".join((name, *rel.parts)) if rel.parts else name
+            found[dotted] = init.parent.relative_to(ROOT).as_posix()
+    return found
+
+
+def test_every_subpackage_is_listed_for_packaging() -> None:
+    config = _setuptools_config()
+    found = _source_packages()
+    assert set(found) == set(config["packages"]), "pyproject.toml [tool.setuptools] packages is out of date"
+    for dotted, directory in found.items():
+        assert config["package-dir"][dotted] == directory
+
+
+def test_no_namespace_root_module() -> None:
+    # rtrace is a PEP 420 namespace: an rtrace/__init__.py anywhere would shadow it.
+    assert importlib.util.find_spec("rtrace").origin in (None, "namespace")
+    assert not (ROOT / "rtrace").exists()
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    # With build isolation, as a user's `pip install .` builds it (setuptools>=68 from pyproject).
+    r = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(ROOT)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    (path,) = out.glob("rtrace-*.whl")
+    return path
+
+
+def test_the_wheel_holds_only_the_rtrace_namespace(wheel: Path) -> None:
+    names = zipfile.ZipFile(wheel).namelist()
+    tops = {n.split("/")[0] for n in names if not n.startswith("rtrace-")}
+    assert tops == {"rtrace"}
+    assert "rtrace/__init__.py" not in names
+    for required in ("rtrace/core/__init__.py", "rtrace/core/schema/events-v1.json", "rtrace/core/py.typed",
+                     "rtrace/core/integrations/__init__.py", "rtrace/cli/app.py", "rtrace/cli/__main__.py"):
+        assert required in names
+    entry_points = next(n for n in names if n.endswith("entry_points.txt"))
+    assert "rtrace = rtrace.cli.app:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+
+
+def test_the_installed_wheel_runs(wheel: Path, tmp_path: Path) -> None:
+    target = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(target)
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]);"
+        "import rtrace.core, rtrace.cli.app as app;"
+        "assert rtrace.core.__file__.startswith(sys.argv[1]), rtrace.core.__file__;"
+        "import json; json.loads(rtrace.core.schema_text());"
+        "sys.argv = ['rtrace', '--version']; app.main()"
+    )
+    r = subprocess.run([sys.executable, "-c", code, str(target)], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == f"rtrace {rtrace_version()}"
+
+
+def rtrace_version() -> str:
+    from rtrace.core import __version__
+
+    return __version__
