@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -35,6 +35,48 @@ def _root(
     """rtrace: local, offline tracing for retrievers."""
 
 
+@app.command(
+    context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True},
+    no_args_is_help=True,
+)
+def run(
+    target: Optional[List[str]] = typer.Argument(  # noqa: UP006, UP007
+        None, metavar="SCRIPT [ARGS]...", help="The script to run, then its own arguments."
+    ),
+    module: Optional[str] = typer.Option(None, "-m", metavar="MODULE", help="Run a module, like python -m."),  # noqa: UP007
+    code: Optional[str] = typer.Option(None, "-c", metavar="CODE", help="Run a code string, like python -c."),  # noqa: UP007
+    output: Optional[str] = typer.Option(  # noqa: UP007
+        None, "-o", "--output", metavar="PATH",
+        help="Write the log here (appending); '-' streams JSONL to stdout and moves the script's stdout to stderr. "
+        "Default: a new file under .rtrace/.",
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary after the run."),
+    live: bool = typer.Option(False, "--live", help="Show runs in flight while the script runs (on a terminal)."),
+    no_langchain: bool = typer.Option(False, "--no-langchain", help="Do not hook into LangChain."),
+    redact: List[str] = typer.Option(  # noqa: UP006
+        [], "--redact", metavar="KEY",
+        help="Also redact this metadata key (case-insensitive; repeatable). Always redacted: "
+        "api_key, authorization, password, token, secret.",
+    ),
+    max_content: Optional[int] = typer.Option(  # noqa: UP007
+        None, "--max-content", metavar="N", min=0, help="Keep at most N characters of each document's content."
+    ),
+    tag: List[str] = typer.Option([], "--tag", metavar="TAG", help="Add a tag to every root run (repeatable)."),  # noqa: UP006
+    meta: List[str] = typer.Option(  # noqa: UP006
+        [], "--meta", metavar="KEY=VALUE", help="Add metadata to every root run (repeatable)."
+    ),
+) -> None:
+    """Run a Python script or module traced, exactly as python would run it."""
+    from rtrace.cli.tracerun import TraceRun, parse_meta, parse_target
+
+    spec = parse_target(target or [], module, code)
+    exit_code = TraceRun(
+        spec, output=output, quiet=quiet, live=live, langchain=not no_langchain,
+        redact=redact, max_content=max_content, tags=tag, metadata=parse_meta(meta),
+    ).execute()
+    raise typer.Exit(exit_code)
+
+
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of the event stream (schema v1)."""
@@ -46,7 +88,9 @@ def schema() -> None:
 def main() -> None:
     """Entry point: the only place errors become messages and exit codes."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:  # typer.Exit(n) comes back as n without standalone mode
+            sys.exit(code)
     except RtraceError as e:
         print(f"rtrace: error: {e}", file=sys.stderr)
         sys.exit(e.exit_code)

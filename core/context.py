@@ -17,7 +17,6 @@ import os
 import sys
 import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -119,6 +118,8 @@ def propagate_context_to_threads() -> None:
         if _patched:
             return
         _patched = True
+    from concurrent.futures import ThreadPoolExecutor
+
     original_start = threading.Thread.start
     original_submit = ThreadPoolExecutor.submit
 

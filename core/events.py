@@ -7,10 +7,8 @@ be added, none renamed or removed without bumping ``v`` (see schema/events-v1.js
 from __future__ import annotations
 
 import os
-import platform
 import sys
 import traceback
-from importlib import resources
 from typing import Any
 
 SCHEMA_VERSION = 1
@@ -90,7 +88,7 @@ def session_fields(version: str) -> dict[str, Any]:
     return {
         "argv": list(sys.argv),
         "pid": os.getpid(),
-        "python": platform.python_version(),
+        "python": "%d.%d.%d" % sys.version_info[:3],
         "rtrace_version": version,
         "cwd": os.getcwd(),
     }
@@ -98,4 +96,6 @@ def session_fields(version: str) -> dict[str, Any]:
 
 def schema_text() -> str:
     """The JSON Schema of event schema v1, as shipped in the package."""
+    from importlib import resources
+
     return resources.files("rtrace.core").joinpath("schema/events-v1.json").read_text("utf-8")

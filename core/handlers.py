@@ -11,6 +11,10 @@ from typing import Any
 from uuid import UUID
 
 
+def _noop(*args: Any, **kwargs: Any) -> None:
+    return None
+
+
 class BaseCallbackHandler:
     """Base for synchronous handlers (``langchain_core.callbacks.BaseCallbackHandler``)."""
 
@@ -18,6 +22,15 @@ class BaseCallbackHandler:
     """Re-raise exceptions from this handler into the traced code."""
     run_inline: bool = False
     """Under an async manager, call this handler on the event loop, in order, first."""
+
+    def __getattr__(self, name: str) -> Any:
+        # Hooks and flags a newer LangChain may call that this class does not know:
+        # a no-op and False, so handlers stay usable there instead of erroring per event.
+        if name.startswith("on_"):
+            return _noop
+        if name.startswith("ignore_"):
+            return False
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     @property
     def ignore_llm(self) -> bool:

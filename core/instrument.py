@@ -7,7 +7,6 @@ exception, and re-raise. With no handler configured they cost a context lookup.
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import functools
 import inspect
@@ -265,6 +264,8 @@ class Retriever:
     ) -> list[Any]:
         # As LangChain: the sync implementation in the default executor, with the
         # context copied so nested runs still find their parent.
+        import asyncio
+
         loop = asyncio.get_running_loop()
         sync_rm = run_manager.get_sync()
         ctx = contextvars.copy_context()

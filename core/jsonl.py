@@ -14,11 +14,11 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import IO, Any
 from uuid import UUID
 
-from rtrace.core.context import warn
+from rtrace.core.context import current_run, warn
 import orjson
 
 from rtrace.core.documents import record_document, record_documents
@@ -64,7 +64,9 @@ class JsonlHandler(BaseCallbackHandler):
     ``redact``: metadata keys whose values are replaced (default: api_key,
     authorization, password, token, secret; ``()`` for none). ``max_content``:
     truncate each document's ``page_content`` to this many characters, recording
-    the original ``content_length``. Never raises into traced code: a path that
+    the original ``content_length``. ``root_tags`` / ``root_metadata``: added to
+    every root run. ``observers``: called with each event after it is written
+    (a summary, a live view); an observer that raises is dropped with a warning. Never raises into traced code: a path that
     cannot be opened or a failing disk is one warning on stderr.
     """
 
@@ -80,6 +82,10 @@ class JsonlHandler(BaseCallbackHandler):
         redact: Iterable[str] | None = None,
         max_content: int | None = None,
         session_id: str | None = None,
+        root_tags: Sequence[str] = (),
+        root_metadata: dict[str, Any] | None = None,
+        observers: Sequence[Callable[[dict[str, Any]], None]] = (),
+        name: str | None = None,
     ) -> None:
         self._lock = threading.Lock()
         self._fd: int | None = None
@@ -94,7 +100,13 @@ class JsonlHandler(BaseCallbackHandler):
         self.lost = 0
         self.redact = Redactor(redact)
         self.max_content = max_content
-        self.target = self._open(path_or_file)
+        self.root_tags = list(root_tags)
+        self.root_metadata = dict(root_metadata or {})
+        self.observers = list(observers)
+        self._session_extra: dict[str, Any] = {}
+        self.target = name or self._open(path_or_file)
+        if name is not None:
+            self._open(path_or_file)
         _handlers.add(self)
 
     def _open(self, target: Any) -> str:
@@ -138,6 +150,26 @@ class JsonlHandler(BaseCallbackHandler):
             except Exception:  # unusual values: the safe, slower encoder
                 line = dumps_line(ev)
             self._write(line)
+        if self.observers:
+            self._notify(ev)
+
+    def _notify(self, ev: dict[str, Any]) -> None:
+        for observer in list(self.observers):
+            try:
+                observer(ev)
+            except Exception as e:
+                self.observers.remove(observer)
+                warn(f"observer {observer!r} failed and was removed: {e!r}")
+
+    def open_session(self, **fields: Any) -> None:
+        """Write ``session_start`` now (normally it waits for the first event).
+
+        ``fields`` override or add to its keys, e.g. the traced script's ``argv``.
+        """
+        with self._lock:
+            self._session_extra = fields
+            if not self._started:
+                self._start_session()
 
     def _event(self, event: str, run: _Run) -> dict[str, Any]:
         # seq and ts are placeholders here so they come first in the line.
@@ -151,10 +183,13 @@ class JsonlHandler(BaseCallbackHandler):
         self._started = True
         self._session_t0 = _monotonic()
         self._seq += 1
-        self._write(dumps_line({
+        ev = {
             "v": 1, "seq": self._seq, "ts": utc_now_iso(), "event": "session_start",
-            "session_id": self._session_id, **session_fields(__version__),
-        }))
+            "session_id": self._session_id, **session_fields(__version__), **self._session_extra,
+        }
+        self._write(dumps_line(ev))
+        if self.observers:
+            self._notify(ev)
 
     def _write(self, line: bytes) -> None:
         try:
@@ -184,7 +219,7 @@ class JsonlHandler(BaseCallbackHandler):
                 return
             self._closed = True
             self._seq += 1
-            self._write(dumps_line({
+            ev = {
                 "v": 1, "seq": self._seq, "ts": utc_now_iso(), "event": "session_end",
                 "session_id": self._session_id,
                 "exit_code": exit_code,
@@ -192,7 +227,10 @@ class JsonlHandler(BaseCallbackHandler):
                 "duration_ms": round((_monotonic() - self._session_t0) * 1000.0, 3),
                 "incomplete_runs": [r.run_id for r in self._runs.values()],
                 "lost_events": self.lost,
-            }))
+            }
+            self._write(dumps_line(ev))
+        if self.observers:
+            self._notify(ev)
         if self.lost:
             warn(f"{self.lost} events could not be written to {self.target}")
 
@@ -212,6 +250,11 @@ class JsonlHandler(BaseCallbackHandler):
 
     def _begin(self, run_id: UUID, parent_run_id: UUID | None, name: str) -> _Run:
         rid = uuid_str(run_id)
+        if parent_run_id is None:
+            # A LangChain run started inside an rtrace run: link it to that run.
+            current = current_run()
+            if current is not None and current.run_id != run_id:
+                parent_run_id = current.run_id
         parent = self._runs.get(parent_run_id) if parent_run_id is not None else None
         if parent is not None:
             run = _Run(rid, parent.run_id, parent.trace_id, name, _monotonic())
@@ -231,9 +274,13 @@ class JsonlHandler(BaseCallbackHandler):
 
     def _start(self, kind: str, run_id: UUID, parent_run_id: UUID | None, name: str,
                tags: list[str] | None, metadata: dict[str, Any] | None) -> dict[str, Any]:
-        ev = self._event(kind, self._begin(run_id, parent_run_id, name))
+        run = self._begin(run_id, parent_run_id, name)
+        ev = self._event(kind, run)
         ev["tags"] = list(tags) if tags else []
         ev["metadata"] = self.redact(metadata) if metadata else {}
+        if run.parent_run_id is None and (self.root_tags or self.root_metadata):
+            ev["tags"] += [t for t in self.root_tags if t not in ev["tags"]]
+            ev["metadata"] = {**ev["metadata"], **self.root_metadata}
         return ev
 
     def _finish(self, kind: str, run_id: UUID, parent_run_id: UUID | None) -> dict[str, Any]:

@@ -1,0 +1,170 @@
+"""``rtrace run``: set up the writer and hooks, run the target, close the log, report."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from contextlib import ExitStack
+from typing import Any
+
+from rtrace.cli import runner
+from rtrace.cli.outputs import open_output
+from rtrace.core.context import add_default_handler, remove_default_handler
+from rtrace.core.errors import UsageError
+from rtrace.core.ids import uuid7
+from rtrace.core.jsonl import JsonlHandler
+from rtrace.core.redact import DEFAULT_REDACT
+from rtrace.core.summary import RunSummary
+
+
+def parse_target(args: Sequence[str], module: str | None, code: str | None) -> runner.Target:
+    if module is not None and code is not None:
+        raise UsageError("give -m MODULE or -c CODE, not both")
+    if module is not None:
+        return runner.Target("module", module, list(args))
+    if code is not None:
+        return runner.Target("code", code, list(args))
+    if not args:
+        raise UsageError("nothing to run: give a script, -m MODULE or -c CODE")
+    return runner.Target("script", args[0], list(args[1:]))
+
+
+def parse_meta(items: Sequence[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--meta takes KEY=VALUE, not {item!r}")
+        out[key] = value
+    return out
+
+
+def _exit_code(e: SystemExit) -> int:
+    code = e.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF if code >= 0 else code % 256
+    print(code, file=sys.stderr)  # what python does with sys.exit("message")
+    return 1
+
+
+class TraceRun:
+    """One traced run of a target: writer, LangChain hook, signals, summary."""
+
+    def __init__(self, target: runner.Target, *, output: str | None, quiet: bool, live: bool,
+                 langchain: bool, redact: Sequence[str], max_content: int | None,
+                 tags: Sequence[str], metadata: dict[str, Any]) -> None:
+        self.target = target
+        self.output_option = output
+        self.quiet = quiet
+        self.live = live
+        self.langchain = langchain
+        self.redact = tuple(DEFAULT_REDACT) + tuple(redact)
+        self.max_content = max_content
+        self.tags = list(tags)
+        self.metadata = metadata
+        self.summary = RunSummary()
+
+    def execute(self) -> int:
+        runner.check(self.target)
+        session_id = str(uuid7())
+        out = open_output(self.output_option, session_id)
+        handler = JsonlHandler(
+            out.fd, name=out.display, redact=self.redact, max_content=self.max_content,
+            session_id=session_id, root_tags=self.tags, root_metadata=self.metadata,
+            observers=[self.summary],
+        )
+        if out.to_stdout:
+            sys.stdout.flush()
+            os.dup2(2, 1)  # the script's stdout goes to stderr; fd `out.fd` keeps the real stdout
+        handler.open_session(argv=self.target.argv, rtrace_argv=list(sys.argv))
+        exit_code, error = 0, None
+        with ExitStack() as stack:
+            add_default_handler(handler)
+            stack.callback(remove_default_handler, handler)
+            if self.langchain:
+                from rtrace.core.integrations import langchain
+
+                langchain.install(handler)
+                stack.callback(langchain.uninstall, handler)
+            stack.enter_context(_sigterm_as_exit())
+            if self.live:
+                stack.enter_context(_live_view(self.summary))
+            try:
+                runner.run(self.target)
+            except SystemExit as e:
+                exit_code = _exit_code(e)
+            except KeyboardInterrupt as e:
+                exit_code, error = 130, e
+                _print_traceback(e)
+            except BaseException as e:
+                exit_code, error = 1, e
+                _print_traceback(e)
+        handler.close(exit_code=exit_code, error=error)
+        if not self.quiet:
+            self._report(out.display, out.show_command)
+        return exit_code
+
+    def _report(self, display: str, show_command: str) -> None:
+        from rtrace.cli.console import make_console
+        from rtrace.cli.render import summary
+
+        try:
+            make_console(stderr=True).print(summary(self.summary, display, show_command))
+        except Exception:  # a closed stderr must not change the exit code
+            pass
+
+
+def _print_traceback(error: BaseException) -> None:
+    text = runner.user_traceback(error)
+    try:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+    except Exception:
+        pass
+
+
+class _sigterm_as_exit:
+    """SIGTERM unwinds the script as SystemExit(143), so the log is closed properly."""
+
+    def __enter__(self) -> None:
+        self.previous = None
+        try:
+            self.previous = signal.signal(signal.SIGTERM, self._handle)
+        except (ValueError, OSError):  # not the main thread, or no SIGTERM here
+            self.previous = None
+
+    @staticmethod
+    def _handle(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
+
+
+class _live_view:
+    """Rich Live on stderr, only when stderr is a terminal."""
+
+    def __init__(self, summary: RunSummary) -> None:
+        self.summary = summary
+        self.live: Any = None
+
+    def __enter__(self) -> None:
+        if not sys.stderr.isatty():
+            return
+        from rich.live import Live
+
+        from rtrace.cli.console import make_console
+        from rtrace.cli.render import in_flight
+
+        self.live = Live(get_renderable=lambda: in_flight(self.summary), console=make_console(stderr=True),
+                         refresh_per_second=4, transient=True, redirect_stdout=False, redirect_stderr=False)
+        self.live.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.live is not None:
+            self.live.stop()
