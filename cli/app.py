@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import typer
 
@@ -75,6 +75,93 @@ def run(
         redact=redact, max_content=max_content, tags=tag, metadata=parse_meta(meta),
     ).execute()
     raise typer.Exit(exit_code)
+
+
+# Filter options shared by `show` and `filter` (defined once, used by both).
+_NAME = typer.Option([], "--name", metavar="NAME", help="Run name (glob, e.g. 'Dense*'; repeatable: any).")
+_TAG = typer.Option([], "--tag", metavar="TAG", help="Runs with this tag (repeatable: all).")
+_META = typer.Option([], "--meta", metavar="KEY=VALUE", help="Runs whose metadata KEY equals VALUE (repeatable).")
+_STATUS = typer.Option(None, "--status", metavar="STATUS", help="ok, error or incomplete.")
+_RETRIED = typer.Option(False, "--retried", help="Runs that were retried.")
+_MIN_MS = typer.Option(None, "--min-ms", metavar="MS", help="Runs that took at least MS milliseconds.")
+_MAX_MS = typer.Option(None, "--max-ms", metavar="MS", help="Runs that took at most MS milliseconds.")
+_QUERY = typer.Option(None, "--query", metavar="REGEX", help="Runs whose query matches (case-insensitive).")
+_DOC = typer.Option(None, "--doc", metavar="REGEX", help="Runs that returned a document whose text matches.")
+_RUN = typer.Option(None, "--run", metavar="ID-PREFIX", help="The run whose id starts with this.")
+_TRACE = typer.Option(None, "--trace", metavar="ID-PREFIX", help="The trace whose id starts with this.")
+_SINCE = typer.Option(None, "--since", metavar="TIME", help="Runs from TIME on: ISO time, 10m, 2h, 3d, today.")
+_UNTIL = typer.Option(None, "--until", metavar="TIME", help="Runs up to TIME.")
+_LAST = typer.Option(None, "--last", metavar="N", min=1, help="Only the last N matching traces.")
+_SESSION = typer.Option(None, "--session", metavar="ID-PREFIX", help="Runs of this session.")
+_RUNS = typer.Option(False, "--runs", help="Keep only the matching runs, not their whole traces.")
+_LENIENT = typer.Option(False, "--lenient", help="Skip malformed lines (counted) instead of stopping.")
+_FOLLOW = typer.Option(False, "--follow", "-f", help="Keep reading the log as it grows; Ctrl-C stops.")
+_PATHS = typer.Argument(None, metavar="[LOG]...", help="Logs to read ('-' for stdin). Default: the last `rtrace run`.")
+
+
+def _run_filter(name: List[str], tag: List[str], meta: List[str], status: Optional[str], retried: bool,  # noqa: UP006, UP007
+                min_ms: Optional[float], max_ms: Optional[float], query: Optional[str], doc: Optional[str],  # noqa: UP007
+                run_prefix: Optional[str], trace_prefix: Optional[str], since: Optional[str],  # noqa: UP007
+                until: Optional[str], session: Optional[str]) -> Any:  # noqa: UP007
+    from rtrace.core.filters import RunFilter, parse_meta_filters, parse_time
+
+    return RunFilter(
+        names=list(name), tags=list(tag), meta=parse_meta_filters(meta), status=status, retried=retried,
+        min_ms=min_ms, max_ms=max_ms, query=query, doc=doc, run_prefix=run_prefix, trace_prefix=trace_prefix,
+        since=parse_time(since) if since else None, until=parse_time(until) if until else None,
+        session_prefix=session,
+    )
+
+
+@app.command()
+def show(
+    paths: Optional[List[str]] = _PATHS,  # noqa: UP006, UP007
+    name: List[str] = _NAME, tag: List[str] = _TAG, meta: List[str] = _META,  # noqa: UP006
+    status: Optional[str] = _STATUS, retried: bool = _RETRIED,  # noqa: UP007
+    min_ms: Optional[float] = _MIN_MS, max_ms: Optional[float] = _MAX_MS,  # noqa: UP007
+    query: Optional[str] = _QUERY, doc: Optional[str] = _DOC,  # noqa: UP007
+    run_prefix: Optional[str] = _RUN, trace_prefix: Optional[str] = _TRACE,  # noqa: UP007
+    since: Optional[str] = _SINCE, until: Optional[str] = _UNTIL,  # noqa: UP007
+    last: Optional[int] = _LAST, session: Optional[str] = _SESSION,  # noqa: UP007
+    runs: bool = _RUNS, lenient: bool = _LENIENT, follow: bool = _FOLLOW,
+    fmt: str = typer.Option("tree", "--format", metavar="FORMAT", help="tree, table, jsonl or json."),
+    docs: bool = typer.Option(True, "--docs/--no-docs", help="Show retrieved documents."),
+    max_docs: int = typer.Option(5, "--max-docs", metavar="N", min=0, help="Documents shown per run."),
+    full: bool = typer.Option(False, "--full", help="Whole document contents, not one-line previews."),
+    expand: bool = typer.Option(False, "--expand", "-x", help="All metadata, of runs and documents."),
+    traceback: bool = typer.Option(False, "--traceback", help="Full tracebacks of errors."),
+    no_pager: bool = typer.Option(False, "--no-pager", help="Never page (never paged when not a terminal)."),
+    width: Optional[int] = typer.Option(None, "--width", metavar="COLS", min=20, help="Render at this width."),  # noqa: UP007
+) -> None:
+    """Show runs as trees: queries, documents, retries, errors."""
+    from rtrace.cli.render import ShowOptions
+    from rtrace.cli.show import Source, resolve_paths, run_show_command
+
+    run_filter = _run_filter(name, tag, meta, status, retried, min_ms, max_ms, query, doc, run_prefix,
+                             trace_prefix, since, until, session)
+    opts = ShowOptions(docs=docs, max_docs=max_docs, full=full, expand=expand, traceback=traceback)
+    run_show_command(Source(resolve_paths(paths or []), lenient, follow), run_filter, runs, last, fmt, opts,
+                     pager=not no_pager, width=width)
+
+
+@app.command(name="filter")
+def filter_(
+    paths: Optional[List[str]] = _PATHS,  # noqa: UP006, UP007
+    name: List[str] = _NAME, tag: List[str] = _TAG, meta: List[str] = _META,  # noqa: UP006
+    status: Optional[str] = _STATUS, retried: bool = _RETRIED,  # noqa: UP007
+    min_ms: Optional[float] = _MIN_MS, max_ms: Optional[float] = _MAX_MS,  # noqa: UP007
+    query: Optional[str] = _QUERY, doc: Optional[str] = _DOC,  # noqa: UP007
+    run_prefix: Optional[str] = _RUN, trace_prefix: Optional[str] = _TRACE,  # noqa: UP007
+    since: Optional[str] = _SINCE, until: Optional[str] = _UNTIL,  # noqa: UP007
+    last: Optional[int] = _LAST, session: Optional[str] = _SESSION,  # noqa: UP007
+    runs: bool = _RUNS, lenient: bool = _LENIENT, follow: bool = _FOLLOW,
+) -> None:
+    """Write the matching events as JSONL, each line exactly as in the log (for jq, DuckDB, ...)."""
+    from rtrace.cli.show import Source, resolve_paths, run_filter_command
+
+    run_filter = _run_filter(name, tag, meta, status, retried, min_ms, max_ms, query, doc, run_prefix,
+                             trace_prefix, since, until, session)
+    run_filter_command(Source(resolve_paths(paths or []), lenient, follow), run_filter, runs, last)
 
 
 @app.command()

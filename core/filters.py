@@ -1,0 +1,202 @@
+"""Selecting runs and traces: the filters ``rtrace show`` and ``rtrace filter`` share.
+
+``RunFilter`` is a conjunction of plain predicates over a ``Run``. ``select``
+applies it to a stream of traces: by default a trace is kept whole when any of
+its runs matches (the matching runs are reported so they can be highlighted);
+with ``runs_only`` only the matching runs are kept.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+
+from rtrace.core.errors import UsageError
+from rtrace.core.trees import ERROR, INCOMPLETE, OK, Run, Session, Trace
+
+STATUSES = (OK, ERROR, INCOMPLETE)
+_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d|w)$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+Predicate = Callable[[Run], bool]
+
+
+def parse_time(text: str, now: dt.datetime | None = None) -> str:
+    """An ISO time, ``10m``/``2h``/``3d`` ago, ``today`` or ``yesterday``, as a log ``ts`` string (UTC)."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    t = text.strip().lower()
+    when: dt.datetime
+    m = _RELATIVE.match(t)
+    if m:
+        when = now - dt.timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+    elif t in ("today", "yesterday"):
+        local_midnight = dt.datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
+        when = local_midnight - dt.timedelta(days=1 if t == "yesterday" else 0)
+    elif t == "now":
+        when = now
+    else:
+        try:
+            when = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise UsageError(f"not a time: {text!r} (use an ISO time like 2026-11-24T10:00, or 10m, 2h, 3d, today)") from None
+        if when.tzinfo is None:
+            when = when.astimezone()  # a time without zone is local time, as the user reads clocks
+    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _regex(pattern: str, what: str) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern, re.IGNORECASE)
+    except re.error as e:
+        raise UsageError(f"{what}: not a valid regular expression: {pattern!r} ({e})") from None
+
+
+@dataclass
+class RunFilter:
+    """Run predicates; every one given must hold."""
+
+    names: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    meta: list[tuple[str, str]] = field(default_factory=list)
+    status: str | None = None
+    retried: bool = False
+    min_ms: float | None = None
+    max_ms: float | None = None
+    query: str | None = None
+    doc: str | None = None
+    run_prefix: str | None = None
+    trace_prefix: str | None = None
+    since: str | None = None
+    until: str | None = None
+    session_prefix: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.status is not None and self.status not in STATUSES:
+            raise UsageError(f"--status is one of {', '.join(STATUSES)}, not {self.status!r}")
+        self._predicates = self._build()
+
+    @property
+    def active(self) -> bool:
+        return bool(self._predicates)
+
+    def _build(self) -> list[Predicate]:
+        p: list[Predicate] = []
+        if self.names:
+            names = self.names
+            p.append(lambda r: any(fnmatchcase(r.name, n) for n in names))
+        for tag in self.tags:
+            p.append(lambda r, t=tag: t in r.tags)
+        for key, value in self.meta:
+            p.append(lambda r, k=key, v=value: k in r.metadata and str(r.metadata[k]) == v)
+        if self.status:
+            status = self.status
+            p.append(lambda r: r.status == status)
+        if self.retried:
+            p.append(lambda r: bool(r.retries))
+        if self.min_ms is not None:
+            lo = self.min_ms
+            p.append(lambda r: r.duration_ms is not None and r.duration_ms >= lo)
+        if self.max_ms is not None:
+            hi = self.max_ms
+            p.append(lambda r: r.duration_ms is not None and r.duration_ms <= hi)
+        if self.query is not None:
+            q = _regex(self.query, "--query")
+            p.append(lambda r: r.query is not None and q.search(r.query) is not None)
+        if self.doc is not None:
+            d = _regex(self.doc, "--doc")
+            p.append(lambda r: any(isinstance(x.get("page_content"), str) and d.search(x["page_content"]) for x in r.documents))
+        if self.run_prefix:
+            rp = self.run_prefix.lower()
+            p.append(lambda r: r.run_id.startswith(rp))
+        if self.trace_prefix:
+            tp = self.trace_prefix.lower()
+            p.append(lambda r: r.trace is not None and r.trace.trace_id.startswith(tp))
+        if self.since:
+            since = self.since
+            p.append(lambda r: (r.ts or "") >= since)
+        if self.until:
+            until = self.until
+            p.append(lambda r: r.ts is not None and r.ts <= until)
+        if self.session_prefix:
+            sp = self.session_prefix.lower()
+            p.append(lambda r: (r.session_id or "").startswith(sp))
+        return p
+
+    def __call__(self, run: Run) -> bool:
+        return all(pred(run) for pred in self._predicates)
+
+
+@dataclass(eq=False)
+class Selected:
+    """A kept trace, the runs in it that matched, and whether to keep only those."""
+
+    trace: Trace
+    matched: list[Run]
+    runs_only: bool = False
+
+    @property
+    def matched_ids(self) -> set[str]:
+        return {r.run_id for r in self.matched}
+
+
+def select(items: Iterable[Trace | Session], run_filter: RunFilter, *, runs_only: bool = False,
+           last: int | None = None) -> Iterator[Selected | Session]:
+    """Traces with a matching run (``last``: only the last N), each preceded by its session.
+
+    A session is yielded before its first kept trace (every session, when no
+    filter is active) and again when its ``session_end`` arrives, if it was shown.
+    """
+    tail: deque[Selected] | None = deque(maxlen=last) if last is not None else None
+    sessions: dict[str, Session] = {}
+    shown: set[str] = set()
+    for item in items:
+        if isinstance(item, Session):
+            sessions[item.session_id] = item
+            if tail is None and (item.session_id in shown or not run_filter.active):
+                shown.add(item.session_id)
+                yield item
+            continue
+        matched = [r for r in item.runs if run_filter(r)] if run_filter.active else list(item.runs)
+        if not matched:
+            continue
+        chosen = Selected(item, matched, runs_only and run_filter.active)
+        if tail is not None:
+            tail.append(chosen)
+            continue
+        sid = item.session_id
+        if sid in sessions and sid not in shown:
+            shown.add(sid)
+            yield sessions[sid]
+        yield chosen
+    if tail is not None:
+        for chosen in tail:
+            sid = chosen.trace.session_id
+            if sid in sessions and sid not in shown:
+                shown.add(sid)
+                yield sessions[sid]
+            yield chosen
+
+
+def parse_meta_filters(items: Iterable[str]) -> list[tuple[str, str]]:
+    out = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--meta takes KEY=VALUE, not {item!r}")
+        out.append((key, value))
+    return out
+
+
+def event_lines(selected: Selected) -> Iterator[bytes]:
+    """The raw log lines of a selected trace (or of its matching runs), in log order."""
+    if not selected.runs_only:
+        for ev in selected.trace.events:
+            yield ev.raw
+        return
+    events = sorted((ev for run in selected.matched for ev in run.events), key=lambda e: (e.source, e.line))
+    for ev in events:
+        yield ev.raw

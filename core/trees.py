@@ -1,0 +1,308 @@
+"""Run trees assembled from a stream of events, holding only the traces in flight.
+
+A run links to its parent by ``parent_run_id`` when the parent was seen earlier
+(a writer always writes a parent's start before its child's); otherwise it is
+the root of a trace of its own and flagged ``orphan``. Linking only to runs
+already seen means parent cycles cannot form, and a repeated run id starts a new
+run (flagged ``duplicate``) instead of corrupting the first. A trace is finished
+when its root and every run in it have ended; at the end of the stream whatever
+is still open is finished as ``incomplete``. Nothing here raises on odd data:
+wrong types are counted in ``TreeBuilder.warnings`` and the event is skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from rtrace.core.reader import Event
+
+OK, ERROR, INCOMPLETE = "ok", "error", "incomplete"
+
+
+@dataclass(eq=False)
+class Run:
+    """One run: a retriever call (or a LangChain chain/tool/llm parent)."""
+
+    run_id: str
+    kind: str
+    name: str
+    parent_run_id: str | None
+    session_id: str | None
+    start: dict[str, Any] | None = None
+    end: dict[str, Any] | None = None
+    parent: Run | None = None
+    timeline: list[tuple[str, Any]] = field(default_factory=list)  # ("retry"|"text"|"custom", event) or ("child", Run)
+    events: list[Event] = field(default_factory=list)
+    orphan: bool = False
+    duplicate: bool = False
+    trace: Trace | None = None
+
+    @property
+    def status(self) -> str:
+        if self.end is None:
+            return INCOMPLETE
+        return ERROR if self.end.get("event", "").endswith("_error") else OK
+
+    @property
+    def query(self) -> str | None:
+        q = (self.start or {}).get("query")
+        return q if isinstance(q, str) else None if q is None else str(q)
+
+    @property
+    def tags(self) -> list[str]:
+        t = (self.start or {}).get("tags")
+        return [str(x) for x in t] if isinstance(t, list) else []
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        m = (self.start or {}).get("metadata")
+        return m if isinstance(m, dict) else {}
+
+    @property
+    def documents(self) -> list[dict[str, Any]]:
+        docs = (self.end or {}).get("documents")
+        if not isinstance(docs, list):
+            return []
+        return [d for d in docs if isinstance(d, dict)]
+
+    @property
+    def error(self) -> dict[str, Any] | None:
+        e = (self.end or {}).get("error")
+        return e if isinstance(e, dict) else None
+
+    @property
+    def duration_ms(self) -> float | None:
+        d = (self.end or {}).get("duration_ms")
+        return float(d) if isinstance(d, (int, float)) and not isinstance(d, bool) else None
+
+    @property
+    def ts(self) -> str | None:
+        for ev in (self.start, self.end):
+            if ev is not None and isinstance(ev.get("ts"), str):
+                return ev["ts"]
+        return None
+
+    @property
+    def retries(self) -> list[dict[str, Any]]:
+        return [ev for kind, ev in self.timeline if kind == "retry"]
+
+    @property
+    def children(self) -> list[Run]:
+        return [r for kind, r in self.timeline if kind == "child"]
+
+    def walk(self) -> Iterator[Run]:
+        """This run and all its descendants, depth first, in time order."""
+        yield self
+        for child in self.children:
+            yield from child.walk()
+
+
+@dataclass(eq=False)
+class Trace:
+    """A root run and everything under it, with the log lines that made it."""
+
+    root: Run
+    runs: list[Run] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    open_runs: int = 0
+
+    @property
+    def trace_id(self) -> str:
+        return self.root.run_id
+
+    @property
+    def session_id(self) -> str | None:
+        return self.root.session_id
+
+    @property
+    def status(self) -> str:
+        statuses = {r.status for r in self.runs}
+        return ERROR if ERROR in statuses else INCOMPLETE if INCOMPLETE in statuses else OK
+
+
+@dataclass(eq=False)
+class Session:
+    """One writing process: its session_start and session_end events."""
+
+    session_id: str
+    start: dict[str, Any] | None = None
+    end: dict[str, Any] | None = None
+    start_event: Event | None = None
+    end_event: Event | None = None
+
+
+def _kind(event: str) -> tuple[str, str] | None:
+    """("retriever", "start") for "retriever_start"; None for other events."""
+    kind, _, phase = event.rpartition("_")
+    if kind and phase in ("start", "end", "error") and kind != "session":
+        return kind, phase
+    return None
+
+
+class TreeBuilder:
+    """Feed events in log order; get sessions and finished traces back."""
+
+    def __init__(self) -> None:
+        self.runs: dict[str, Run] = {}
+        self.sessions: dict[str, Session] = {}
+        self.warnings: dict[str, int] = {}
+        self.unknown_events: dict[str, int] = {}
+        self._inflight: dict[int, Trace] = {}  # id(trace) -> trace, in creation order
+
+    def _warn(self, what: str) -> None:
+        self.warnings[what] = self.warnings.get(what, 0) + 1
+
+    def feed(self, ev: Event) -> list[Trace | Session]:
+        """Process one event; returns what it completed (a new session, finished traces)."""
+        data = ev.data
+        name = data.get("event")
+        if not isinstance(name, str):
+            self._warn("events without a string 'event' key")
+            return []
+        if name in ("session_start", "session_end"):
+            return self._session(ev, name)
+        run_id = data.get("run_id")
+        if not isinstance(run_id, str):
+            self._warn(f"{name} events without a string run_id")
+            return []
+        kind_phase = _kind(name)
+        if kind_phase is not None:
+            kind, phase = kind_phase
+            if phase == "start":
+                run = self._start(ev, kind, run_id)
+            else:
+                run = self.runs.get(run_id) or self._placeholder(ev, kind, run_id)
+                if run.end is not None:
+                    self._warn("runs that ended twice")
+                    run = self._placeholder(ev, kind, run_id)
+                run.end = data
+                run.trace.open_runs -= 1  # type: ignore[union-attr]
+            self._attach_event(run, ev)
+            return self._finished(run.trace)  # type: ignore[arg-type]
+        if name in ("retry", "text", "custom_event"):
+            run = self.runs.get(run_id) or self._placeholder(ev, "retriever", run_id)
+            run.timeline.append(("custom" if name == "custom_event" else name, data))
+            self._attach_event(run, ev)
+            return []
+        self.unknown_events[name] = self.unknown_events.get(name, 0) + 1
+        run = self.runs.get(run_id)
+        if run is not None:
+            self._attach_event(run, ev)
+        return []
+
+    def _attach_event(self, run: Run, ev: Event) -> None:
+        run.events.append(ev)
+        run.trace.events.append(ev)  # type: ignore[union-attr]
+
+    def _session(self, ev: Event, name: str) -> list[Trace | Session]:
+        sid = ev.data.get("session_id")
+        sid = sid if isinstance(sid, str) else "?"
+        session = self.sessions.get(sid)
+        new = session is None
+        if session is None:
+            session = self.sessions[sid] = Session(sid)
+        if name == "session_start":
+            session.start, session.start_event = ev.data, ev
+        else:
+            session.end, session.end_event = ev.data, ev
+        return [session] if new or name == "session_end" else []
+
+    def _new_run(self, ev: Event, kind: str, run_id: str) -> Run:
+        data = ev.data
+        name = data.get("name")
+        parent_id = data.get("parent_run_id")
+        if parent_id is not None and not isinstance(parent_id, str):
+            self._warn("runs with a non-string parent_run_id")
+            parent_id = None
+        sid = data.get("session_id")
+        return Run(run_id=run_id, kind=kind, name=name if isinstance(name, str) else str(name) if name is not None else kind,
+                   parent_run_id=parent_id, session_id=sid if isinstance(sid, str) else None)
+
+    def _link(self, run: Run) -> None:
+        parent = self.runs.get(run.parent_run_id) if run.parent_run_id else None
+        if parent is not None and parent is not run:
+            run.parent = parent
+            run.trace = parent.trace
+            parent.timeline.append(("child", run))
+        else:
+            run.orphan = run.parent_run_id is not None
+            trace = Trace(root=run)
+            run.trace = trace
+            self._inflight[id(trace)] = trace
+        run.trace.runs.append(run)  # type: ignore[union-attr]
+        run.trace.open_runs += 1  # type: ignore[union-attr]
+        self.runs[run.run_id] = run
+
+    def _start(self, ev: Event, kind: str, run_id: str) -> Run:
+        run = self._new_run(ev, kind, run_id)
+        run.start = ev.data
+        if run_id in self.runs:
+            run.duplicate = True
+            self._warn("repeated run ids")
+        self._link(run)
+        return run
+
+    def _placeholder(self, ev: Event, kind: str, run_id: str) -> Run:
+        # An end, retry or text whose start is not in the log (or was already finished).
+        run = self._new_run(ev, kind, run_id)
+        self._warn("events of runs whose start is not in the log")
+        self._link(run)
+        return run
+
+    def _finished(self, trace: Trace) -> list[Trace | Session]:
+        if trace.open_runs > 0 or trace.root.end is None:
+            return []
+        self._retire(trace)
+        return [trace]
+
+    def _retire(self, trace: Trace) -> None:
+        self._inflight.pop(id(trace), None)
+        for run in trace.runs:
+            if self.runs.get(run.run_id) is run:
+                del self.runs[run.run_id]
+
+    def finish(self) -> list[Trace]:
+        """At the end of the stream: everything still open, finished as incomplete."""
+        rest = list(self._inflight.values())
+        for trace in rest:
+            self._retire(trace)
+        return rest
+
+    def build(self, events: Iterable[Event]) -> Iterator[Trace | Session]:
+        """Sessions and traces, streamed, from ``events``."""
+        for ev in events:
+            yield from self.feed(ev)
+        yield from self.finish()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._inflight)
+
+
+def run_to_dict(run: Run) -> dict[str, Any]:
+    """A run and its subtree as plain JSON data (``rtrace show --format json``)."""
+    return {
+        "run_id": run.run_id,
+        "kind": run.kind,
+        "name": run.name,
+        "status": run.status,
+        "parent_run_id": run.parent_run_id,
+        "orphan": run.orphan,
+        "ts": run.ts,
+        "duration_ms": run.duration_ms,
+        "query": run.query,
+        "tags": run.tags,
+        "metadata": run.metadata,
+        "error": run.error,
+        "documents": run.documents,
+        "events": [{"type": kind, **{k: v for k, v in ev.items() if k not in ("v", "session_id", "run_id", "parent_run_id", "trace_id", "name")}}
+                   for kind, ev in run.timeline if kind != "child"],
+        "children": [run_to_dict(c) for c in run.children],
+    }
+
+
+def trace_to_dict(trace: Trace) -> dict[str, Any]:
+    return {"trace_id": trace.trace_id, "session_id": trace.session_id, "status": trace.status,
+            "root": run_to_dict(trace.root)}
