@@ -1,0 +1,320 @@
+"""`rtrace show` and `rtrace filter`: exact renderings, every filter, --follow, bad input, safety."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from conftest import ROOT
+from rtrace.cli import render
+from rtrace.core.filters import RunFilter, parse_time, select
+from rtrace.core.reader import read_lines
+from rtrace.core.trees import Session, TreeBuilder
+from synth import LogBuilder, doc, rid, standard_log
+
+RTRACE = [sys.executable, "-m", "rtrace.cli"]
+ENV = {**{k: v for k, v in os.environ.items() if not k.startswith(("LANGCHAIN_", "RTRACE_"))}, "COLUMNS": "160"}
+
+
+def rtrace(*args: str, cwd: Path, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([*RTRACE, *args], cwd=cwd, capture_output=True, input=input, timeout=120, env=ENV)
+
+
+def rendered(path: Path, width: int, run_filter: RunFilter | None = None, **opts: Any) -> str:
+    console = Console(record=True, width=width, color_system=None, file=open(os.devnull, "w"))
+    headed: set[str] = set()
+    for item in select(TreeBuilder().build(read_lines([str(path)])), run_filter or RunFilter()):
+        if isinstance(item, Session):
+            console.print(render.session_footer(item) if item.session_id in headed else render.session_header(item))
+            headed.add(item.session_id)
+        else:
+            console.print(render.trace_lines(item, render.ShowOptions(**opts)))
+    return console.export_text()
+
+
+WIDE = """\
+━━ session 0190aaaa-0000  search.py --k 3  pid 4242  2026-11-24 10:00:01 UTC
+✓ Hybrid  20.0 ms  1 doc  “what is bm25”  [prod]  index=v2
+├── ✓ Dense  12.5 ms  2 docs  “what is bm25”  [prod, vector]
+│   ├── #1  d1  0.910  wiki/dense.md  Dense retrieval embeds text.
+│   └── #2  d2  0.550  wiki/bm25.md  BM25 ranks by term frequency.
+├── ✓ Sparse  3.25 ms  1 doc  “what is bm25”  [prod]
+│   ├── ✎ expanded query to bm25 okapi
+│   └── #1  s1  7.200  wiki/bm25.md  Okapi BM25 is a ranking function.
+└── #1  s1  0.030  wiki/bm25.md  Okapi BM25 is a ranking function.
+
+✗ Flaky  450.0 ms  ↻ 2  “vector databases”  store=qdrant
+├── ↻ attempt 1 failed  ConnectionError: refused  slept 0 s  next 0.1 s
+├── ↻ attempt 2 failed  ConnectionError: refused  slept 0.1 s  next 0.1 s
+└── ✗ TimeoutError: timed out
+
+✓ Slow  2.50 s  0 docs  “rerank everything”  [batch]
+
+✓ Child  1.00 ms  1 doc  “parent is elsewhere”  (parent not in log)
+└── #1  c1  x
+
+━━ exit 0  1.23 s
+
+"""
+
+NARROW = """\
+━━ session 0190aaaa-0000  search.py --k 3  pid 4242  2026-1…
+✓ Hybrid  20.0 ms  1 doc  “what is bm25”  [prod]  index=v2
+├── ✓ Dense  12.5 ms  2 docs  “what is bm25”  [prod, vector]
+│   ├── #1  d1  0.910  wiki/dense.md  Dense retrieval embed…
+│   └── #2  d2  0.550  wiki/bm25.md  BM25 ranks by term fre…
+├── ✓ Sparse  3.25 ms  1 doc  “what is bm25”  [prod]
+│   ├── ✎ expanded query to bm25 okapi
+│   └── #1  s1  7.200  wiki/bm25.md  Okapi BM25 is a rankin…
+└── #1  s1  0.030  wiki/bm25.md  Okapi BM25 is a ranking fu…
+
+✗ Flaky  450.0 ms  ↻ 2  “vector databases”  store=qdrant
+├── ↻ attempt 1 failed  ConnectionError: refused  slept 0 s…
+├── ↻ attempt 2 failed  ConnectionError: refused  slept 0.1…
+└── ✗ TimeoutError: timed out
+
+✓ Slow  2.50 s  0 docs  “rerank everything”  [batch]
+
+✓ Child  1.00 ms  1 doc  “parent is elsewhere”  (parent not…
+└── #1  c1  x
+
+━━ exit 0  1.23 s
+
+"""
+
+
+def test_exact_rendering_at_160_and_60_columns(tmp_path: Path) -> None:
+    log = standard_log(tmp_path / "l.jsonl")
+    assert rendered(log, 160) == WIDE
+    assert rendered(log, 60) == NARROW
+    assert all(len(line) <= 60 for line in rendered(log, 60).splitlines())
+
+
+def test_cli_plain_output_matches_the_console_rendering(tmp_path: Path) -> None:
+    log = standard_log(tmp_path / "l.jsonl")
+    r = rtrace("show", str(log), "--width", "60", cwd=tmp_path)
+    assert r.returncode == 0 and r.stderr == b""
+    assert r.stdout.decode() == NARROW
+
+
+def test_options_full_expand_traceback_docs(tmp_path: Path) -> None:
+    b = LogBuilder().session_start()
+    b.start(1, "R", "q", metadata={"ls_retriever_name": "r", "k": 3})
+    b.end(1, "R", [doc("a", "line one\nline two", 0.5, "s.md", page=4), doc("b", "second"), doc("c", "third")], 2.0)
+    b.start(2, "E", "q").error(2, "E", 1.0, "KeyError", "'idx'")
+    log = b.write(tmp_path / "l.jsonl")
+    full = rendered(log, 80, full=True, max_docs=1, expand=True, traceback=True)
+    assert full == """\
+━━ session 0190aaaa-0000  app.py  pid 4242  2026-11-24 10:00:01 UTC
+✓ R  2.00 ms  3 docs  “q”
+├── ls_retriever_name = r
+├── k = 3
+├── #1  a  0.500  s.md
+│     line one
+│     line two
+│     page = 4
+│     source = s.md
+└── … 2 more documents (--max-docs)
+
+✗ E  1.00 ms  “q”
+└── ✗ KeyError: 'idx'
+      Traceback (most recent call last):
+        File "app.py", line 3
+      KeyError: 'idx'
+
+"""
+    no_docs = rendered(log, 80, docs=False)
+    assert "#1" not in no_docs and "k=3" in no_docs and "ls_retriever_name" not in no_docs
+
+
+def _ids(stdout: bytes) -> list[str]:
+    return [json.loads(line)["run_id"][-2:] for line in stdout.splitlines() if b'"retriever_start"' in line]
+
+
+@pytest.mark.parametrize(
+    "args, runs",
+    [
+        ([], ["01", "02", "03", "04", "05", "06"]),
+        (["--name", "Sparse"], ["01", "02", "03"]),
+        (["--name", "S*"], ["01", "02", "03", "05"]),
+        (["--tag", "vector"], ["01", "02", "03"]),
+        (["--meta", "store=qdrant"], ["04"]),
+        (["--status", "error"], ["04"]),
+        (["--status", "ok", "--min-ms", "1000"], ["05"]),
+        (["--max-ms", "2"], ["06"]),
+        (["--retried"], ["04"]),
+        (["--query", "RERANK"], ["05"]),
+        (["--doc", "okapi"], ["01", "02", "03"]),
+        (["--run", rid(4)], ["04"]),
+        (["--run", rid(4)[:30]], ["01", "02", "03", "04", "05", "06"]),
+        (["--trace", rid(1)], ["01", "02", "03"]),
+        (["--last", "2"], ["05", "06"]),
+        (["--session", "0190aaaa"], ["01", "02", "03", "04", "05", "06"]),
+        (["--session", "ffff"], []),
+        (["--since", "2026-11-24T10:00:09Z"], ["04", "05", "06"]),
+        (["--until", "2026-11-24T10:00:03Z"], ["01", "02", "03"]),
+        (["--name", "Sparse", "--runs"], ["03"]),
+    ],
+)
+def test_filters(tmp_path: Path, args: list[str], runs: list[str]) -> None:
+    log = standard_log(tmp_path / "l.jsonl")
+    r = rtrace("filter", str(log), *args, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert _ids(r.stdout) == runs
+    original = log.read_bytes().splitlines(keepends=True)
+    out = r.stdout.splitlines(keepends=True)
+    assert all(line in original for line in out)  # byte-identical lines
+    assert out == sorted(out, key=original.index)  # in log order
+
+
+def test_filter_keeps_sessions_and_whole_traces(tmp_path: Path) -> None:
+    log = standard_log(tmp_path / "l.jsonl")
+    r = rtrace("filter", str(log), "--status", "error", cwd=tmp_path)
+    events = [json.loads(line)["event"] for line in r.stdout.splitlines()]
+    assert events == ["session_start", "retriever_start", "retry", "retry", "retriever_error", "session_end"]
+    assert rtrace("filter", str(log), cwd=tmp_path).stdout == log.read_bytes()  # no filter: the log itself
+
+
+def test_show_highlights_matches_and_formats(tmp_path: Path) -> None:
+    log = standard_log(tmp_path / "l.jsonl")
+    r = rtrace("show", str(log), "--name", "Dense", cwd=tmp_path)
+    text = r.stdout.decode()
+    assert "├── » ✓ Dense" in text and "Flaky" not in text and "━━ exit 0" in text
+    table = rtrace("show", str(log), "--format", "table", "--status", "error", cwd=tmp_path).stdout.decode()
+    assert table.splitlines()[0].split() == ["time", "trace", "run", "name", "status", "ms", "docs", "retries", "query"]
+    assert "Flaky" in table and "✗ error" in table and "Hybrid" not in table
+    data = json.loads(rtrace("show", str(log), "--format", "json", cwd=tmp_path).stdout)
+    assert [t["root"]["name"] for t in data] == ["Hybrid", "Flaky", "Slow", "Child"]
+    assert [c["name"] for c in data[0]["root"]["children"]] == ["Dense", "Sparse"]
+    assert rtrace("show", str(log), "--format", "jsonl", cwd=tmp_path).stdout == log.read_bytes()
+
+
+def test_show_reads_stdin_and_the_latest_run(tmp_path: Path) -> None:
+    log = standard_log(tmp_path / "l.jsonl")
+    assert b"Hybrid" in rtrace("show", "-", cwd=tmp_path, input=log.read_bytes()).stdout
+    none = rtrace("show", cwd=tmp_path)
+    assert none.returncode == 1 and none.stderr.decode().startswith("rtrace: error: no runs recorded here yet")
+    assert rtrace("run", "-q", str(ROOT / "samples" / "bm25.py"), cwd=tmp_path).returncode == 0
+    r = rtrace("show", "--no-docs", cwd=tmp_path)
+    assert r.returncode == 0 and r.stdout.decode().count("✓ BM25Retriever") == 3
+
+
+@pytest.mark.parametrize(
+    "setup, message",
+    [
+        (lambda p: p.write_bytes(b""), "rtrace: warning: no events in {p}\n"),
+        (lambda p: p.mkdir(), "rtrace: error: {p}: is a directory (give a .jsonl log)\n"),
+        (lambda p: None, "rtrace: error: {p}: no such file\n"),
+        (lambda p: p.write_bytes(os.urandom(64).replace(b"\n", b"") + b"\n"), None),
+        (lambda p: p.write_bytes(b'{"event": "session_start"}\n{"a": "\xff"}\n'), "rtrace: error: {p}:2: not valid UTF-8\n"),
+    ],
+)
+def test_bad_input_is_one_line(tmp_path: Path, setup: Any, message: str | None) -> None:
+    p = tmp_path / "bad.jsonl"
+    setup(p)
+    for command in ("show", "filter"):
+        r = rtrace(command, str(p), cwd=tmp_path)
+        err = r.stderr.decode()
+        assert "Traceback" not in err and len(err.splitlines()) == 1, err
+        if message:
+            assert err == message.format(p=p)
+        assert r.returncode == (0 if "warning" in err else 1)
+
+
+def test_lenient_skips_and_counts(tmp_path: Path) -> None:
+    p = standard_log(tmp_path / "l.jsonl")
+    p.write_bytes(p.read_bytes().replace(b"\n", b"\nnot json\n", 2))
+    strict = rtrace("show", str(p), cwd=tmp_path)
+    assert strict.returncode == 1 and strict.stderr.decode() == f"rtrace: error: {p}:2: not a JSON object\n"
+    lenient = rtrace("show", str(p), "--lenient", cwd=tmp_path)
+    assert lenient.returncode == 0 and b"Hybrid" in lenient.stdout
+    assert lenient.stderr.decode() == "rtrace: warning: skipped 2 malformed lines (--lenient)\n"
+
+
+def test_bad_options_are_usage_errors(tmp_path: Path) -> None:
+    log = standard_log(tmp_path / "l.jsonl")
+    for args, message in [
+        (["--status", "weird"], "rtrace: error: --status is one of ok, error, incomplete, not 'weird'\n"),
+        (["--query", "("], None),
+        (["--since", "last tuesday"], None),
+        (["--format", "xml"], "rtrace: error: --format is one of tree, table, jsonl, json, not 'xml'\n"),
+    ]:
+        r = rtrace("show", str(log), *args, cwd=tmp_path)
+        assert r.returncode == 2, (args, r.stderr)
+        err = r.stderr.decode()
+        assert len(err.splitlines()) == 1 and err.startswith("rtrace: error: ")
+        if message:
+            assert err == message
+
+
+def test_log_text_is_data_not_markup_or_terminal_control(tmp_path: Path) -> None:
+    hostile = "[bold red]not markup[/] \x1b[31mred\x1b[0m \x1b]8;;http://evil\x07link\x1b]8;;\x07 bell\x07 back\x08space cr\rret \x9bcsi \x00nul"
+    b = LogBuilder().session_start([hostile])
+    b.start(1, hostile, hostile, tags=[hostile], metadata={hostile: hostile})
+    b.text(1, hostile, hostile)
+    b.end(1, hostile, [doc(hostile, hostile, 1.0, hostile)], 1.0)
+    log = b.write(tmp_path / "l.jsonl")
+    for extra in ([], ["--full", "-x"], ["--format", "table"]):
+        out = rtrace("show", str(log), *extra, cwd=tmp_path).stdout
+        for byte in (b"\x1b", b"\x07", b"\x08", b"\r", "\x9b".encode(), b"\x00"):
+            assert byte not in out, (extra, byte)
+        assert b"[bold red]not markup[/]" in out
+    # and in colour, through Rich, too
+    console = Console(record=True, width=200, color_system="truecolor", force_terminal=True, file=open(os.devnull, "w"))
+    for item in select(TreeBuilder().build(read_lines([str(log)])), RunFilter()):
+        if not isinstance(item, Session):
+            console.print(render.trace_lines(item, render.ShowOptions(full=True, expand=True)))
+    styled = console.export_text(styles=True, clear=False)
+    assert "[bold red]not markup[/]" in console.export_text()
+    assert "\x1b]8" not in styled and "\x07" not in styled and "\x08" not in styled and "\r" not in styled
+
+
+def test_follow_renders_traces_as_a_writer_adds_them(tmp_path: Path) -> None:
+    log = tmp_path / "live.jsonl"
+    log.write_bytes(b"")
+    writer = subprocess.Popen([sys.executable, "-c", f"""
+import time
+from rtrace.core import CallbackManager, Document, JsonlHandler
+cm = CallbackManager.configure([JsonlHandler({str(log)!r})])
+for i in range(3):
+    cm.on_retriever_start(None, f"live query {{i}}", name="Live").on_retriever_end([Document("d")])
+    time.sleep(0.3)
+time.sleep(30)
+"""], env=ENV)
+    shower = subprocess.Popen([*RTRACE, "show", "--follow", str(log)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+    try:
+        deadline = time.time() + 30
+        seen = b""
+        assert shower.stdout is not None
+        os.set_blocking(shower.stdout.fileno(), False)
+        while time.time() < deadline and seen.count(b"\xe2\x9c\x93 Live") < 3:
+            chunk = shower.stdout.read()
+            if chunk:
+                seen += chunk
+            time.sleep(0.1)
+        assert seen.count("✓ Live".encode()) == 3
+        shower.send_signal(signal.SIGINT)
+        _, err = shower.communicate(timeout=10)
+        assert shower.returncode == 0 and b"Traceback" not in err
+    finally:
+        writer.kill()
+        shower.kill()
+
+
+def test_parse_time() -> None:
+    import datetime as dt
+
+    now = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.timezone.utc)
+    assert parse_time("10m", now) == "2026-11-24T11:50:00.000000Z"
+    assert parse_time("2h", now) == "2026-11-24T10:00:00.000000Z"
+    assert parse_time("2026-11-24T09:30:00Z", now) == "2026-11-24T09:30:00.000000Z"
+    assert parse_time("today", now).endswith(".000000Z")
