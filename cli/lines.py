@@ -7,6 +7,7 @@ tracebacks, wrap under their guide instead). ``Lines`` is a Rich renderable.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -18,6 +19,30 @@ from rich.style import Style
 
 if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions
+
+
+# Non-ASCII characters rtrace itself draws, all one cell wide.
+_OURS = re.compile("[“”…├─│└━↻✓✗✎◆»·\ufffd]")
+
+
+def _narrow(text: str) -> bool:
+    """One cell per character: ASCII, give or take our own symbols (a regex, in C)."""
+    return text.isascii() or _OURS.sub("", text).isascii()
+
+
+def cells(text: str) -> int:
+    """Terminal cells ``text`` takes, without Rich's grapheme walk when each character is one cell."""
+    return len(text) if _narrow(text) else cell_len(text)
+
+
+def _capped_cells(text: str, cap: int) -> int:
+    # Only "more than cap?" matters when cutting; a long string surely is (each
+    # printable character takes at least one cell), so skip measuring all of it.
+    if _narrow(text):
+        return len(text)
+    if len(text) > 2 * cap + 8:
+        return cap + 1
+    return cell_len(text)
 
 
 @lru_cache(maxsize=256)
@@ -42,7 +67,7 @@ class Line:
 
     def fit(self, width: int) -> list[list[tuple[str, str]]]:
         """The rows this line takes at ``width`` cells, as span lists (prefix included)."""
-        room = max(1, width - cell_len(self.prefix))
+        room = max(1, width - cells(self.prefix))
         rows: list[list[tuple[str, str]]] = []
         if not self.wrap:
             rows.append(_cut(self.spans, room))
@@ -52,9 +77,10 @@ class Line:
             for text, spec in self.spans:
                 while text:
                     free = room - used
-                    if cell_len(text) <= free:
+                    n = cells(text)
+                    if n <= free:
                         current.append((text, spec))
-                        used += cell_len(text)
+                        used += n
                         text = ""
                     else:
                         head = _take(text, free)
@@ -76,25 +102,32 @@ def _continuation(prefix: str) -> str:
     return prefix.replace("├── ", "│   ").replace("└── ", "    ")
 
 
-def _take(text: str, cells: int) -> str:
-    if cells <= 0:
+def _take(text: str, room: int) -> str:
+    if room <= 0:
         return ""
-    if cell_len(text) <= cells:
+    if _narrow(text):
+        return text[:room]
+    text = text[: 2 * room + 8]  # what can fit, at most: measure no more than that
+    if cell_len(text) <= room:
         return text
-    out = set_cell_size(text, cells)
+    out = set_cell_size(text, room)
     return out.rstrip(" ") if out.strip() else out
 
 
 def _cut(spans: list[tuple[str, str]], room: int) -> list[tuple[str, str]]:
-    total = sum(cell_len(t) for t, _ in spans)
-    if total <= room:
+    total = 0
+    for t, _ in spans:
+        total += _capped_cells(t, room)
+        if total > room:
+            break
+    else:
         return spans
     out: list[tuple[str, str]] = []
     left = room - 1  # one cell for the ellipsis
     for text, spec in spans:
         if left <= 0:
             break
-        n = cell_len(text)
+        n = cells(text)
         if n <= left:
             out.append((text, spec))
             left -= n

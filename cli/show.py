@@ -34,8 +34,9 @@ def resolve_paths(paths: Sequence[str]) -> list[str]:
 
 
 def _items(source: Source, run_filter: RunFilter, runs_only: bool, last: int | None,
-           stats: ReadStats, builder: TreeBuilder) -> Iterator[Selected | Session]:
-    events = read_lines(source.paths, lenient=source.lenient, stats=stats, follow=source.follow)
+           stats: ReadStats, builder: TreeBuilder, documents: bool = True) -> Iterator[Selected | Session]:
+    events = read_lines(source.paths, lenient=source.lenient, stats=stats, follow=source.follow,
+                        documents=documents)
     return select(builder.build(events), run_filter, runs_only=runs_only, last=last)
 
 
@@ -60,7 +61,8 @@ def run_filter_command(source: Source, run_filter: RunFilter, runs_only: bool, l
     seen = False
     written_sessions: set[str] = set()
     try:
-        for item in _items(source, run_filter, runs_only, last, stats, builder):
+        # Lines are echoed raw, so documents are parsed only when a filter reads them.
+        for item in _items(source, run_filter, runs_only, last, stats, builder, documents=run_filter.doc is not None):
             seen = True
             if isinstance(item, Session):
                 if item.session_id not in written_sessions and item.start_event is not None:

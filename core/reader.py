@@ -89,11 +89,14 @@ def read_lines(
     follow: bool = False,
     keep: Callable[[bytes], bool] | None = None,
     poll: float = 0.2,
+    documents: bool = True,
 ) -> Iterator[Event]:
     """Every event of ``paths`` in order (``-`` is stdin).
 
     ``keep(raw)`` may reject a line before it is parsed (a fast pre-filter).
     ``follow`` keeps reading the last file as it grows, like ``tail -f``.
+    ``documents=False`` skips parsing document lists (most of a log's bytes);
+    such events have no ``documents`` key, and ``raw`` is still the whole line.
     """
     stats = stats if stats is not None else ReadStats()
     paths = list(paths)
@@ -101,14 +104,30 @@ def read_lines(
         f = _open(path)
         try:
             tail = follow and index == len(paths) - 1 and path != STDIN
-            yield from _read_one(f, path, lenient, stats, keep, tail, poll)
+            yield from _read_one(f, path, lenient, stats, keep, tail, poll, documents)
         finally:
             if f is not sys.stdin.buffer:
                 f.close()
 
 
+def _parse_without_documents(raw: bytes, source: str, lineno: int) -> dict[str, Any]:
+    # `,"documents":[` cannot occur inside a JSON string (its quote would be escaped);
+    # if it is a nested key instead, the cut is not valid JSON and we parse it all.
+    cut = raw.find(b',"documents":[')
+    if cut > 0:
+        try:
+            data = orjson.loads(raw[:cut] + b"}")
+            if isinstance(data, dict):
+                return data
+        except orjson.JSONDecodeError:
+            pass
+    return parse_line(raw, source, lineno)
+
+
 def _read_one(f: IO[bytes], source: str, lenient: bool, stats: ReadStats,
-              keep: Callable[[bytes], bool] | None, follow: bool, poll: float) -> Iterator[Event]:
+              keep: Callable[[bytes], bool] | None, follow: bool, poll: float,
+              documents: bool = True) -> Iterator[Event]:
+    parse = parse_line if documents else _parse_without_documents
     lineno = 0
     pending = b""  # a partial last line, while following
     while True:
@@ -131,7 +150,7 @@ def _read_one(f: IO[bytes], source: str, lenient: bool, stats: ReadStats,
                 stats.blank += 1
                 continue
             try:
-                data = parse_line(raw, source, lineno)
+                data = parse(raw, source, lineno)
             except MalformedLineError:
                 if not lenient:
                     raise
