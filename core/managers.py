@@ -50,6 +50,20 @@ def _merge_metadata(base: dict[str, Any], incoming: dict[str, Any]) -> dict[str,
     return merged
 
 
+def _share(source: Any, cls: type[Any], run_id: UUID | None = None) -> Any:
+    """``cls`` for ``run_id`` (default: ``source``'s run), sharing ``source``'s lists and dicts."""
+    return cls(
+        run_id=source.run_id if run_id is None else run_id,
+        handlers=source.handlers,
+        inheritable_handlers=source.inheritable_handlers,
+        parent_run_id=source.parent_run_id,
+        tags=source.tags,
+        inheritable_tags=source.inheritable_tags,
+        metadata=source.metadata,
+        inheritable_metadata=source.inheritable_metadata,
+    )
+
+
 class BaseRunManager:
     """A manager bound to one run (``run_id``)."""
 
@@ -216,16 +230,7 @@ class AsyncCallbackManagerForRetrieverRun(AsyncParentRunManager):
 
     def get_sync(self) -> CallbackManagerForRetrieverRun:
         """The sync manager of this run, sharing its handler, tag and metadata objects."""
-        return CallbackManagerForRetrieverRun(
-            run_id=self.run_id,
-            handlers=self.handlers,
-            inheritable_handlers=self.inheritable_handlers,
-            parent_run_id=self.parent_run_id,
-            tags=self.tags,
-            inheritable_tags=self.inheritable_tags,
-            metadata=self.metadata,
-            inheritable_metadata=self.inheritable_metadata,
-        )
+        return _share(self, CallbackManagerForRetrieverRun)
 
     async def on_retriever_end(self, documents: Sequence[Any], **kwargs: Any) -> None:
         """The retriever returned ``documents``; completes even if the caller is cancelled."""
@@ -244,6 +249,9 @@ class AsyncCallbackManagerForRetrieverRun(AsyncParentRunManager):
             self.handlers, "on_retriever_error", "ignore_retriever", error,
             run_id=self.run_id, parent_run_id=self.parent_run_id, tags=self.tags, **kwargs,
         )
+
+
+_R = TypeVar("_R", bound=BaseRunManager)
 
 
 class BaseCallbackManager:
@@ -338,6 +346,10 @@ class BaseCallbackManager:
             self.metadata.pop(key, None)
             self.inheritable_metadata.pop(key, None)
 
+    def _bind(self, cls: type[_R], run_id: UUID) -> _R:
+        """A run manager for ``run_id`` sharing this manager's lists and dicts (as LangChain's do)."""
+        return _share(self, cls, run_id)
+
     def merge(self, other: BaseCallbackManager) -> Self:
         """A manager with the handlers, tags and metadata of both (order not kept)."""
         return type(self)(
@@ -376,16 +388,7 @@ class CallbackManager(BaseCallbackManager):
             run_id=run_id, parent_run_id=self.parent_run_id, tags=self.tags,
             metadata=self.metadata, **kwargs,
         )
-        return CallbackManagerForRetrieverRun(
-            run_id=run_id,
-            handlers=self.handlers,
-            inheritable_handlers=self.inheritable_handlers,
-            parent_run_id=self.parent_run_id,
-            tags=self.tags,
-            inheritable_tags=self.inheritable_tags,
-            metadata=self.metadata,
-            inheritable_metadata=self.inheritable_metadata,
-        )
+        return self._bind(CallbackManagerForRetrieverRun, run_id)
 
     def on_custom_event(self, name: str, data: Any, run_id: UUID | None = None, **kwargs: Any) -> None:
         """Send a user-defined event (``run_id`` is the run it belongs to)."""
@@ -441,16 +444,7 @@ class AsyncCallbackManager(BaseCallbackManager):
             run_id=run_id, parent_run_id=self.parent_run_id, tags=self.tags,
             metadata=self.metadata, **kwargs,
         )
-        return AsyncCallbackManagerForRetrieverRun(
-            run_id=run_id,
-            handlers=self.handlers,
-            inheritable_handlers=self.inheritable_handlers,
-            parent_run_id=self.parent_run_id,
-            tags=self.tags,
-            inheritable_tags=self.inheritable_tags,
-            metadata=self.metadata,
-            inheritable_metadata=self.inheritable_metadata,
-        )
+        return self._bind(AsyncCallbackManagerForRetrieverRun, run_id)
 
     async def on_custom_event(self, name: str, data: Any, run_id: UUID | None = None, **kwargs: Any) -> None:
         """Send a user-defined event (``run_id`` is the run it belongs to)."""

@@ -93,3 +93,13 @@ def rtrace_version() -> str:
     from rtrace.core import __version__
 
     return __version__
+
+
+def test_rtrace_schema_prints_the_shipped_json_schema(tmp_path: Path) -> None:
+    import json
+
+    r = subprocess.run([sys.executable, "-m", "rtrace.cli", "schema"], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert r.returncode == 0
+    schema = json.loads(r.stdout)
+    assert schema == json.loads((ROOT / "core" / "schema" / "events-v1.json").read_text())
+    assert schema["properties"]["v"] == {"const": 1}
