@@ -165,6 +165,63 @@ def filter_(
 
 
 @app.command()
+def stats(
+    paths: Optional[List[str]] = _PATHS,  # noqa: UP006, UP007
+    by: str = typer.Option("name", "--by", metavar="KEY", help="Group by name, tag, session or meta.KEY."),
+    fmt: str = typer.Option("table", "--format", metavar="FORMAT", help="table, json or csv."),
+    name: List[str] = _NAME, tag: List[str] = _TAG, meta: List[str] = _META,  # noqa: UP006
+    status: Optional[str] = _STATUS, retried: bool = _RETRIED,  # noqa: UP007
+    min_ms: Optional[float] = _MIN_MS, max_ms: Optional[float] = _MAX_MS,  # noqa: UP007
+    query: Optional[str] = _QUERY, doc: Optional[str] = _DOC,  # noqa: UP007
+    run_prefix: Optional[str] = _RUN, trace_prefix: Optional[str] = _TRACE,  # noqa: UP007
+    since: Optional[str] = _SINCE, until: Optional[str] = _UNTIL,  # noqa: UP007
+    session: Optional[str] = _SESSION, lenient: bool = _LENIENT,  # noqa: UP007
+) -> None:
+    """Per retriever: runs, errors, retries, latency percentiles, documents returned."""
+    from rtrace.cli.analysis import run_stats
+    from rtrace.cli.show import Source, resolve_paths
+
+    run_filter = _run_filter(name, tag, meta, status, retried, min_ms, max_ms, query, doc, run_prefix,
+                             trace_prefix, since, until, session)
+    run_stats(Source(resolve_paths(paths or []), lenient), run_filter, by, fmt)
+
+
+@app.command()
+def diff(
+    a: str = typer.Argument(..., metavar="A", help="The baseline log."),
+    b: str = typer.Argument(..., metavar="B", help="The log to compare with it."),
+    k: int = typer.Option(5, "--k", metavar="K", min=1, help="Compare the top K documents."),
+    worst: int = typer.Option(10, "--worst", metavar="N", min=0, help="Show the N least similar queries."),
+    fmt: str = typer.Option("table", "--format", metavar="FORMAT", help="table or json."),
+    fail_under: Optional[float] = typer.Option(  # noqa: UP007
+        None, "--fail-under", metavar="SCORE", help="Exit 1 when the mean overlap@K is below SCORE (for CI)."
+    ),
+    lenient: bool = _LENIENT,
+) -> None:
+    """Compare two runs' retrievals query by query: overlap@k, Jaccard, RBO, latency."""
+    from rtrace.cli.analysis import run_diff
+
+    raise typer.Exit(run_diff(a, b, k, worst, fmt, fail_under, lenient))
+
+
+@app.command()
+def replay(
+    path: str = typer.Argument(..., metavar="LOG", help="The log to replay ('-' for stdin)."),
+    handler: List[str] = typer.Option(  # noqa: UP006
+        [], "--handler", metavar="MODULE:ATTR", help="Send events to this handler (class or instance; repeatable)."
+    ),
+    speed: float = typer.Option(1.0, "--speed", metavar="X", help="Replay X times faster than recorded."),
+    no_wait: bool = typer.Option(False, "--no-wait", help="Do not wait between events."),
+    lenient: bool = _LENIENT,
+) -> None:
+    """Re-emit a recorded log through callback handlers, in recorded order and timing."""
+    from rtrace.cli.analysis import run_replay
+    from rtrace.cli.show import Source
+
+    run_replay(Source([path], lenient), handler, None if no_wait else speed)
+
+
+@app.command()
 def schema() -> None:
     """Print the JSON Schema of the event stream (schema v1)."""
     from rtrace.core.events import schema_text

@@ -351,3 +351,90 @@ def _depth(run: Any) -> int:
     while parent is not None and depth < 50:
         depth, parent = depth + 1, parent.parent
     return depth
+
+
+# --- stats and diff ----------------------------------------------------------------
+
+def _num(value: Any, fmt: str = "{:.1f}") -> str:
+    return "" if value is None else fmt.format(value)
+
+
+def stats_table(rows: list[dict[str, Any]], total: dict[str, Any], by: str) -> Any:
+    """``rtrace stats``: one row per group, then the totals."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=None, header_style="bold", pad_edge=False, show_footer=False, collapse_padding=True)
+    table.add_column(by, overflow="ellipsis", max_width=40, min_width=8)  # the column that gives way
+    # Durations in ms; short headers so the table fits 80 columns.
+    for col in ("runs", "err", "err%", "retry", "p50", "p90", "p99", "max", "docs", "empty"):
+        table.add_column(col, justify="right", no_wrap=True)
+
+    def cells(r: dict[str, Any], name_style: str) -> list[Any]:
+        return [
+            Text(clean(r["group"], 40, one_line=True), style=name_style, no_wrap=True, overflow="ellipsis"),
+            str(r["runs"]),
+            Text(str(r["errors"]), style="red" if r["errors"] else ""),
+            Text(f"{100 * r['error_rate']:.1f}", style="red" if r["errors"] else "dim"),
+            Text(str(r["retries"]), style="yellow" if r["retries"] else ""),
+            _num(r["p50_ms"]), _num(r["p90_ms"]), _num(r["p99_ms"]), _num(r["max_ms"]),
+            _num(r["mean_docs"]),
+            Text(str(r["empty_results"]), style="yellow" if r["empty_results"] else ""),
+        ]
+
+    for r in rows:
+        table.add_row(*cells(r, "cyan"))
+    if rows:
+        table.add_section()
+    table.add_row(*cells({**total, "group": "total"}, "bold"))
+    return table
+
+
+def diff_report(result: Any, worst: int, label_a: str, label_b: str) -> Any:
+    """``rtrace diff``: the summary, then the worst queries in detail."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    def pct(x: float | None) -> str:
+        return "" if x is None else f"{x:.3f}"
+
+    head = Text.assemble(("rtrace diff  ", "bold"), (clean(label_a, 80), "cyan"), "  →  ", (clean(label_b, 80), "cyan"))
+    summary = Table(box=None, show_header=False, pad_edge=False)
+    summary.add_column(style="dim")
+    summary.add_column(justify="right")
+    summary.add_row("queries matched", str(len(result.queries)))
+    summary.add_row("only in A / only in B", f"{len(result.only_a)} / {len(result.only_b)}")
+    summary.add_row(f"mean overlap@{result.k}", pct(result.mean("overlap")))
+    summary.add_row(f"mean Jaccard@{result.k}", pct(result.mean("jaccard")))
+    summary.add_row(f"mean RBO@{result.k} (p=0.9)", pct(result.mean("rbo")))
+    change = result.mean_latency_change_ms
+    summary.add_row("mean latency change", "" if change is None else f"{change:+.1f} ms")
+    parts: list[Any] = [head, summary]
+    shown = [q for q in result.worst(worst) if q.overlap < 1.0 or q.rbo < 1.0]
+    if shown:
+        table = Table(box=None, header_style="bold", pad_edge=False, collapse_padding=True,
+                      title=f"worst {len(shown)} of {len(result.queries)} queries", title_justify="left")
+        table.add_column("name", overflow="ellipsis", max_width=24)
+        table.add_column("query", overflow="ellipsis", max_width=50)
+        for col in ("overlap", "jaccard", "rbo", "Δ ms"):
+            table.add_column(col, justify="right", no_wrap=True)
+        for q in shown:
+            delta = q.latency_change_ms
+            table.add_row(Text(clean(q.name, 30, True), no_wrap=True, overflow="ellipsis"),
+                          Text(clean(q.query, 80, True), no_wrap=True, overflow="ellipsis"),
+                          f"{q.overlap:.2f}", f"{q.jaccard:.2f}", f"{q.rbo:.2f}", "" if delta is None else f"{delta:+.1f}")
+        parts.append(table)
+        for q in shown:  # what changed, one query a line
+            line = Text.assemble("  ", (clean(q.name, 30, True), "cyan"), f" “{clean(q.query, 60, True)}”:")
+            for doc, rank in q.lost:
+                line.append(f" -{clean(doc, 40, True)}@{rank}", style="red")
+            for doc, rank in q.gained:
+                line.append(f" +{clean(doc, 40, True)}@{rank}", style="green")
+            for doc, a, b in q.moved:
+                line.append(f" {clean(doc, 40, True)} {a}→{b}", style="yellow")
+            parts.append(line)
+    for label, keys in (("only in A", result.only_a), ("only in B", result.only_b)):
+        for name, query in keys[:worst]:
+            parts.append(Text.assemble((f"{label}: ", "dim"), (clean(name, 30, True), "cyan"), f"  “{clean(query, 80, True)}”"))
+    return Group(*parts)

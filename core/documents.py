@@ -14,7 +14,8 @@ from typing import Any
 from rtrace.core.encode import safe_repr
 
 # Ids come from ``.id``, else metadata "id" / "doc_id"; scores from a (doc, score)
-# pair, else metadata "score" / "relevance_score" (what Cohere/FlashRank rerankers set).
+# pair, else a ``.score`` attribute, else metadata "score" / "relevance_score"
+# (what Cohere/FlashRank rerankers set).
 CONTENT_KEYS = ("page_content", "content", "text")
 
 
@@ -100,6 +101,8 @@ def record_document(item: Any, max_content: int | None = None) -> dict[str, Any]
     if content is not _MISSING:
         meta = getattr(item, "metadata", None)
         doc_id = getattr(item, "id", None)
+        if score is None:
+            score = _number(getattr(item, "score", None))
     elif isinstance(item, Mapping):
         content = None
         for key in CONTENT_KEYS:

@@ -38,8 +38,8 @@ def error_fields(error: BaseException | None, with_traceback: bool = True) -> di
         message = str(error)
     except Exception:
         message = f"<{type(error).__name__} (str failed)>"
-    tb = None
-    if with_traceback:
+    tb = getattr(error, "__rtrace_traceback__", None)  # a replayed error keeps its recorded one
+    if with_traceback and tb is None:
         try:
             tb = "".join(traceback.format_exception(type(error), error, error.__traceback__))
         except Exception:
@@ -61,7 +61,7 @@ def retry_fields(retry_state: Any) -> dict[str, Any]:
     idle = getattr(retry_state, "idle_for", None)
     slept = None
     if isinstance(idle, (int, float)):
-        slept = max(0.0, float(idle) - float(upcoming or 0.0))
+        slept = round(max(0.0, float(idle) - float(upcoming or 0.0)), 9)  # no float noise in logs
     outcome = getattr(retry_state, "outcome", None)
     status, exc = None, None
     if outcome is not None:

@@ -283,10 +283,14 @@ class JsonlHandler(BaseCallbackHandler):
             ev["metadata"] = {**ev["metadata"], **self.root_metadata}
         return ev
 
-    def _finish(self, kind: str, run_id: UUID, parent_run_id: UUID | None) -> dict[str, Any]:
+    def _finish(self, kind: str, run_id: UUID, parent_run_id: UUID | None,
+                duration_ms: Any = None) -> dict[str, Any]:
         run = self._lookup(run_id, parent_run_id, pop=True)
         ev = self._event(kind, run)
-        ev["duration_ms"] = round((_monotonic() - run.t0) * 1000.0, 3) if run.t0 >= 0 else None
+        if isinstance(duration_ms, (int, float)) and not isinstance(duration_ms, bool):
+            ev["duration_ms"] = duration_ms  # given by the caller (a replay of a recorded run)
+        else:
+            ev["duration_ms"] = round((_monotonic() - run.t0) * 1000.0, 3) if run.t0 >= 0 else None
         return ev
 
     # retriever hooks -------------------------------------------------------
@@ -313,16 +317,17 @@ class JsonlHandler(BaseCallbackHandler):
                 m = d["metadata"]
                 if m and not (type(m) is dict and clean.issuperset(m) and SCALARS.issuperset(map(type, m.values()))):
                     d["metadata"] = redact(m)
-        ev = self._finish("retriever_end", run_id, parent_run_id)
+        ev = self._finish("retriever_end", run_id, parent_run_id, kwargs.get("duration_ms"))
         ev["documents"] = docs
         self._emit(ev)
 
     def on_retriever_error(self, error: BaseException, *, run_id: UUID,
                            parent_run_id: UUID | None = None, **kwargs: Any) -> None:
-        self._error("retriever_error", error, run_id, parent_run_id)
+        self._error("retriever_error", error, run_id, parent_run_id, kwargs.get("duration_ms"))
 
-    def _error(self, kind: str, error: BaseException, run_id: UUID, parent_run_id: UUID | None) -> None:
-        ev = self._finish(kind, run_id, parent_run_id)
+    def _error(self, kind: str, error: BaseException, run_id: UUID, parent_run_id: UUID | None,
+               duration_ms: Any = None) -> None:
+        ev = self._finish(kind, run_id, parent_run_id, duration_ms)
         ev["error"] = error_fields(error)
         self._emit(ev)
 
@@ -357,11 +362,11 @@ class JsonlHandler(BaseCallbackHandler):
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None,
                      **kwargs: Any) -> None:
-        self._emit(self._finish("chain_end", run_id, parent_run_id))
+        self._emit(self._finish("chain_end", run_id, parent_run_id, kwargs.get("duration_ms")))
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID,
                        parent_run_id: UUID | None = None, **kwargs: Any) -> None:
-        self._error("chain_error", error, run_id, parent_run_id)
+        self._error("chain_error", error, run_id, parent_run_id, kwargs.get("duration_ms"))
 
     def on_tool_start(self, serialized: Any, input_str: str, *, run_id: UUID,
                       parent_run_id: UUID | None = None, tags: list[str] | None = None,
@@ -371,11 +376,11 @@ class JsonlHandler(BaseCallbackHandler):
 
     def on_tool_end(self, output: Any, *, run_id: UUID, parent_run_id: UUID | None = None,
                     **kwargs: Any) -> None:
-        self._emit(self._finish("tool_end", run_id, parent_run_id))
+        self._emit(self._finish("tool_end", run_id, parent_run_id, kwargs.get("duration_ms")))
 
     def on_tool_error(self, error: BaseException, *, run_id: UUID,
                       parent_run_id: UUID | None = None, **kwargs: Any) -> None:
-        self._error("tool_error", error, run_id, parent_run_id)
+        self._error("tool_error", error, run_id, parent_run_id, kwargs.get("duration_ms"))
 
     def on_llm_start(self, serialized: Any, prompts: list[str], *, run_id: UUID,
                      parent_run_id: UUID | None = None, tags: list[str] | None = None,
@@ -391,11 +396,11 @@ class JsonlHandler(BaseCallbackHandler):
 
     def on_llm_end(self, response: Any, *, run_id: UUID, parent_run_id: UUID | None = None,
                    **kwargs: Any) -> None:
-        self._emit(self._finish("llm_end", run_id, parent_run_id))
+        self._emit(self._finish("llm_end", run_id, parent_run_id, kwargs.get("duration_ms")))
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID,
                      parent_run_id: UUID | None = None, **kwargs: Any) -> None:
-        self._error("llm_error", error, run_id, parent_run_id)
+        self._error("llm_error", error, run_id, parent_run_id, kwargs.get("duration_ms"))
 
     def __repr__(self) -> str:
         return f"JsonlHandler({self.target!r})"

@@ -7,6 +7,7 @@ Generates ~1 GB (100,000 traces of 3 runs with 5 documents each, ~2% errors,
 - `rtrace filter --status error LOG` vs `jq -c 'select(.event=="retriever_error")' LOG` (target ratio <= 0.35)
 - peak RSS of `rtrace show --status error LOG` and `rtrace filter --status error LOG` (target <= 250 MB)
 - `rtrace show` of a 10,000-trace log into a file (target <= 5 s)
+- `rtrace stats LOG` vs `rtrace filter --status error LOG` (target ratio <= 3, peak RSS <= 250 MB)
 """
 
 from __future__ import annotations
@@ -115,6 +116,7 @@ def main() -> None:
     if jq:
         results["jq"] = median([jq, "-c", 'select(.event=="retriever_error")', str(big)])
     results["show"] = median([rtrace, "show", "--status", "error", "--no-pager", str(big)])
+    results["stats"] = median([rtrace, "stats", str(big)])
     results["show-small"] = median([rtrace, "show", "--no-pager", str(small)], str(work / "small.txt"))
     print(f"{'command':<58} {'median s':>9} {'peak RSS MB':>12}")
     labels = {
@@ -122,6 +124,7 @@ def main() -> None:
         "jq": "jq -c 'select(.event==\"retriever_error\")' LOG (baseline)",
         "show": "rtrace show --status error LOG",
         "show-small": "rtrace show SMALL > file (10,000 traces)",
+        "stats": "rtrace stats LOG",
     }
     for key, (wall, rss) in results.items():
         print(f"{labels[key]:<58} {wall:9.2f} {rss:12.0f}")
@@ -129,7 +132,9 @@ def main() -> None:
     if jq:
         ratio = results["filter"][0] / results["jq"][0]
         print(f"filter / jq ratio: {ratio:.2f} (target <= 0.35: {'met' if ratio <= 0.35 else 'MISSED'})")
-    for key in ("filter", "show"):
+    stats_ratio = results["stats"][0] / results["filter"][0]
+    print(f"stats / filter ratio: {stats_ratio:.2f} (target <= 3: {'met' if stats_ratio <= 3 else 'MISSED'})")
+    for key in ("filter", "show", "stats"):
         rss = results[key][1]
         print(f"{labels[key]} peak RSS: {rss:.0f} MB (target <= 250: {'met' if rss <= 250 else 'MISSED'})")
     s = results["show-small"][0]

@@ -1,0 +1,186 @@
+"""Comparing two logs' retrievals: did the same queries get the same documents?
+
+Root runs of A and B are matched by (name, query), first occurrence of each.
+Documents are compared by id, or by a hash of their content where a log has no
+id. Per query: overlap@k (shared documents in both top-k lists / k), Jaccard of
+the top-k sets, rank-biased overlap (RBO, p = 0.9, extrapolated, over the top k),
+documents gained and lost with rank moves, and the latency change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from rtrace.core.trees import Run
+
+
+def doc_key(doc: dict[str, Any]) -> str:
+    """A document's identity: its id, else ``sha1:`` of its content."""
+    doc_id = doc.get("id")
+    if isinstance(doc_id, str) and doc_id:
+        return doc_id
+    content = doc.get("page_content")
+    text = content if isinstance(content, str) else repr(content)
+    return "sha1:" + hashlib.sha1(text.encode("utf-8", "replace")).hexdigest()[:12]
+
+
+@dataclass
+class Retrieval:
+    """What a root run returned: ranked document keys and its duration."""
+
+    name: str
+    query: str
+    docs: list[str]
+    duration_ms: float | None
+    status: str
+
+
+def retrievals(runs: Iterable[Run]) -> tuple[dict[tuple[str, str], Retrieval], int]:
+    """First root run per (name, query); also how many repeats were ignored."""
+    out: dict[tuple[str, str], Retrieval] = {}
+    repeats = 0
+    for run in runs:
+        if run.parent is not None or run.kind != "retriever":
+            continue
+        key = (run.name, run.query or "")
+        if key in out:
+            repeats += 1
+            continue
+        out[key] = Retrieval(run.name, run.query or "", [doc_key(d) for d in run.documents], run.duration_ms, run.status)
+    return out, repeats
+
+
+def _unique(docs: list[str]) -> list[str]:
+    return list(dict.fromkeys(docs))
+
+
+def overlap_at_k(a: list[str], b: list[str], k: int) -> float:
+    """Shared documents in both top-k lists, over the longer list's length (at most k)."""
+    top_a, top_b = _unique(a)[:k], _unique(b)[:k]
+    depth = max(len(top_a), len(top_b))
+    if depth == 0:
+        return 1.0
+    return len(set(top_a) & set(top_b)) / depth
+
+
+def jaccard(a: list[str], b: list[str]) -> float:
+    sa, sb = set(a), set(b)
+    if not sa and not sb:
+        return 1.0
+    return len(sa & sb) / len(sa | sb)
+
+
+def rbo(a: list[str], b: list[str], p: float = 0.9) -> float:
+    """Extrapolated rank-biased overlap (Webber, Moffat & Zobel 2010, eq. 32): 1 = same ranking."""
+    a, b = _unique(a), _unique(b)
+    if not a and not b:
+        return 1.0
+    if not a or not b:
+        return 0.0
+    depth = max(len(a), len(b))
+    seen_a: set[str] = set()
+    seen_b: set[str] = set()
+    shared = 0  # |a[:d] & b[:d]|
+    weighted = 0.0
+    for d in range(1, depth + 1):
+        x = a[d - 1] if d <= len(a) else None
+        y = b[d - 1] if d <= len(b) else None
+        if x is not None and x == y:
+            shared += 1
+        else:
+            shared += (x is not None and x in seen_b) + (y is not None and y in seen_a)
+        if x is not None:
+            seen_a.add(x)
+        if y is not None:
+            seen_b.add(y)
+        weighted += shared / d * p**d
+    return shared / depth * p**depth + (1 - p) / p * weighted
+
+
+@dataclass
+class QueryDiff:
+    name: str
+    query: str
+    overlap: float
+    jaccard: float
+    rbo: float
+    gained: list[tuple[str, int]]
+    lost: list[tuple[str, int]]
+    moved: list[tuple[str, int, int]]
+    latency_a: float | None
+    latency_b: float | None
+    status_a: str
+    status_b: str
+
+    @property
+    def latency_change_ms(self) -> float | None:
+        if self.latency_a is None or self.latency_b is None:
+            return None
+        return self.latency_b - self.latency_a
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "query": self.query, "overlap_at_k": self.overlap, "jaccard": self.jaccard,
+            "rbo": self.rbo, "gained": [{"id": i, "rank": r} for i, r in self.gained],
+            "lost": [{"id": i, "rank": r} for i, r in self.lost],
+            "moved": [{"id": i, "from": a, "to": b} for i, a, b in self.moved],
+            "latency_a_ms": self.latency_a, "latency_b_ms": self.latency_b,
+            "latency_change_ms": self.latency_change_ms, "status_a": self.status_a, "status_b": self.status_b,
+        }
+
+
+@dataclass
+class DiffResult:
+    k: int
+    queries: list[QueryDiff] = field(default_factory=list)
+    only_a: list[tuple[str, str]] = field(default_factory=list)
+    only_b: list[tuple[str, str]] = field(default_factory=list)
+    repeats_a: int = 0
+    repeats_b: int = 0
+
+    def mean(self, attr: str) -> float | None:
+        if not self.queries:
+            return None
+        return sum(getattr(q, attr) for q in self.queries) / len(self.queries)
+
+    @property
+    def mean_latency_change_ms(self) -> float | None:
+        changes = [c for c in (q.latency_change_ms for q in self.queries) if c is not None]
+        return sum(changes) / len(changes) if changes else None
+
+    def worst(self, n: int) -> list[QueryDiff]:
+        return sorted(self.queries, key=lambda q: (q.overlap, q.rbo, q.name, q.query))[:n]
+
+    def as_dict(self, worst: int | None = None) -> dict[str, Any]:
+        return {
+            "k": self.k, "matched": len(self.queries), "only_in_a": [list(x) for x in self.only_a],
+            "only_in_b": [list(x) for x in self.only_b], "mean_overlap_at_k": self.mean("overlap"),
+            "mean_jaccard": self.mean("jaccard"), "mean_rbo": self.mean("rbo"),
+            "mean_latency_change_ms": self.mean_latency_change_ms,
+            "queries": [q.as_dict() for q in (self.worst(worst) if worst is not None else self.queries)],
+        }
+
+
+def compare(a: dict[tuple[str, str], Retrieval], b: dict[tuple[str, str], Retrieval], k: int) -> DiffResult:
+    result = DiffResult(k=k)
+    for key, ra in a.items():
+        rb = b.get(key)
+        if rb is None:
+            result.only_a.append(key)
+            continue
+        top_a, top_b = ra.docs[:k], rb.docs[:k]
+        rank_a = {d: i + 1 for i, d in enumerate(top_a)}
+        rank_b = {d: i + 1 for i, d in enumerate(top_b)}
+        result.queries.append(QueryDiff(
+            name=ra.name, query=ra.query,
+            overlap=overlap_at_k(ra.docs, rb.docs, k), jaccard=jaccard(top_a, top_b), rbo=rbo(top_a, top_b),
+            gained=[(d, r) for d, r in rank_b.items() if d not in rank_a],
+            lost=[(d, r) for d, r in rank_a.items() if d not in rank_b],
+            moved=[(d, rank_a[d], rank_b[d]) for d in top_a if d in rank_b and rank_a[d] != rank_b[d]],
+            latency_a=ra.duration_ms, latency_b=rb.duration_ms, status_a=ra.status, status_b=rb.status,
+        ))
+    result.only_b = [key for key in b if key not in a]
+    return result

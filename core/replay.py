@@ -1,0 +1,226 @@
+"""Replaying a recorded log through callback handlers, in recorded order and timing.
+
+Each run event goes back through an rtrace manager for the same run id, so
+handlers (rtrace's, LangChain's, a user's own) receive the calls they received
+live: ``on_retriever_start(None, query, run_id=…, parent_run_id=…, tags=…,
+metadata=…, name=…)``, ``on_retriever_end([Document…])``, ``on_retriever_error(
+exc)``, ``on_retry(state)``, ``on_text``, ``on_custom_event``, and LangChain's
+chain/tool/llm hooks for recorded parents. Documents come back as ``Document``
+objects (with their id and score), errors as exceptions of a class carrying the
+recorded type name, message and traceback. The recorded ``duration_ms`` is
+passed along, so a ``JsonlHandler`` reproduces the original events.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from rtrace.core.dispatch import handle_event
+from rtrace.core.documents import Document
+from rtrace.core.managers import CallbackManager, CallbackManagerForRetrieverRun
+from rtrace.core.reader import Event
+from rtrace.core.trees import _kind
+
+
+class ScoredDocument(Document):
+    """A replayed document that keeps its recorded score."""
+
+    __slots__ = ("score",)
+
+    def __init__(self, page_content: str, metadata: dict[str, Any] | None = None, id: str | None = None,
+                 score: float | None = None) -> None:
+        super().__init__(page_content, metadata, id)
+        self.score = score
+
+
+_error_classes: dict[str, type[Exception]] = {}
+
+
+def recorded_error(error: Any) -> Exception:
+    """An exception whose class is named as recorded, with the recorded message and traceback."""
+    info = error if isinstance(error, dict) else {}
+    name = str(info.get("type") or "Error")
+    cls = _error_classes.get(name)
+    if cls is None:
+        safe = name if name.isidentifier() else "RecordedError"
+        cls = _error_classes[name] = type(safe, (Exception,), {"__module__": "rtrace.replayed"})
+        cls.__name__ = name
+        cls.__qualname__ = name
+    exc = cls(str(info.get("message", "")))
+    tb = info.get("traceback")
+    if isinstance(tb, str):
+        exc.__rtrace_traceback__ = tb  # type: ignore[attr-defined]
+    return exc
+
+
+class _Outcome:
+    def __init__(self, exc: Exception | None) -> None:
+        self._exc = exc
+        self.failed = exc is not None
+
+    def exception(self) -> Exception | None:
+        return self._exc
+
+    def result(self) -> None:
+        return None
+
+
+class _Action:
+    def __init__(self, sleep: float) -> None:
+        self.sleep = sleep
+
+
+class RecordedRetryState:
+    """What tenacity's ``RetryCallState`` offers handlers, rebuilt from a ``retry`` event."""
+
+    def __init__(self, ev: dict[str, Any]) -> None:
+        self.attempt_number = ev.get("attempt") if isinstance(ev.get("attempt"), int) else 1
+        next_sleep = ev.get("next_sleep_s")
+        slept = ev.get("slept_s")
+        self.upcoming_sleep = float(next_sleep) if isinstance(next_sleep, (int, float)) else 0.0
+        self.idle_for = (float(slept) if isinstance(slept, (int, float)) else 0.0) + self.upcoming_sleep
+        self.next_action = _Action(self.upcoming_sleep) if isinstance(next_sleep, (int, float)) else None
+        outcome = ev.get("outcome")
+        exc = ev.get("exception")
+        if outcome == "failed":
+            self.outcome: _Outcome | None = _Outcome(recorded_error(exc))
+        elif outcome == "success":
+            self.outcome = _Outcome(None)
+        else:
+            self.outcome = None
+
+
+def documents(ev: dict[str, Any]) -> list[ScoredDocument]:
+    out = []
+    for d in ev.get("documents") or ():
+        if not isinstance(d, dict):
+            continue
+        meta = d.get("metadata") if isinstance(d.get("metadata"), dict) else {}
+        score = d.get("score") if isinstance(d.get("score"), (int, float)) else None
+        content = d.get("page_content") if isinstance(d.get("page_content"), str) else ""
+        out.append(ScoredDocument(content, dict(meta), d.get("id"), score))
+    return out
+
+
+def _uuid(value: Any) -> UUID | None:
+    try:
+        return UUID(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _parse_ts(value: Any) -> float | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+@dataclass
+class ReplayStats:
+    events: int = 0
+    runs: int = 0
+    skipped: int = 0
+
+
+class Replayer:
+    """Sends recorded events to ``handlers``; ``speed`` scales the recorded gaps (``None``: no waiting)."""
+
+    def __init__(self, handlers: Sequence[Any], speed: float | None = 1.0,
+                 sleep: Callable[[float], None] = time.sleep, max_gap: float = 5.0) -> None:
+        self.handlers = list(handlers)
+        self.speed = speed
+        self.sleep = sleep
+        self.max_gap = max_gap  # a long idle stretch in a recording is not worth waiting through
+        self.runs: dict[str, CallbackManagerForRetrieverRun] = {}
+        self.stats = ReplayStats()
+        self._last_ts: float | None = None
+
+    def replay(self, events: Iterable[Event]) -> ReplayStats:
+        for ev in events:
+            self._wait(ev.data.get("ts"))
+            self.feed(ev.data)
+        return self.stats
+
+    def _wait(self, ts: Any) -> None:
+        when = _parse_ts(ts)
+        if when is None:
+            return
+        if self.speed is not None and self._last_ts is not None and when > self._last_ts:
+            self.sleep(min(self.max_gap, (when - self._last_ts) / self.speed))
+        self._last_ts = when
+
+    def feed(self, data: dict[str, Any]) -> None:
+        """Replay one event."""
+        name = data.get("event")
+        run_id = _uuid(data.get("run_id"))
+        if not isinstance(name, str) or (run_id is None and not name.startswith("session_")):
+            self.stats.skipped += 1
+            return
+        self.stats.events += 1
+        kind_phase = _kind(name)
+        if kind_phase is not None:
+            kind, phase = kind_phase
+            if kind == "retriever":
+                self._retriever(phase, data, run_id)  # type: ignore[arg-type]
+            else:
+                self._parent(kind, phase, data, run_id)  # type: ignore[arg-type]
+            return
+        rm = self._run(data, run_id)  # type: ignore[arg-type]
+        if name == "retry":
+            rm.on_retry(RecordedRetryState(data))
+        elif name == "text":
+            rm.on_text(str(data.get("text", "")))
+        elif name == "custom_event":  # with its own recorded tags and metadata
+            handle_event(self.handlers, "on_custom_event", "ignore_custom_event", str(data.get("custom_name", "")),
+                         data.get("data"), run_id=run_id, tags=data.get("tags") or [], metadata=data.get("metadata") or {})
+        else:
+            self.stats.skipped += 1
+
+    def _manager(self, data: dict[str, Any]) -> CallbackManager:
+        tags = data.get("tags") if isinstance(data.get("tags"), list) else []
+        meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+        return CallbackManager(handlers=list(self.handlers), inheritable_handlers=list(self.handlers),
+                               parent_run_id=_uuid(data.get("parent_run_id")), tags=list(tags), metadata=dict(meta))
+
+    def _run(self, data: dict[str, Any], run_id: UUID) -> CallbackManagerForRetrieverRun:
+        rm = self.runs.get(str(run_id))
+        if rm is None:  # an event of a run whose start is not in the log: address it anyway
+            rm = CallbackManagerForRetrieverRun(run_id=run_id, handlers=list(self.handlers), inheritable_handlers=[],
+                                                parent_run_id=_uuid(data.get("parent_run_id")))
+        return rm
+
+    def _retriever(self, phase: str, data: dict[str, Any], run_id: UUID) -> None:
+        extra = {"duration_ms": data["duration_ms"]} if isinstance(data.get("duration_ms"), (int, float)) else {}
+        if phase == "start":
+            self.stats.runs += 1
+            rm = self._manager(data).on_retriever_start(None, data.get("query"), run_id=run_id, name=data.get("name"))
+            self.runs[str(run_id)] = rm
+        elif phase == "end":
+            self._run(data, run_id).on_retriever_end(documents(data), **extra)
+            self.runs.pop(str(run_id), None)
+        else:
+            self._run(data, run_id).on_retriever_error(recorded_error(data.get("error")), **extra)
+            self.runs.pop(str(run_id), None)
+
+    def _parent(self, kind: str, phase: str, data: dict[str, Any], run_id: UUID) -> None:
+        ignore = {"chain": "ignore_chain", "tool": "ignore_agent", "llm": "ignore_llm"}.get(kind)
+        parent = _uuid(data.get("parent_run_id"))
+        extra = {"duration_ms": data["duration_ms"]} if isinstance(data.get("duration_ms"), (int, float)) else {}
+        if phase == "start":
+            first: Any = {"chain": {}, "tool": "", "llm": []}.get(kind, {})
+            handle_event(self.handlers, f"on_{kind}_start", ignore, {"name": data.get("name")}, first,
+                         run_id=run_id, parent_run_id=parent, tags=data.get("tags") or [],
+                         metadata=data.get("metadata") or {}, name=data.get("name"))
+        elif phase == "end":
+            handle_event(self.handlers, f"on_{kind}_end", ignore, {}, run_id=run_id, parent_run_id=parent, **extra)
+        else:
+            handle_event(self.handlers, f"on_{kind}_error", ignore, recorded_error(data.get("error")),
+                         run_id=run_id, parent_run_id=parent, **extra)

@@ -1,0 +1,265 @@
+"""`rtrace stats`, `rtrace diff`, `rtrace replay` on real and synthetic logs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import ROOT, read_events
+from rtrace.core.diff import jaccard, overlap_at_k, rbo
+from rtrace.core.reader import read_lines
+from rtrace.core.replay import Replayer
+from rtrace.core.stats import RELATIVE_ERROR, Histogram
+from synth import LogBuilder, doc, standard_log
+
+RTRACE = [sys.executable, "-m", "rtrace.cli"]
+ENV = {**{k: v for k, v in os.environ.items() if not k.startswith(("LANGCHAIN_", "LANGSMITH_", "RTRACE_"))}, "COLUMNS": "120"}
+SAMPLES = ["bm25.py", "hybrid.py", "flaky.py", "fanout.py", "langchain_pipeline.py"]
+
+
+def rtrace(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*RTRACE, *args], cwd=cwd, capture_output=True, text=True, timeout=120, env=env or ENV)
+
+
+@pytest.fixture(scope="module")
+def sample_logs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("samples")
+    logs = {}
+    for sample in SAMPLES:
+        log = d / f"{Path(sample).stem}.jsonl"
+        r = rtrace("run", "-q", "-o", str(log), str(ROOT / "samples" / sample), cwd=d)
+        assert r.returncode == 0, r.stderr
+        logs[sample] = log
+    return logs
+
+
+# --- stats ---------------------------------------------------------------------------------------
+
+def latency_log(path: Path) -> Path:
+    b = LogBuilder().session_start()
+    for i in range(1, 101):  # Dense: 1..100 ms, every 10th empty, every 25th an error
+        b.start(i, "Dense", f"q{i}", tags=["vector"], metadata={"shard": str(i % 2)})
+        if i % 25 == 0:
+            b.error(i, "Dense", float(i))
+        else:
+            b.end(i, "Dense", [] if i % 10 == 0 else [doc("d", "x"), doc("e", "y")], float(i))
+    for i in range(101, 111):
+        b.start(i, "Sparse", f"q{i}", tags=["bm25"])
+        b.retry(i, "Sparse", 1)
+        b.end(i, "Sparse", [doc("s", "z")], 5.0)
+    b.start(200, "Chain", "", kind="chain").end(200, "Chain", [], 1.0, kind="chain")  # not a retriever: not counted
+    return b.session_end().write(path)
+
+
+def test_stats_per_name(tmp_path: Path) -> None:
+    log = latency_log(tmp_path / "l.jsonl")
+    r = rtrace("stats", str(log), "--format", "json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    dense, sparse = data["groups"]
+    assert (dense["group"], dense["runs"], dense["errors"], dense["error_rate"]) == ("Dense", 100, 4, 0.04)
+    assert dense["empty_results"] == 8  # 10, 20, ..., 90 but 50 (50 and 100 are errors)
+    assert dense["mean_docs"] == round(2 * 88 / 96, 3)
+    for q, exact in (("p50_ms", 50), ("p90_ms", 90), ("p99_ms", 99)):
+        assert abs(dense[q] - exact) <= exact * RELATIVE_ERROR + 1e-9
+    assert dense["max_ms"] == 100.0
+    assert (sparse["runs"], sparse["retries"], sparse["retried_runs"], sparse["p50_ms"]) == (10, 10, 10, pytest.approx(5.0, rel=RELATIVE_ERROR))
+    assert data["total"]["runs"] == 110
+
+
+def test_stats_group_by_and_formats(tmp_path: Path) -> None:
+    log = latency_log(tmp_path / "l.jsonl")
+    by_tag = json.loads(rtrace("stats", str(log), "--by", "tag", "--format", "json", cwd=tmp_path).stdout)
+    assert [(g["group"], g["runs"]) for g in by_tag["groups"]] == [("vector", 100), ("bm25", 10)]
+    by_meta = json.loads(rtrace("stats", str(log), "--by", "meta.shard", "--format", "json", cwd=tmp_path).stdout)
+    assert [(g["group"], g["runs"]) for g in by_meta["groups"]] == [("0", 50), ("1", 50), ("(none)", 10)]
+    by_session = json.loads(rtrace("stats", str(log), "--by", "session", "--format", "json", cwd=tmp_path).stdout)
+    assert [g["runs"] for g in by_session["groups"]] == [110]
+    rows = list(csv.DictReader(io.StringIO(rtrace("stats", str(log), "--format", "csv", cwd=tmp_path).stdout)))
+    assert [row["group"] for row in rows] == ["Dense", "Sparse", "(total)"] and rows[0]["errors"] == "4"
+    table = rtrace("stats", str(log), cwd=tmp_path).stdout.splitlines()
+    assert table[0].split() == ["name", "runs", "err", "err%", "retry", "p50", "p90", "p99", "max", "docs", "empty"]
+    assert table[1].split()[:3] == ["Dense", "100", "4"] and table[-1].split()[:2] == ["total", "110"]
+    filtered = json.loads(rtrace("stats", str(log), "--tag", "bm25", "--format", "json", cwd=tmp_path).stdout)
+    assert [g["group"] for g in filtered["groups"]] == ["Sparse"]
+    bad = rtrace("stats", str(log), "--by", "colour", cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stderr == "rtrace: error: --by is one of name, tag, session or meta.KEY, not 'colour'\n"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(min_value=0.0, max_value=1e7, allow_nan=False), min_size=1, max_size=300),
+       st.sampled_from([0.01, 0.5, 0.9, 0.99, 1.0]))
+def test_histogram_quantiles_are_within_the_stated_error(values: list[float], q: float) -> None:
+    h = Histogram()
+    for v in values:
+        h.add(v)
+    exact = sorted(values)[max(1, math.ceil(q * len(values))) - 1]
+    got = h.quantile(q)
+    assert got is not None and abs(got - exact) <= exact * RELATIVE_ERROR * (1 + 1e-9) + 1e-12
+    assert h.max == max(values)
+
+
+def test_stats_on_a_sample_log(sample_logs: dict[str, Path], tmp_path: Path) -> None:
+    data = json.loads(rtrace("stats", str(sample_logs["flaky.py"]), "--format", "json", cwd=tmp_path).stdout)
+    (g,) = data["groups"]
+    events = read_events(sample_logs["flaky.py"])
+    assert g["runs"] == 6 and g["errors"] == 1 and g["retries"] == sum(e["event"] == "retry" for e in events)
+
+
+# --- diff ----------------------------------------------------------------------------------------
+
+def test_ranking_metrics() -> None:
+    same, other = list("abcde"), list("vwxyz")
+    assert (overlap_at_k(same, same, 5), jaccard(same, same), rbo(same, same)) == (1.0, 1.0, 1.0)
+    assert (overlap_at_k(same, other, 5), jaccard(same, other), rbo(same, other)) == (0.0, 0.0, 0.0)
+    assert rbo(list("abcde"), list("bacde")) == pytest.approx(0.9)  # only the top two swapped
+    assert rbo(list("abcde"), list("abcdz")) > rbo(list("abcde"), list("zbcde"))  # top ranks weigh more
+    assert overlap_at_k(list("abc"), list("abc"), 5) == 1.0  # shorter than k is not penalised
+    assert overlap_at_k([], [], 5) == 1.0 and rbo([], list("a")) == 0.0
+
+
+def two_logs(tmp_path: Path) -> tuple[Path, Path]:
+    a = LogBuilder().session_start()
+    b = LogBuilder(session="0190aaaa-0000-7000-8000-00000000000b").session_start()
+    for builder, variant in ((a, "a"), (b, "b")):
+        builder.start(1, "R", "same").end(1, "R", [doc("1", "one"), doc("2", "two"), doc("3", "three")], 10.0)
+        docs = [doc("1", "one"), doc("3", "three"), doc("2", "two")] if variant == "a" else [doc("1", "one"), doc("2", "two"), doc("9", "nine")]
+        builder.start(2, "R", "changed").end(2, "R", docs, 10.0 if variant == "a" else 25.0)
+        builder.start(3, "R", f"only {variant}").end(3, "R", [doc(None, "no id")], 1.0)  # type: ignore[arg-type]
+        builder.start(4, "R", "no ids").end(4, "R", [{"id": None, "page_content": "hashed", "metadata": {}, "score": None}], 1.0)
+        builder.start(5, "R", "same").end(5, "R", [], 1.0)  # a repeat: the first occurrence counts
+    return a.write(tmp_path / "a.jsonl"), b.write(tmp_path / "b.jsonl")
+
+
+def test_diff_json(tmp_path: Path) -> None:
+    a, b = two_logs(tmp_path)
+    r = rtrace("diff", str(a), str(b), "--k", "3", "--format", "json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["matched"] == 3 and data["only_in_a"] == [["R", "only a"]] and data["only_in_b"] == [["R", "only b"]]
+    changed = next(q for q in data["queries"] if q["query"] == "changed")
+    assert changed["overlap_at_k"] == pytest.approx(2 / 3) and changed["jaccard"] == pytest.approx(0.5)
+    assert changed["lost"] == [{"id": "3", "rank": 2}] and changed["gained"] == [{"id": "9", "rank": 3}]
+    assert changed["moved"] == [{"id": "2", "from": 3, "to": 2}] and changed["latency_change_ms"] == 15.0
+    hashed = next(q for q in data["queries"] if q["query"] == "no ids")
+    assert hashed["overlap_at_k"] == 1.0  # matched by a hash of the content
+    assert data["mean_overlap_at_k"] == pytest.approx((1 + 2 / 3 + 1) / 3)
+
+
+def test_diff_table_and_fail_under(tmp_path: Path) -> None:
+    a, b = two_logs(tmp_path)
+    r = rtrace("diff", str(a), str(b), "--k", "3", cwd=tmp_path)
+    assert r.returncode == 0
+    out = r.stdout
+    assert "queries matched              3\n" in out and "mean overlap@3           0.889\n" in out
+    assert "“changed”: -3@2 +9@3 2 3→2" in out and "only in A: R  “only a”" in out
+    ok = rtrace("diff", str(a), str(b), "--k", "3", "--fail-under", "0.8", cwd=tmp_path)
+    assert ok.returncode == 0
+    fail = rtrace("diff", str(a), str(b), "--k", "3", "--fail-under", "0.95", cwd=tmp_path)
+    assert fail.returncode == 1 and fail.stderr == "rtrace: diff: mean overlap@3 0.889 is below --fail-under 0.95\n"
+    missing = rtrace("diff", str(a), str(tmp_path / "nope.jsonl"), cwd=tmp_path)
+    assert missing.returncode == 1 and missing.stderr.startswith("rtrace: error: ") and "no such file" in missing.stderr
+
+
+def test_diff_of_a_sample_with_itself(sample_logs: dict[str, Path], tmp_path: Path) -> None:
+    log = str(sample_logs["hybrid.py"])
+    data = json.loads(rtrace("diff", log, log, "--format", "json", "--fail-under", "1", cwd=tmp_path).stdout)
+    assert data["matched"] == 4 and data["mean_overlap_at_k"] == 1.0 and data["mean_rbo"] == pytest.approx(1.0)
+
+
+# --- replay --------------------------------------------------------------------------------------
+
+def _comparable(path: Path) -> list[dict[str, Any]]:
+    return [{k: v for k, v in e.items() if k not in ("seq", "ts", "session_id")}
+            for e in read_events(path) if not e["event"].startswith("session_")]
+
+
+@pytest.mark.parametrize("sample", SAMPLES)
+def test_replay_into_a_jsonl_handler_reproduces_the_log(sample: str, sample_logs: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "replayed.jsonl"
+    (tmp_path / "into_file.py").write_text(
+        f"from rtrace.core import JsonlHandler\nhandler = JsonlHandler({str(out)!r}, redact=())\n")
+    r = rtrace("replay", "--no-wait", "--handler", "into_file:handler", str(sample_logs[sample]), cwd=tmp_path,
+               env={**ENV, "PYTHONPATH": str(tmp_path)})
+    assert r.returncode == 0, r.stderr
+    assert _comparable(out) == _comparable(sample_logs[sample])
+    events = read_events(out)
+    assert events[0]["event"] == "session_start" and events[-1]["event"] == "session_end"
+
+
+def test_replay_default_console_view(sample_logs: dict[str, Path], tmp_path: Path) -> None:
+    r = rtrace("replay", "--no-wait", str(sample_logs["flaky.py"]), cwd=tmp_path)
+    lines = r.stdout.splitlines()
+    assert lines[0] == "▶ FlakyVectorStore  “approximate nearest neighbour graph”"
+    assert lines[1] == "  ↻ attempt 1  TimeoutError: vector store did not answer within 200 ms"
+    assert any(line.startswith("✗ FlakyVectorStore  TimeoutError: vector store did not answer") for line in lines)
+
+
+def test_replay_to_langchains_own_run_collector(sample_logs: dict[str, Path]) -> None:
+    from langchain_core.tracers.run_collector import RunCollectorCallbackHandler
+
+    collector = RunCollectorCallbackHandler()
+    Replayer([collector], speed=None).replay(read_lines([str(sample_logs["hybrid.py"])]))
+    roots = [r for r in collector.traced_runs if r.parent_run_id is None]
+    assert [r.name for r in roots] == ["Hybrid"] * 4
+    assert all(r.run_type == "retriever" for r in roots)
+    assert [c.name for c in roots[0].child_runs] == ["Keyword", "Dense", "Rerank"]
+    assert [d.id for d in roots[0].outputs["documents"]] == ["bm25-01", "bm25-02", "eval-01"]
+
+
+def test_replay_recreates_documents_errors_and_timing(tmp_path: Path) -> None:
+    log = standard_log(tmp_path / "l.jsonl")
+    seen: list[tuple[str, Any]] = []
+
+    class Recorder:
+        run_inline = True
+        raise_error = True
+        ignore_retriever = ignore_retry = ignore_custom_event = ignore_chain = ignore_agent = ignore_llm = False
+
+        def on_retriever_start(self, serialized: Any, query: str, **kw: Any) -> None:
+            seen.append(("start", (query, kw["name"], kw["tags"], kw["metadata"])))
+
+        def on_retriever_end(self, documents: Any, **kw: Any) -> None:
+            seen.append(("end", [(d.id, d.page_content, d.score) for d in documents]))
+
+        def on_retriever_error(self, error: BaseException, **kw: Any) -> None:
+            seen.append(("error", (type(error).__name__, str(error))))
+
+        def on_retry(self, state: Any, **kw: Any) -> None:
+            seen.append(("retry", (state.attempt_number, state.outcome.failed, type(state.outcome.exception()).__name__)))
+
+        def on_text(self, text: str, **kw: Any) -> None:
+            seen.append(("text", text))
+
+    sleeps: list[float] = []
+    Replayer([Recorder()], speed=2.0, sleep=sleeps.append).replay(read_lines([str(log)]))
+    assert ("start", ("what is bm25", "Hybrid", ["prod"], {"index": "v2"})) in seen
+    assert ("end", [("d1", "Dense retrieval embeds text.", 0.91), ("d2", "BM25 ranks by term frequency.", 0.55)]) in seen
+    assert ("error", ("TimeoutError", "timed out")) in seen
+    assert ("retry", (1, True, "ConnectionError")) in seen and ("text", "expanded query to bm25 okapi") in seen
+    assert sleeps and all(s == pytest.approx(0.5) for s in sleeps)  # 1 s apart in the log, at 2x speed
+
+
+def test_replay_bad_handler_specs(sample_logs: dict[str, Path], tmp_path: Path) -> None:
+    log = str(sample_logs["bm25.py"])
+    for spec, message in [
+        ("nocolon", "rtrace: error: --handler takes module:attr, not 'nocolon'\n"),
+        ("no_such_module_x:h", None),
+        ("json:nothing_here", "rtrace: error: --handler json:nothing_here: json has no nothing_here\n"),
+        ("json:dumps", "rtrace: error: --handler json:dumps: function is not a callback handler\n"),
+    ]:
+        r = rtrace("replay", "--no-wait", "--handler", spec, log, cwd=tmp_path)
+        assert r.returncode == 2 and len(r.stderr.splitlines()) == 1 and "Traceback" not in r.stderr, r.stderr
+        if message:
+            assert r.stderr == message
