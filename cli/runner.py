@@ -123,6 +123,11 @@ def _set_path0(value: str) -> None:
 
 def user_traceback(error: BaseException) -> str:
     """The traceback python would print: rtrace's and runpy's own frames removed."""
+    return "".join(traceback.format_exception(type(error), error, user_frames(error)))
+
+
+def user_frames(error: BaseException) -> TracebackType | None:
+    """``error``'s traceback from the first frame of the user's code on."""
     tb: TracebackType | None = error.__traceback__
     here = os.path.dirname(os.path.abspath(__file__))
     while tb is not None:
@@ -131,4 +136,4 @@ def user_traceback(error: BaseException) -> str:
             tb = tb.tb_next
             continue
         break
-    return "".join(traceback.format_exception(type(error), error, tb))
+    return tb

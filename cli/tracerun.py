@@ -119,12 +119,15 @@ class TraceRun:
 
 
 def _print_traceback(error: BaseException) -> None:
-    text = runner.user_traceback(error)
+    # Through sys.excepthook, as python does, so a script's own hook still runs.
     try:
-        sys.stderr.write(text)
-        sys.stderr.flush()
+        tb = runner.user_frames(error)
+        sys.excepthook(type(error), error.with_traceback(tb), tb)  # the default hook prints __traceback__
     except Exception:
-        pass
+        try:
+            sys.stderr.write(runner.user_traceback(error))
+        except Exception:
+            pass
 
 
 class _sigterm_as_exit:

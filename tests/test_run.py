@@ -274,3 +274,19 @@ def test_hybrid_sample_is_three_levels_deep(tmp_path: Path) -> None:
 def test_live_view_needs_a_terminal(tmp_path: Path) -> None:
     r = rtrace("run", "--live", "-q", str(SAMPLES / "bm25.py"), "x", cwd=tmp_path)
     assert r.returncode == 0 and r.stderr == ""  # stderr is a pipe: no Live output
+
+
+def test_a_scripts_own_excepthook_is_called(tmp_path: Path) -> None:
+    write(tmp_path / "hook.py", """
+        import sys
+
+        def hook(kind, value, tb):
+            print(f"custom hook: {kind.__name__}: {value}", file=sys.stderr)
+
+        sys.excepthook = hook
+        raise RuntimeError("handled by the hook")
+    """)
+    expected = python("hook.py", cwd=tmp_path)
+    got = rtrace("run", "-q", "hook.py", cwd=tmp_path)
+    assert got.returncode == expected.returncode == 1
+    assert got.stderr == expected.stderr == "custom hook: RuntimeError: handled by the hook\n"
