@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any, List, Optional
 
@@ -53,6 +54,7 @@ def run(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary after the run."),
     live: bool = typer.Option(False, "--live", help="Show runs in flight while the script runs (on a terminal)."),
     no_langchain: bool = typer.Option(False, "--no-langchain", help="Do not hook into LangChain."),
+    no_children: bool = typer.Option(False, "--no-children", help="Do not trace child Python processes."),
     redact: List[str] = typer.Option(  # noqa: UP006
         [], "--redact", metavar="KEY",
         help="Also redact this metadata key (case-insensitive; repeatable). Always redacted: "
@@ -72,7 +74,7 @@ def run(
     spec = parse_target(target or [], module, code)
     exit_code = TraceRun(
         spec, output=output, quiet=quiet, live=live, langchain=not no_langchain,
-        redact=redact, max_content=max_content, tags=tag, metadata=parse_meta(meta),
+        redact=redact, max_content=max_content, tags=tag, metadata=parse_meta(meta), children=not no_children,
     ).execute()
     raise typer.Exit(exit_code)
 
@@ -246,6 +248,14 @@ def main() -> None:
     except _click_exception() as e:
         print(f"rtrace: error: {e.format_message()}", file=sys.stderr)
         sys.exit(getattr(e, "exit_code", 2) or 2)
+    except BrokenPipeError:  # the reader went away (| head)
+        sys.exit(0)
+    except Exception as e:  # a bug in rtrace: still one line, unless asked for the traceback
+        if os.environ.get("RTRACE_DEBUG"):
+            raise
+        print(f"rtrace: internal error: {type(e).__name__}: {e} (RTRACE_DEBUG=1 shows the traceback; "
+              "please report it)", file=sys.stderr)
+        sys.exit(3)
 
 
 def _click_exception() -> type[Exception]:

@@ -19,6 +19,7 @@ class Output:
     display: str
     show_command: str
     to_stdout: bool = False
+    path: str | None = None  # None for stdout
 
 
 def _open_append(path: Path) -> int:
@@ -36,7 +37,7 @@ def open_output(option: str | None, session_id: str) -> Output:
         path = Path(option)
         if path.is_dir():
             raise OutputError(f"cannot write {path}: it is a directory")
-        return Output(_open_append(path), str(path), f"rtrace show {_quote(str(path))}")
+        return Output(_open_append(path), str(path), f"rtrace show {_quote(str(path))}", path=str(path))
     run_dir = Path(RUN_DIR)
     try:
         run_dir.mkdir(exist_ok=True)
@@ -49,7 +50,7 @@ def open_output(option: str | None, session_id: str) -> Output:
     path = run_dir / name
     fd = _open_append(path)
     _point_latest(run_dir, name)
-    return Output(fd, str(path), "rtrace show")
+    return Output(fd, str(path), "rtrace show", path=str(path))
 
 
 def _point_latest(run_dir: Path, name: str) -> None:

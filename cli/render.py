@@ -215,7 +215,9 @@ def _run_lines(run: Any, lead: str, indent: str, out: Any, opts: ShowOptions, hi
     meta = {k: v for k, v in run.metadata.items() if opts.expand or not str(k).startswith(HIDDEN_META)}
     if meta and not opts.expand:
         head.add("  " + " ".join(f"{clean(k, 30, one_line=True)}={_compact(v, 40)}" for k, v in meta.items()), "dim")
-    if run.orphan:
+    if run.late:
+        head.add(f"  (under {run.parent_run_id[:13]}…, shown earlier)", "dim italic")
+    elif run.orphan:
         head.add("  (parent not in log)", "dim italic")
     if run.duplicate:
         head.add("  (repeated run id)", "dim italic")

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sys
-from collections.abc import Sequence
-from contextlib import ExitStack
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from rtrace.cli import runner
 from rtrace.cli.outputs import open_output
-from rtrace.core.context import add_default_handler, remove_default_handler
+from rtrace.core.context import install_env_handler, remove_default_handler
 from rtrace.core.errors import UsageError
 from rtrace.core.ids import uuid7
 from rtrace.core.jsonl import JsonlHandler
@@ -56,7 +59,7 @@ class TraceRun:
 
     def __init__(self, target: runner.Target, *, output: str | None, quiet: bool, live: bool,
                  langchain: bool, redact: Sequence[str], max_content: int | None,
-                 tags: Sequence[str], metadata: dict[str, Any]) -> None:
+                 tags: Sequence[str], metadata: dict[str, Any], children: bool = True) -> None:
         self.target = target
         self.output_option = output
         self.quiet = quiet
@@ -66,6 +69,7 @@ class TraceRun:
         self.max_content = max_content
         self.tags = list(tags)
         self.metadata = metadata
+        self.children = children
         self.summary = RunSummary()
 
     def execute(self) -> int:
@@ -83,8 +87,11 @@ class TraceRun:
         handler.open_session(argv=self.target.argv, rtrace_argv=list(sys.argv))
         exit_code, error = 0, None
         with ExitStack() as stack:
-            add_default_handler(handler)
+            install_env_handler(handler)  # also marks RTRACE_OUTPUT as handled in this process
             stack.callback(remove_default_handler, handler)
+            children_log = None
+            if self.children:
+                children_log = stack.enter_context(_follow_children(out, self.redact, self.max_content, self.langchain))
             if self.langchain:
                 from rtrace.core.integrations import langchain
 
@@ -103,7 +110,9 @@ class TraceRun:
             except BaseException as e:
                 exit_code, error = 1, e
                 _print_traceback(e)
-        handler.close(exit_code=exit_code, error=error)
+            handler.close(exit_code=exit_code, error=error)
+            if children_log is not None:
+                _absorb_children(children_log, handler.session_id, self.summary, out)
         if not self.quiet:
             self._report(out.display, out.show_command)
         return exit_code
@@ -116,6 +125,68 @@ class TraceRun:
             make_console(stderr=True).print(summary(self.summary, display, show_command))
         except Exception:  # a closed stderr must not change the exit code
             pass
+
+
+@dataclass
+class _ChildrenLog:
+    path: str
+    offset: int
+    temporary: bool
+
+
+@contextmanager
+def _follow_children(out: Any, redact: Sequence[str], max_content: int | None, langchain: bool) -> Iterator[_ChildrenLog]:
+    """Make Python children trace themselves into our log (or, for -o -, a file merged at the end)."""
+    from rtrace.core import propagate
+
+    site_dir = tempfile.mkdtemp(prefix="rtrace-site-")
+    if out.path is None:  # stdout: children cannot share the pipe safely; they write a file we copy out
+        fd, path = tempfile.mkstemp(prefix="rtrace-children-", suffix=".jsonl")
+        os.close(fd)
+        log = _ChildrenLog(path, 0, True)
+    else:
+        log = _ChildrenLog(os.path.abspath(out.path), os.fstat(out.fd).st_size, False)
+    propagate.write_sitecustomize(site_dir)
+    env = propagate.child_environment(site_dir, log.path, langchain=langchain, redact=list(redact), max_content=max_content)
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    propagate.patch_process_starts()
+    try:
+        yield log
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        shutil.rmtree(site_dir, ignore_errors=True)
+
+
+def _absorb_children(log: _ChildrenLog, session_id: str, summary: RunSummary, out: Any) -> None:
+    """Count the children's runs in the summary; for -o -, copy their events to stdout."""
+    import orjson
+
+    try:
+        with open(log.path, "rb") as f:
+            f.seek(log.offset)
+            for raw in f:
+                if raw.endswith(b"\n") and f'"session_id":"{session_id}"'.encode() not in raw:
+                    try:
+                        ev = orjson.loads(raw)
+                        if not str(ev.get("event", "")).startswith("session_"):  # the summary is the main session's
+                            summary(ev)
+                    except (orjson.JSONDecodeError, TypeError, KeyError, AttributeError):
+                        continue
+                    if log.temporary:
+                        os.write(out.fd, raw)
+    except OSError:
+        pass
+    finally:
+        if log.temporary:
+            try:
+                os.unlink(log.path)
+            except OSError:
+                pass
 
 
 def _print_traceback(error: BaseException) -> None:

@@ -67,6 +67,14 @@ def remove_default_handler(handler: Any) -> None:
         _defaults = tuple(h for h in _defaults if h is not handler)
 
 
+def install_env_handler(handler: Any) -> None:
+    """Use ``handler`` as the process's ``RTRACE_OUTPUT`` writer (set up by a traced parent)."""
+    global _env_checked
+    with _lock:
+        _env_checked = True
+    add_default_handler(handler)
+
+
 def _check_env() -> None:
     global _env_checked
     with _lock:

@@ -147,8 +147,9 @@ def select(items: Iterable[Trace | Session], run_filter: RunFilter, *, runs_only
            last: int | None = None) -> Iterator[Selected | Session]:
     """Traces with a matching run (``last``: only the last N), each preceded by its session.
 
-    A session is yielded before its first kept trace (every session, when no
-    filter is active) and again when its ``session_end`` arrives, if it was shown.
+    A session is yielded before its first kept trace (every top-level session,
+    when no filter is active: child processes' sessions only with traces of their
+    own) and again when its ``session_end`` arrives, if it was shown.
     """
     tail: deque[Selected] | None = deque(maxlen=last) if last is not None else None
     sessions: dict[str, Session] = {}
@@ -156,7 +157,7 @@ def select(items: Iterable[Trace | Session], run_filter: RunFilter, *, runs_only
     for item in items:
         if isinstance(item, Session):
             sessions[item.session_id] = item
-            if tail is None and (item.session_id in shown or not run_filter.active):
+            if tail is None and (item.session_id in shown or not (run_filter.active or item.is_child)):
                 shown.add(item.session_id)
                 yield item
             continue

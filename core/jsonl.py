@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import IO, Any
 from uuid import UUID
 
+from rtrace.core import propagate
 from rtrace.core.context import current_run, warn
 import orjson
 
@@ -104,6 +105,8 @@ class JsonlHandler(BaseCallbackHandler):
         self.root_metadata = dict(root_metadata or {})
         self.observers = list(observers)
         self._session_extra: dict[str, Any] = {}
+        if propagate.PARENT is not None:  # a child process of a traced one
+            self._session_extra["parent_run_id"] = str(propagate.PARENT[0])
         self.target = name or self._open(path_or_file)
         if name is not None:
             self._open(path_or_file)
@@ -241,6 +244,7 @@ class JsonlHandler(BaseCallbackHandler):
     def _after_fork(self) -> None:
         # A forked child is a new writer: its own session and seq, same file.
         self._lock = threading.Lock()
+        self._session_extra = {**self._session_extra, "parent_session_id": self._session_id}
         self._session_id = str(uuid7())
         self._seq = 0
         self._started = False
@@ -251,16 +255,19 @@ class JsonlHandler(BaseCallbackHandler):
     def _begin(self, run_id: UUID, parent_run_id: UUID | None, name: str) -> _Run:
         rid = uuid_str(run_id)
         if parent_run_id is None:
-            # A LangChain run started inside an rtrace run: link it to that run.
             current = current_run()
             if current is not None and current.run_id != run_id:
-                parent_run_id = current.run_id
+                parent_run_id = current.run_id  # a LangChain run inside an rtrace run
+            elif propagate.PARENT is not None:
+                parent_run_id = propagate.PARENT[0]  # a root of a child process: under the run that started it
         parent = self._runs.get(parent_run_id) if parent_run_id is not None else None
         if parent is not None:
             run = _Run(rid, parent.run_id, parent.trace_id, name, _monotonic())
         else:
             pid = None if parent_run_id is None else str(parent_run_id)
-            run = _Run(rid, pid, pid or rid, name, _monotonic())
+            origin = propagate.PARENT
+            trace = origin[1] if origin is not None and parent_run_id == origin[0] else pid or rid
+            run = _Run(rid, pid, trace, name, _monotonic())
         self._runs[run_id] = run
         return run
 

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
-from rtrace.core import context
+from rtrace.core import context, propagate
 from rtrace.core.dispatch import ahandle_event, ahandle_event_shielded, handle_event
 from rtrace.core.handlers import BaseCallbackHandler
 from rtrace.core.ids import uuid7
@@ -518,8 +518,8 @@ def _configure(
             metadata=parent.inheritable_metadata.copy(),
             inheritable_metadata=parent.inheritable_metadata.copy(),
         )
-    else:
-        manager = cls(handlers=[], parent_run_id=None)
+    else:  # a root here; in a child process, a child of the run that started the process
+        manager = cls(handlers=[], parent_run_id=propagate.PARENT[0] if propagate.PARENT else None)
     if local_callbacks:
         local = local_callbacks if isinstance(local_callbacks, list) else local_callbacks.handlers
         for handler in local:

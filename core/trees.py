@@ -19,6 +19,7 @@ from typing import Any
 from rtrace.core.reader import Event
 
 OK, ERROR, INCOMPLETE = "ok", "error", "incomplete"
+FINISHED_MEMORY = 100_000  # run ids remembered after their trace finished (to tell "late" from "missing")
 
 
 @dataclass(eq=False)
@@ -36,6 +37,7 @@ class Run:
     timeline: list[tuple[str, Any]] = field(default_factory=list)  # ("retry"|"text"|"custom", event) or ("child", Run)
     events: list[Event] = field(default_factory=list)
     orphan: bool = False
+    late: bool = False  # the parent's trace had already finished (e.g. a child process's runs, copied later)
     duplicate: bool = False
     trace: Trace | None = None
 
@@ -132,6 +134,12 @@ class Session:
     start_event: Event | None = None
     end_event: Event | None = None
 
+    @property
+    def is_child(self) -> bool:
+        """A child process of a traced one (its runs usually sit in the parent's traces)."""
+        start = self.start or {}
+        return bool(start.get("parent_run_id") or start.get("parent_session_id"))
+
 
 def _kind(event: str) -> tuple[str, str] | None:
     """("retriever", "start") for "retriever_start"; None for other events."""
@@ -150,6 +158,7 @@ class TreeBuilder:
         self.warnings: dict[str, int] = {}
         self.unknown_events: dict[str, int] = {}
         self._inflight: dict[int, Trace] = {}  # id(trace) -> trace, in creation order
+        self._retired_ids: dict[str, None] = {}  # recently finished run ids, oldest first (bounded)
 
     def _warn(self, what: str) -> None:
         self.warnings[what] = self.warnings.get(what, 0) + 1
@@ -228,6 +237,7 @@ class TreeBuilder:
             parent.timeline.append(("child", run))
         else:
             run.orphan = run.parent_run_id is not None
+            run.late = run.orphan and run.parent_run_id in self._retired_ids
             trace = Trace(root=run)
             run.trace = trace
             self._inflight[id(trace)] = trace
@@ -262,6 +272,9 @@ class TreeBuilder:
         for run in trace.runs:
             if self.runs.get(run.run_id) is run:
                 del self.runs[run.run_id]
+            self._retired_ids[run.run_id] = None
+        while len(self._retired_ids) > FINISHED_MEMORY:
+            del self._retired_ids[next(iter(self._retired_ids))]
 
     def finish(self) -> list[Trace]:
         """At the end of the stream: everything still open, finished as incomplete."""
