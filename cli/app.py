@@ -55,6 +55,10 @@ def run(
     live: bool = typer.Option(False, "--live", help="Show runs in flight while the script runs (on a terminal)."),
     no_langchain: bool = typer.Option(False, "--no-langchain", help="Do not hook into LangChain."),
     no_children: bool = typer.Option(False, "--no-children", help="Do not trace child Python processes."),
+    export_endpoint: Optional[str] = typer.Option(  # noqa: UP007
+        None, "--export-endpoint", metavar="URL",
+        help="Also stream spans to this OTLP/HTTP endpoint while the script runs (needs the otel extra).",
+    ),
     redact: List[str] = typer.Option(  # noqa: UP006
         [], "--redact", metavar="KEY",
         help="Also redact this metadata key (case-insensitive; repeatable). Always redacted: "
@@ -75,6 +79,7 @@ def run(
     exit_code = TraceRun(
         spec, output=output, quiet=quiet, live=live, langchain=not no_langchain,
         redact=redact, max_content=max_content, tags=tag, metadata=parse_meta(meta), children=not no_children,
+        export_endpoint=export_endpoint,
     ).execute()
     raise typer.Exit(exit_code)
 
@@ -221,6 +226,28 @@ def replay(
     from rtrace.cli.show import Source
 
     run_replay(Source([path], lenient), handler, None if no_wait else speed)
+
+
+@app.command()
+def export(
+    paths: Optional[List[str]] = _PATHS,  # noqa: UP006, UP007
+    fmt: str = typer.Option("otlp-json", "--format", metavar="FORMAT", help="otlp-json (the Collector's file format)."),
+    output: Optional[str] = typer.Option(None, "-o", "--output", metavar="FILE", help="Write here ('-': stdout)."),  # noqa: UP007
+    endpoint: Optional[str] = typer.Option(  # noqa: UP007
+        None, "--endpoint", metavar="URL", help="Send with OTLP/HTTP, e.g. http://127.0.0.1:4318/v1/traces."
+    ),
+    service: Optional[str] = typer.Option(None, "--service", metavar="NAME", help="service.name (default: the script)."),  # noqa: UP007
+    name: List[str] = _NAME, tag: List[str] = _TAG, meta: List[str] = _META,  # noqa: UP006
+    status: Optional[str] = _STATUS, retried: bool = _RETRIED,  # noqa: UP007
+    since: Optional[str] = _SINCE, until: Optional[str] = _UNTIL,  # noqa: UP007
+    last: Optional[int] = _LAST, session: Optional[str] = _SESSION, lenient: bool = _LENIENT,  # noqa: UP007
+) -> None:
+    """Export runs as OpenTelemetry spans: an OTLP/JSON file, or an OTLP/HTTP endpoint."""
+    from rtrace.cli.exporting import run_export
+    from rtrace.cli.show import Source, resolve_paths
+
+    run_filter = _run_filter(name, tag, meta, status, retried, None, None, None, None, None, None, since, until, session)
+    run_export(Source(resolve_paths(paths or []), lenient), run_filter, last, fmt, output, endpoint, service)
 
 
 @app.command()

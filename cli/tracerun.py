@@ -59,7 +59,8 @@ class TraceRun:
 
     def __init__(self, target: runner.Target, *, output: str | None, quiet: bool, live: bool,
                  langchain: bool, redact: Sequence[str], max_content: int | None,
-                 tags: Sequence[str], metadata: dict[str, Any], children: bool = True) -> None:
+                 tags: Sequence[str], metadata: dict[str, Any], children: bool = True,
+                 export_endpoint: str | None = None) -> None:
         self.target = target
         self.output_option = output
         self.quiet = quiet
@@ -70,16 +71,22 @@ class TraceRun:
         self.tags = list(tags)
         self.metadata = metadata
         self.children = children
+        self.export_endpoint = export_endpoint
         self.summary = RunSummary()
 
     def execute(self) -> int:
         runner.check(self.target)
+        exporter = None
+        if self.export_endpoint is not None:  # before the script runs: a wrong URL fails fast
+            from rtrace.core.integrations.otel import LiveExporter
+
+            exporter = LiveExporter(self.export_endpoint)
         session_id = str(uuid7())
         out = open_output(self.output_option, session_id)
         handler = JsonlHandler(
             out.fd, name=out.display, redact=self.redact, max_content=self.max_content,
             session_id=session_id, root_tags=self.tags, root_metadata=self.metadata,
-            observers=[self.summary],
+            observers=[self.summary] + ([exporter] if exporter is not None else []),
         )
         if out.to_stdout:
             sys.stdout.flush()
@@ -113,6 +120,10 @@ class TraceRun:
             handler.close(exit_code=exit_code, error=error)
             if children_log is not None:
                 _absorb_children(children_log, handler.session_id, self.summary, out)
+        if exporter is not None:  # the script is done: now wait for the backend, so nothing is lost
+            exporter.close()
+            if exporter.dropped:
+                print(f"rtrace: warning: {exporter.dropped} events were not exported (queue full)", file=sys.stderr)
         if not self.quiet:
             self._report(out.display, out.show_command)
         return exit_code

@@ -1,0 +1,45 @@
+"""``rtrace export``: read logs, select traces, write OTLP/JSON or send OTLP/HTTP."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+
+from rtrace.cli.show import Source, report
+from rtrace.core.errors import OutputError, UsageError
+from rtrace.core.filters import RunFilter, Selected, select
+from rtrace.core.reader import ReadStats, read_lines
+from rtrace.core.trees import Session, Trace, TreeBuilder
+
+
+def run_export(source: Source, run_filter: RunFilter, last: int | None, fmt: str, output: str | None,
+               endpoint: str | None, service: str | None) -> None:
+    from rtrace.core.integrations import otel
+
+    if fmt != "otlp-json":
+        raise UsageError(f"--format is otlp-json, not {fmt!r}")
+    if (output is None) == (endpoint is None):
+        raise UsageError("give -o FILE (OTLP/JSON) or --endpoint URL (OTLP/HTTP)")
+    stats, builder = ReadStats(), TreeBuilder()
+    events = read_lines(source.paths, lenient=source.lenient, stats=stats)
+
+    def items() -> Iterator[Trace | Session]:
+        for item in select(builder.build(events), run_filter, last=last):
+            yield item.trace if isinstance(item, Selected) else item
+
+    if endpoint is not None:
+        sent = otel.export_http(items(), endpoint, service_name=service)
+        print(f"rtrace: sent {sent} spans to {endpoint}", file=sys.stderr)
+    else:
+        try:
+            out = sys.stdout.buffer if output == "-" else open(output, "wb")  # type: ignore[arg-type]
+        except OSError as e:
+            raise OutputError(f"cannot write {output}: {e.strerror or e}") from None
+        try:
+            count = otel.write_otlp_json(items(), out, service_name=service)
+        finally:
+            if out is not sys.stdout.buffer:
+                out.close()
+        if output != "-":
+            print(f"rtrace: wrote {count} spans to {output}", file=sys.stderr)
+    report(stats, builder, source, True)

@@ -1,0 +1,343 @@
+"""Runs as OpenTelemetry spans, with the official SDK: OTLP/JSON files and OTLP/HTTP export.
+
+Each run becomes a span:
+- its trace id is the root run's UUID (128 bits) and its span id the low 64 bits of its own run id, so
+  the same log always exports to the same ids;
+- retriever spans carry the OpenInference conventions (``openinference.span.kind=RETRIEVER``,
+  ``input.value``, ``retrieval.documents.N.document.id|content|score|metadata``) and the OTel GenAI
+  retrieval attributes (``gen_ai.operation.name=retrieval``, ``gen_ai.data_source.id``,
+  ``gen_ai.retrieval.query.text``, ``gen_ai.retrieval.documents``);
+- retries, texts and custom events become span events, and an error becomes ERROR status plus an
+  ``exception`` event.
+
+Needs the ``otel`` extra (``opentelemetry-sdk``, ``opentelemetry-exporter-otlp-proto-http``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import queue
+import socket
+import threading
+from collections.abc import Iterable, Iterator
+from typing import Any
+from urllib.parse import urlparse
+from uuid import UUID
+
+import orjson
+
+from rtrace.core.errors import OutputError, UsageError
+from rtrace.core.reader import Event
+from rtrace.core.trees import ERROR, INCOMPLETE, Run, Session, Trace, TreeBuilder
+from rtrace.core.version import __version__
+
+OPENINFERENCE_KIND = {"retriever": "RETRIEVER", "chain": "CHAIN", "tool": "TOOL", "llm": "LLM"}
+_MASK64 = (1 << 64) - 1
+
+
+def _require() -> None:
+    try:
+        import opentelemetry.sdk.trace  # noqa: F401
+    except ImportError:
+        raise UsageError("OpenTelemetry export needs the otel extra: pip install 'rtrace[otel]'") from None
+
+
+def ids(run_id: str) -> int:
+    return UUID(run_id).int
+
+
+def span_id(run_id: str) -> int:
+    return (UUID(run_id).int & _MASK64) or 1
+
+
+def _ns(ts: Any) -> int | None:
+    if not isinstance(ts, str):
+        return None
+    try:
+        when = dt.datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return int(when.timestamp()) * 1_000_000_000 + when.microsecond * 1000
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def _attributes(run: Run) -> dict[str, Any]:
+    attrs: dict[str, Any] = {
+        "openinference.span.kind": OPENINFERENCE_KIND.get(run.kind, "UNKNOWN"),
+        "rtrace.run_id": run.run_id,
+        "rtrace.status": run.status,
+    }
+    if run.session_id:
+        attrs["rtrace.session_id"] = run.session_id
+    if run.tags:
+        attrs["tag.tags"] = run.tags
+    if run.metadata:
+        attrs["metadata"] = _json(run.metadata)
+    if run.kind == "retriever":
+        attrs["gen_ai.operation.name"] = "retrieval"
+        attrs["gen_ai.data_source.id"] = run.name
+        if run.query is not None:
+            attrs["input.value"] = run.query
+            attrs["input.mime_type"] = "text/plain"
+            attrs["gen_ai.retrieval.query.text"] = run.query
+        docs = run.documents
+        for i, d in enumerate(docs):
+            prefix = f"retrieval.documents.{i}.document."
+            if d.get("id") is not None:
+                attrs[prefix + "id"] = str(d["id"])
+            if isinstance(d.get("page_content"), str):
+                attrs[prefix + "content"] = d["page_content"]
+            if isinstance(d.get("score"), (int, float)):
+                attrs[prefix + "score"] = float(d["score"])
+            if d.get("metadata"):
+                attrs[prefix + "metadata"] = _json(d["metadata"])
+        if run.end is not None:
+            attrs["gen_ai.retrieval.documents"] = _json([{"id": d.get("id"), "score": d.get("score")} for d in docs])
+    return attrs
+
+
+def _events(run: Run) -> list[Any]:
+    from opentelemetry.sdk.trace import Event as SpanEvent
+
+    out = []
+    for kind, ev in run.timeline:
+        if kind == "child":
+            continue
+        when = _ns(ev.get("ts"))
+        if kind == "retry":
+            exc = ev.get("exception") if isinstance(ev.get("exception"), dict) else {}
+            attrs = {k: v for k, v in {
+                "retry.attempt": ev.get("attempt"), "retry.outcome": ev.get("outcome"),
+                "exception.type": exc.get("type"), "exception.message": exc.get("message"),
+                "retry.slept_s": ev.get("slept_s"), "retry.next_sleep_s": ev.get("next_sleep_s"),
+            }.items() if v is not None}
+            out.append(SpanEvent("retry", attrs, when))
+        elif kind == "text":
+            out.append(SpanEvent("text", {"text": str(ev.get("text", ""))}, when))
+        elif kind == "custom":
+            out.append(SpanEvent(str(ev.get("custom_name", "custom")), {"data": _json(ev.get("data"))}, when))
+    error = run.error
+    if error is not None:
+        attrs = {"exception.type": str(error.get("type", "")), "exception.message": str(error.get("message", ""))}
+        if isinstance(error.get("traceback"), str):
+            attrs["exception.stacktrace"] = error["traceback"]
+        out.append(SpanEvent("exception", attrs, _ns((run.end or {}).get("ts"))))
+    return out
+
+
+class SpanBuilder:
+    """Turns finished traces into SDK ``ReadableSpan``\\ s, one resource per session."""
+
+    def __init__(self, service_name: str | None = None) -> None:
+        _require()
+        from opentelemetry.sdk.resources import Resource
+
+        self._Resource = Resource
+        self.service_name = service_name
+        self.resources: dict[str | None, Any] = {}
+
+    def session(self, session: Session) -> None:
+        start = session.start or {}
+        argv = start.get("argv") if isinstance(start.get("argv"), list) else []
+        attrs = {
+            "service.name": self.service_name or (os.path.basename(str(argv[0])) if argv else "rtrace"),
+            "rtrace.session_id": session.session_id,
+            "telemetry.sdk.name": "rtrace", "telemetry.sdk.version": __version__,
+        }
+        if isinstance(start.get("pid"), int):
+            attrs["process.pid"] = start["pid"]
+        if argv:
+            attrs["process.command_args"] = [str(a) for a in argv]
+        self.resources[session.session_id] = self._Resource(attrs)  # not .create(): no random instance id
+
+    def _resource(self, session_id: str | None) -> Any:
+        resource = self.resources.get(session_id)
+        if resource is None:
+            resource = self.resources[session_id] = self._Resource(
+                {"service.name": self.service_name or "rtrace", "rtrace.session_id": session_id or ""})
+        return resource
+
+    def spans(self, trace: Trace) -> list[Any]:
+        from opentelemetry.sdk.trace import ReadableSpan
+        from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+        from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+
+        scope = InstrumentationScope("rtrace", __version__)
+        trace_id = ids(trace.root.run_id) if not trace.root.orphan else ids(trace.root.parent_run_id or trace.root.run_id)
+        out = []
+        for run in trace.runs:
+            ctx = SpanContext(trace_id, span_id(run.run_id), is_remote=False, trace_flags=TraceFlags(TraceFlags.SAMPLED))
+            parent = None
+            if run.parent_run_id:
+                parent = SpanContext(trace_id, span_id(run.parent_run_id), is_remote=run.parent is None,
+                                     trace_flags=TraceFlags(TraceFlags.SAMPLED))
+            start = _ns((run.start or {}).get("ts")) or _ns((run.end or {}).get("ts")) or 0
+            end = _ns((run.end or {}).get("ts"))
+            if run.duration_ms is not None and run.start is not None:
+                end = start + int(run.duration_ms * 1_000_000)  # the monotonic duration, not wall-clock stamps
+            if end is None:
+                end = start
+            if run.status == ERROR:
+                err = run.error or {}
+                status = Status(StatusCode.ERROR, f"{err.get('type', 'Error')}: {err.get('message', '')}")
+            else:
+                status = Status(StatusCode.UNSET if run.status == INCOMPLETE else StatusCode.OK)
+            name = f"retrieval {run.name}" if run.kind == "retriever" else run.name
+            out.append(ReadableSpan(
+                name=name, context=ctx, parent=parent, resource=self._resource(run.session_id),
+                attributes=_attributes(run), events=_events(run),
+                kind=SpanKind.CLIENT if run.kind == "retriever" else SpanKind.INTERNAL,
+                status=status, start_time=start, end_time=end, instrumentation_scope=scope,
+            ))
+        return out
+
+    def from_items(self, items: Iterable[Trace | Session]) -> Iterator[list[Any]]:
+        for item in items:
+            if isinstance(item, Session):
+                self.session(item)
+            else:
+                yield self.spans(item)
+
+
+def otlp_json(spans: list[Any]) -> bytes:
+    """One OTLP/JSON ``ExportTraceServiceRequest`` (what the Collector's file exporter writes per line)."""
+    from google.protobuf.json_format import MessageToDict
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+    data = MessageToDict(encode_spans(spans), use_integers_for_enums=True)
+    # OTLP/JSON differs from protobuf's JSON mapping: ids are hex strings, not base64.
+    import base64
+
+    for rs in data.get("resourceSpans", []):
+        for ss in rs.get("scopeSpans", []):
+            for span in ss.get("spans", []):
+                for key in ("traceId", "spanId", "parentSpanId"):
+                    if span.get(key):
+                        span[key] = base64.b64decode(span[key]).hex()
+    return orjson.dumps(data) + b"\n"
+
+
+def write_otlp_json(items: Iterable[Trace | Session], out: Any, batch: int = 200, service_name: str | None = None) -> int:
+    """Write spans as OTLP/JSON lines (``batch`` traces a line); returns the number of spans."""
+    builder = SpanBuilder(service_name)
+    pending: list[Any] = []
+    traces = count = 0
+    for spans in builder.from_items(items):
+        pending += spans
+        traces += 1
+        if traces % batch == 0:
+            out.write(otlp_json(pending))
+            count += len(pending)
+            pending = []
+    if pending:
+        out.write(otlp_json(pending))
+        count += len(pending)
+    return count
+
+
+def check_endpoint(endpoint: str, timeout: float = 3.0) -> None:
+    """Fail fast, with one line, when nothing listens at ``endpoint``."""
+    url = urlparse(endpoint)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise UsageError(f"--endpoint takes an http(s) URL like http://127.0.0.1:4318/v1/traces, not {endpoint!r}")
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((url.hostname, port), timeout=timeout):
+            pass
+    except OSError as e:
+        raise OutputError(f"cannot reach {endpoint}: {e.strerror or e}") from None
+
+
+def http_exporter(endpoint: str, timeout: float = 10.0) -> Any:
+    _require()
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    return OTLPSpanExporter(endpoint=endpoint, timeout=timeout)
+
+
+def export_http(items: Iterable[Trace | Session], endpoint: str, batch: int = 512,
+                service_name: str | None = None) -> int:
+    """Send spans to an OTLP/HTTP endpoint in batches (the SDK exporter retries transient failures)."""
+    _require()
+    from opentelemetry.sdk.trace.export import SpanExportResult
+
+    check_endpoint(endpoint)
+    exporter = http_exporter(endpoint)
+    builder = SpanBuilder(service_name)
+    pending: list[Any] = []
+    sent = 0
+
+    def flush() -> None:
+        nonlocal pending, sent
+        if pending:
+            if exporter.export(pending) is not SpanExportResult.SUCCESS:
+                raise OutputError(f"{endpoint} refused the spans (after retries); {sent} of them were sent before")
+            sent += len(pending)
+            pending = []
+
+    try:
+        for spans in builder.from_items(items):
+            pending += spans
+            if len(pending) >= batch:
+                flush()
+        flush()
+    finally:
+        exporter.shutdown()
+    return sent
+
+
+class LiveExporter:
+    """For ``rtrace run --export-endpoint``: an observer that ships spans from a background thread.
+
+    The traced program only puts events on a queue; trees are built and spans
+    batched and sent (by the SDK's ``BatchSpanProcessor``) on other threads, so the
+    program's speed does not depend on the backend's. ``close()`` flushes everything.
+    """
+
+    def __init__(self, endpoint: str, service_name: str | None = None, max_queue: int = 1_000_000) -> None:
+        _require()
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        check_endpoint(endpoint)
+        self.processor = BatchSpanProcessor(http_exporter(endpoint), max_queue_size=max(2048, max_queue // 10))
+        self.builder = SpanBuilder(service_name)
+        self.trees = TreeBuilder()
+        self.queue: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=max_queue)
+        self.dropped = 0
+        self.thread = threading.Thread(target=self._work, name="rtrace-otel", daemon=True)
+        self.thread.start()
+
+    def __call__(self, ev: dict[str, Any]) -> None:
+        try:
+            self.queue.put_nowait(ev)
+        except queue.Full:
+            self.dropped += 1
+
+    def _work(self) -> None:
+        line = 0
+        while True:
+            ev = self.queue.get()
+            if ev is None:
+                break
+            line += 1
+            for item in self.trees.feed(Event(ev, "live", line, b"")):
+                self._ship(item)
+        for item in self.trees.finish():
+            self._ship(item)
+
+    def _ship(self, item: Trace | Session) -> None:
+        if isinstance(item, Session):
+            self.builder.session(item)
+            return
+        for span in self.builder.spans(item):
+            self.processor.on_end(span)
+
+    def close(self, timeout: float = 30.0) -> None:
+        self.queue.put(None)
+        self.thread.join(timeout)
+        self.processor.force_flush(int(timeout * 1000))
+        self.processor.shutdown()
