@@ -241,13 +241,17 @@ def export(
     status: Optional[str] = _STATUS, retried: bool = _RETRIED,  # noqa: UP007
     since: Optional[str] = _SINCE, until: Optional[str] = _UNTIL,  # noqa: UP007
     last: Optional[int] = _LAST, session: Optional[str] = _SESSION, lenient: bool = _LENIENT,  # noqa: UP007
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep exporting as the log grows (with --endpoint)."),
+    until_session: Optional[str] = typer.Option(None, "--until-session", hidden=True),  # noqa: UP007
+    offset: int = typer.Option(0, "--offset", hidden=True, min=0),
 ) -> None:
     """Export runs as OpenTelemetry spans: an OTLP/JSON file, or an OTLP/HTTP endpoint."""
     from rtrace.cli.exporting import run_export
     from rtrace.cli.show import Source, resolve_paths
 
     run_filter = _run_filter(name, tag, meta, status, retried, None, None, None, None, None, None, since, until, session)
-    run_export(Source(resolve_paths(paths or []), lenient), run_filter, last, fmt, output, endpoint, service)
+    run_export(Source(resolve_paths(paths or []), lenient, follow), run_filter, last, fmt, output, endpoint, service,
+               until_session=until_session, offset=offset)
 
 
 @app.command()

@@ -8,12 +8,12 @@ from collections.abc import Iterator
 from rtrace.cli.show import Source, report
 from rtrace.core.errors import OutputError, UsageError
 from rtrace.core.filters import RunFilter, Selected, select
-from rtrace.core.reader import ReadStats, read_lines
+from rtrace.core.reader import Event, ReadStats, read_lines
 from rtrace.core.trees import Session, Trace, TreeBuilder
 
 
 def run_export(source: Source, run_filter: RunFilter, last: int | None, fmt: str, output: str | None,
-               endpoint: str | None, service: str | None) -> None:
+               endpoint: str | None, service: str | None, until_session: str | None = None, offset: int = 0) -> None:
     from rtrace.core.integrations import otel
 
     if fmt != "otlp-json":
@@ -21,14 +21,24 @@ def run_export(source: Source, run_filter: RunFilter, last: int | None, fmt: str
     if (output is None) == (endpoint is None):
         raise UsageError("give -o FILE (OTLP/JSON) or --endpoint URL (OTLP/HTTP)")
     stats, builder = ReadStats(), TreeBuilder()
-    events = read_lines(source.paths, lenient=source.lenient, stats=stats)
+    events = read_lines(source.paths, lenient=source.lenient, stats=stats, follow=source.follow, offset=offset)
+
+    def until_done() -> Iterator[Event]:
+        # Following a live log for `rtrace run`: stop once that session has ended.
+        for ev in events:
+            yield ev
+            if ev.data.get("event") == "session_end" and ev.data.get("session_id") == until_session:
+                return
 
     def items() -> Iterator[Trace | Session]:
-        for item in select(builder.build(events), run_filter, last=last):
+        for item in select(builder.build(until_done() if until_session else events), run_filter, last=last):
             yield item.trace if isinstance(item, Selected) else item
 
     if endpoint is not None:
-        sent = otel.export_http(items(), endpoint, service_name=service)
+        if source.follow:
+            sent = otel.export_http_streaming(items(), endpoint, service_name=service)
+        else:
+            sent = otel.export_http(items(), endpoint, service_name=service)
         print(f"rtrace: sent {sent} spans to {endpoint}", file=sys.stderr)
     else:
         try:

@@ -77,12 +77,16 @@ class TraceRun:
     def execute(self) -> int:
         runner.check(self.target)
         exporter = None
-        if self.export_endpoint is not None:  # before the script runs: a wrong URL fails fast
-            from rtrace.core.integrations.otel import LiveExporter
-
-            exporter = LiveExporter(self.export_endpoint)
         session_id = str(uuid7())
         out = open_output(self.output_option, session_id)
+        if self.export_endpoint is not None:  # before the script runs: a wrong URL fails fast
+            from rtrace.core.integrations.otel import LiveExporter, check_endpoint
+
+            check_endpoint(self.export_endpoint)
+            if out.path is None:  # JSONL on stdout: nothing to follow, so export from this process
+                exporter = LiveExporter(self.export_endpoint)
+            else:  # another process follows the log: the script pays nothing for it
+                exporter = _ExportProcess(out.path, os.fstat(out.fd).st_size, session_id, self.export_endpoint)
         handler = JsonlHandler(
             out.fd, name=out.display, redact=self.redact, max_content=self.max_content,
             session_id=session_id, root_tags=self.tags, root_metadata=self.metadata,
@@ -123,7 +127,7 @@ class TraceRun:
         if exporter is not None:  # the script is done: now wait for the backend, so nothing is lost
             exporter.close()
             if exporter.dropped:
-                print(f"rtrace: warning: {exporter.dropped} events were not exported (queue full)", file=sys.stderr)
+                print(f"rtrace: warning: {exporter.dropped} events were not exported", file=sys.stderr)
         if not self.quiet:
             self._report(out.display, out.show_command)
         return exit_code
@@ -136,6 +140,35 @@ class TraceRun:
             make_console(stderr=True).print(summary(self.summary, display, show_command))
         except Exception:  # a closed stderr must not change the exit code
             pass
+
+
+class _ExportProcess:
+    """`rtrace export --follow` in a process of its own, started now and waited for at the end."""
+
+    def __init__(self, path: str, offset: int, session_id: str, endpoint: str) -> None:
+        import subprocess
+
+        self.dropped = 0
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "rtrace.cli", "export", path, "--follow", "--endpoint", endpoint,
+             "--until-session", session_id, "--offset", str(offset)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            env={k: v for k, v in os.environ.items() if k != "PYTHONPATH" or "rtrace-site-" not in v},
+        )
+
+    def close(self, timeout: float = 120.0) -> None:
+        import subprocess
+
+        try:
+            _, err = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            print(f"rtrace: warning: the exporter did not finish within {timeout:.0f} s; some spans were not sent",
+                  file=sys.stderr)
+            return
+        if self.proc.returncode != 0:
+            last = (err or "").strip().splitlines()[-1:] or ["the exporter failed"]
+            print(f"rtrace: warning: export: {last[0].removeprefix('rtrace: error: ')}", file=sys.stderr)
 
 
 @dataclass

@@ -90,6 +90,7 @@ def read_lines(
     keep: Callable[[bytes], bool] | None = None,
     poll: float = 0.2,
     documents: bool = True,
+    offset: int = 0,
 ) -> Iterator[Event]:
     """Every event of ``paths`` in order (``-`` is stdin).
 
@@ -97,11 +98,14 @@ def read_lines(
     ``follow`` keeps reading the last file as it grows, like ``tail -f``.
     ``documents=False`` skips parsing document lists (most of a log's bytes);
     such events have no ``documents`` key, and ``raw`` is still the whole line.
+    ``offset``: start reading the first file at this byte (line numbers count from there).
     """
     stats = stats if stats is not None else ReadStats()
     paths = list(paths)
     for index, path in enumerate(paths):
         f = _open(path)
+        if index == 0 and offset and path != STDIN:
+            f.seek(offset)
         try:
             tail = follow and index == len(paths) - 1 and path != STDIN
             yield from _read_one(f, path, lenient, stats, keep, tail, poll, documents)

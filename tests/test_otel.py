@@ -212,3 +212,11 @@ def test_phoenix_receives_spans_links_and_documents(tmp_path: Path) -> None:
 
 def _docs(log: Path) -> list[dict[str, Any]]:
     return [d for e in read_events(log) if e["event"] == "retriever_end" for d in e["documents"]]
+
+
+def test_run_with_stdout_jsonl_exports_from_the_process_itself(tmp_path: Path, receiver: Any) -> None:
+    url, received = receiver
+    r = rtrace("run", "-q", "-o", "-", "--export-endpoint", url, str(ROOT / "samples" / "hybrid.py"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert all(json.loads(line)["v"] == 1 for line in r.stdout.splitlines())  # stdout is still pure JSONL
+    assert len(received) == 16

@@ -290,6 +290,28 @@ def export_http(items: Iterable[Trace | Session], endpoint: str, batch: int = 51
     return sent
 
 
+def export_http_streaming(items: Iterable[Trace | Session], endpoint: str, service_name: str | None = None,
+                          delay_ms: int = 1000) -> int:
+    """Like ``export_http``, for a stream that goes on (a log being written): the SDK's
+    ``BatchSpanProcessor`` sends what has finished every ``delay_ms``; everything is flushed at the end."""
+    _require()
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    check_endpoint(endpoint)
+    processor = BatchSpanProcessor(http_exporter(endpoint), schedule_delay_millis=delay_ms)
+    builder = SpanBuilder(service_name)
+    sent = 0
+    try:
+        for spans in builder.from_items(items):
+            for span in spans:
+                processor.on_end(span)
+            sent += len(spans)
+    finally:
+        processor.force_flush(60_000)
+        processor.shutdown()
+    return sent
+
+
 class LiveExporter:
     """For ``rtrace run --export-endpoint``: an observer that ships spans from a background thread.
 
