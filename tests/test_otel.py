@@ -220,3 +220,18 @@ def test_run_with_stdout_jsonl_exports_from_the_process_itself(tmp_path: Path, r
     assert r.returncode == 0, r.stderr
     assert all(json.loads(line)["v"] == 1 for line in r.stdout.splitlines())  # stdout is still pure JSONL
     assert len(received) == 16
+
+
+def test_texts_and_custom_events_become_span_events(tmp_path: Path) -> None:
+    from synth import LogBuilder, rid
+
+    b = LogBuilder().session_start().start(1, "R", "q")
+    b.text(1, "R", "rewrote the query")
+    b.ev("custom_event", run_id=rid(1), parent_run_id=None, trace_id=rid(1), name="R", custom_name="rerank",
+         data={"kept": 3}, tags=[], metadata={})
+    b.end(1, "R", [], 2.0).session_end().write(tmp_path / "l.jsonl")
+    assert rtrace("export", "l.jsonl", "-o", "out.json", cwd=tmp_path).returncode == 0
+    (span,) = _spans(tmp_path / "out.json")
+    events = {e["name"]: {a["key"]: next(iter(a["value"].values())) for a in e.get("attributes", [])} for e in span["events"]}
+    assert events == {"text": {"text": "rewrote the query"}, "rerank": {"data": '{"kept":3}'}}
+    assert span["status"] == {"code": 1}  # OK
