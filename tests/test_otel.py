@@ -235,3 +235,24 @@ def test_texts_and_custom_events_become_span_events(tmp_path: Path) -> None:
     events = {e["name"]: {a["key"]: next(iter(a["value"].values())) for a in e.get("attributes", [])} for e in span["events"]}
     assert events == {"text": {"text": "rewrote the query"}, "rerank": {"data": '{"kept":3}'}}
     assert span["status"] == {"code": 1}  # OK
+
+
+def test_an_endpoint_that_refuses_is_one_line(tmp_path: Path) -> None:
+    class Refuse(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/wrong/path"
+        r = rtrace("export", str(standard_log(tmp_path / "l.jsonl")), "--endpoint", url, cwd=tmp_path)
+        assert r.returncode == 1
+        assert r.stderr == f"rtrace: error: {url} refused the spans (Failed to export spans batch code: 404, reason: Not Found); 0 were sent before\n"
+    finally:
+        server.shutdown()

@@ -16,6 +16,7 @@ Needs the ``otel`` extra (``opentelemetry-sdk``, ``opentelemetry-exporter-otlp-p
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import queue
 import socket
@@ -259,6 +260,29 @@ def http_exporter(endpoint: str, timeout: float = 10.0) -> Any:
     return OTLPSpanExporter(endpoint=endpoint, timeout=timeout)
 
 
+class _SdkLog(logging.Handler):
+    """Keeps the OTel SDK's own log lines (e.g. "code: 404") for our one-line error, off stderr."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.last: str | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.WARNING:
+            self.last = record.getMessage()
+
+    def __enter__(self) -> _SdkLog:
+        self.logger = logging.getLogger("opentelemetry")
+        self.saved = self.logger.propagate
+        self.logger.addHandler(self)
+        self.logger.propagate = False
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.logger.removeHandler(self)
+        self.logger.propagate = self.saved
+
+
 def export_http(items: Iterable[Trace | Session], endpoint: str, batch: int = 512,
                 service_name: str | None = None) -> int:
     """Send spans to an OTLP/HTTP endpoint in batches (the SDK exporter retries transient failures)."""
@@ -271,22 +295,26 @@ def export_http(items: Iterable[Trace | Session], endpoint: str, batch: int = 51
     pending: list[Any] = []
     sent = 0
 
+    sdk_log = _SdkLog()
+
     def flush() -> None:
         nonlocal pending, sent
         if pending:
             if exporter.export(pending) is not SpanExportResult.SUCCESS:
-                raise OutputError(f"{endpoint} refused the spans (after retries); {sent} of them were sent before")
+                why = f" ({sdk_log.last})" if sdk_log.last else ""
+                raise OutputError(f"{endpoint} refused the spans{why}; {sent} were sent before")
             sent += len(pending)
             pending = []
 
-    try:
-        for spans in builder.from_items(items):
-            pending += spans
-            if len(pending) >= batch:
-                flush()
-        flush()
-    finally:
-        exporter.shutdown()
+    with sdk_log:
+        try:
+            for spans in builder.from_items(items):
+                pending += spans
+                if len(pending) >= batch:
+                    flush()
+            flush()
+        finally:
+            exporter.shutdown()
     return sent
 
 
@@ -330,6 +358,7 @@ class LiveExporter:
         self.trees = TreeBuilder()
         self.queue: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=max_queue)
         self.dropped = 0
+        self.sdk_log = _SdkLog().__enter__()  # the SDK's complaints, reported once at close()
         self.thread = threading.Thread(target=self._work, name="rtrace-otel", daemon=True)
         self.thread.start()
 
@@ -363,3 +392,8 @@ class LiveExporter:
         self.thread.join(timeout)
         self.processor.force_flush(int(timeout * 1000))
         self.processor.shutdown()
+        self.sdk_log.__exit__(None, None, None)
+        if self.sdk_log.last:
+            from rtrace.core.context import warn
+
+            warn(f"export: {self.sdk_log.last}")
