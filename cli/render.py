@@ -332,7 +332,7 @@ def runs_table(rows: list[tuple[Any, Any]]) -> Any:
     for col, kw in (("time", {}), ("trace", {}), ("run", {}), ("name", {}), ("status", {}), ("ms", {"justify": "right"}),
                     ("docs", {"justify": "right"}), ("retries", {"justify": "right"}), ("query", {"overflow": "ellipsis"})):
         table.add_column(col, no_wrap=True, **kw)
-    for selected, run in rows:
+    for _selected, run in rows:
         mark, mark_style = STATUS_MARK.get(run.status, ("?", ""))
         table.add_row(
             Text(clean((run.ts or "")[11:23], 12), style="dim"),

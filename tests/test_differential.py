@@ -111,7 +111,7 @@ def test_get_child(tag: str | None) -> None:
         )
         rm = cm.on_retriever_start(None, "q")
         child = rm.get_child(tag)
-        child_rm = child.on_retriever_start(None, "child q")
+        child.on_retriever_start(None, "child q")
         return normalized(log), manager_state(child, {id(inh): "inh", id(loc): "loc"}), child.parent_run_id == rm.run_id
 
     calls, child, linked = _both(scenario)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import resource
 import shutil
 import statistics
 import subprocess
@@ -48,7 +47,7 @@ def generate(path: Path, traces: int, seed: int = 1) -> None:
 
         emit({"event": "session_start", "argv": ["bench.py"], "pid": 1, "python": "3.11.7", "rtrace_version": "0.1.0", "cwd": "/"})
         n = 0
-        for t in range(traces):
+        for _ in range(traces):
             n += 1
             root = uid(n)
             query = " ".join(rng.choices(WORDS, k=6))

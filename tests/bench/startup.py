@@ -40,7 +40,7 @@ def main() -> None:
         "rtrace run -q --no-langchain samples/noop.py": [rtrace, "run", "-q", "--no-langchain", str(NOOP)],
     }
     times: dict[str, list[float]] = {k: [] for k in cases}
-    for k, cmd in cases.items():
+    for cmd in cases.values():
         wall(cmd, cwd)  # warm the page cache
     for _ in range(args.runs):
         for k, cmd in cases.items():
