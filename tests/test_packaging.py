@@ -103,3 +103,22 @@ def test_rtrace_schema_prints_the_shipped_json_schema(tmp_path: Path) -> None:
     schema = json.loads(r.stdout)
     assert schema == json.loads((ROOT / "core" / "schema" / "events-v1.json").read_text())
     assert schema["properties"]["v"] == {"const": 1}
+
+
+def test_imports_follow_the_layout() -> None:
+    """Never the bare `core`/`cli` packages; core stays free of typer and rich."""
+    import re
+
+    bare = re.compile(r"^\s*(from|import)\s+(core|cli)(\.|\s|$)", re.M)
+    ui = re.compile(r"^\s*(from|import)\s+(typer|rich|click)\b", re.M)
+    for path in [*ROOT.glob("core/**/*.py"), *ROOT.glob("cli/**/*.py"), *ROOT.glob("tests/**/*.py"), *ROOT.glob("samples/*.py")]:
+        text = path.read_text()
+        assert not bare.search(text), f"{path}: import rtrace.core / rtrace.cli, not the bare package"
+        if path.is_relative_to(ROOT / "core"):
+            assert not ui.search(text), f"{path}: core must not import typer, rich or click"
+
+
+def test_importing_core_does_not_load_the_cli_stack() -> None:
+    code = "import sys, rtrace.core; print(sorted(m for m in ('typer', 'rich', 'click', 'asyncio') if m in sys.modules))"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "[]"
