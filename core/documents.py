@@ -85,6 +85,18 @@ def _id(x: object) -> str | None:
 
 
 _MISSING = object()
+_has_score: dict[type, bool] = {}
+
+
+def _score_attr(item: Any) -> float | None:
+    # Only for classes that define `score` (a replayed ScoredDocument, a dataclass...):
+    # a missing attribute on a pydantic model (LangChain's Document) costs an exception.
+    cls = type(item)
+    has = _has_score.get(cls)
+    if has is None:
+        has = _has_score[cls] = any("score" in vars(k) or "score" in getattr(k, "__annotations__", {})
+                                    for k in cls.__mro__ if k is not object)
+    return _number(getattr(item, "score", None)) if has else None
 
 
 def record_document(item: Any, max_content: int | None = None) -> dict[str, Any]:
@@ -102,7 +114,7 @@ def record_document(item: Any, max_content: int | None = None) -> dict[str, Any]
         meta = getattr(item, "metadata", None)
         doc_id = getattr(item, "id", None)
         if score is None:
-            score = _number(getattr(item, "score", None))
+            score = _score_attr(item)
     elif isinstance(item, Mapping):
         content = None
         for key in CONTENT_KEYS:
