@@ -156,10 +156,12 @@ def record_documents(result: Any, max_content: int | None = None) -> list[dict[s
     Iterators and generators are not consumed (that would empty them for the
     caller): they record as no documents.
     """
-    if result is None or isinstance(result, Iterator):
-        return []
-    if isinstance(result, (Sequence, set, frozenset)) and not isinstance(result, (str, bytes)):
+    if type(result) is list:  # the common case, on every traced retrieval: skip the ABC checks
         items: Iterable[Any] = result
+    elif result is None or isinstance(result, Iterator):
+        return []
+    elif isinstance(result, (Sequence, set, frozenset)) and not isinstance(result, (str, bytes)):
+        items = result
     else:  # one document, a dict, a string, or a scalar: recorded as one item
         items = (result,)
     try:

@@ -22,12 +22,12 @@ from rtrace.core import propagate
 from rtrace.core.context import current_run, warn
 import orjson
 
-from rtrace.core.documents import record_document, record_documents
+from rtrace.core.documents import record_documents
 from rtrace.core.encode import OPTIONS, dumps_line
 from rtrace.core.events import error_fields, retry_fields, session_fields
 from rtrace.core.handlers import BaseCallbackHandler
 from rtrace.core.ids import utc_now_iso, uuid7, uuid_str
-from rtrace.core.redact import SCALARS, Redactor
+from rtrace.core.redact import Redactor
 from rtrace.core.version import __version__
 
 _monotonic = time.perf_counter
@@ -312,18 +312,8 @@ class JsonlHandler(BaseCallbackHandler):
 
     def on_retriever_end(self, documents: Sequence[Any], *, run_id: UUID,
                          parent_run_id: UUID | None = None, **kwargs: Any) -> None:
-        mc = self.max_content
-        if type(documents) is list:
-            docs = [record_document(d, mc) for d in documents]
-        else:
-            docs = record_documents(documents, mc)
-        redact = self.redact
-        if redact:
-            clean = redact.clean_keys  # inlined fast path of Redactor.__call__: this loop is hot
-            for d in docs:
-                m = d["metadata"]
-                if m and not (type(m) is dict and clean.issuperset(m) and SCALARS.issuperset(map(type, m.values()))):
-                    d["metadata"] = redact(m)
+        docs = record_documents(documents, self.max_content)
+        self.redact.documents(docs)
         ev = self._finish("retriever_end", run_id, parent_run_id, kwargs.get("duration_ms"))
         ev["documents"] = docs
         self._emit(ev)

@@ -53,6 +53,17 @@ class Redactor:
                 return items
         return value
 
+    def documents(self, docs: list[dict[str, Any]]) -> None:
+        """Redact each recorded document's metadata in place (the record dicts are ours)."""
+        if not self.keys:
+            return
+        clean = self.clean_keys
+        for d in docs:
+            m = d["metadata"]
+            # __call__'s fast check, inlined: this loop runs for every document recorded.
+            if m and not (type(m) is dict and clean.issuperset(m) and SCALARS.issuperset(map(type, m.values()))):
+                d["metadata"] = self(m)
+
     def _matches(self, key: Any) -> bool:
         if key in self.clean_keys:
             return False
