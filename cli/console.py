@@ -11,19 +11,22 @@ if TYPE_CHECKING:
 
 
 def make_console(file: IO[str] | None = None, *, stderr: bool = False, width: int | None = None,
-                 color: bool | None = None) -> Console:
-    """A Rich console: colour only on a terminal and never with NO_COLOR; ``color`` forces it."""
+                 terminal: bool | None = None) -> Console:
+    """A Rich console: colour only on a terminal and never with NO_COLOR.
+
+    ``terminal=True`` says ``file`` ends on a terminal though it is not one (a pager's pipe).
+    """
     from rich.console import Console
 
     target = file if file is not None else (sys.stderr if stderr else sys.stdout)
-    is_tty = hasattr(target, "isatty") and target.isatty()
-    no_color = "NO_COLOR" in os.environ and os.environ["NO_COLOR"] != ""
-    use_color = (is_tty and not no_color) if color is None else color
+    if terminal is None:
+        terminal = hasattr(target, "isatty") and target.isatty()
+    use_color = terminal and not os.environ.get("NO_COLOR")
     return Console(
         file=target,
         width=width,
         color_system="auto" if use_color else None,
-        force_terminal=use_color if color is not None else None,
+        force_terminal=use_color or None,
         no_color=not use_color,
         highlight=False,
         emoji=False,

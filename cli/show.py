@@ -101,7 +101,7 @@ def run_show_command(source: Source, run_filter: RunFilter, runs_only: bool, las
         else:
             use_pager = pager and not source.follow and sys.stdout.isatty()
             with _pager(use_pager) as stream:
-                console = make_console(stream, width=width, color=True if (use_pager and _colour_ok()) else None)
+                console = make_console(stream, width=width, terminal=True if use_pager else None)
                 if fmt == "table":
                     rows = [(item, run) for item in items if isinstance(item, Selected)
                             for run in (item.matched if item.runs_only else item.trace.runs)]
@@ -163,10 +163,6 @@ def _write_json(items: Iterator[Selected | Session]) -> bool:
     return not first
 
 
-def _colour_ok() -> bool:
-    return not os.environ.get("NO_COLOR")
-
-
 @contextmanager
 def _pager(enabled: bool) -> Iterator[IO[str]]:
     """Output through a pager that quits when it fits one screen, as git does."""
@@ -184,9 +180,8 @@ def _pager(enabled: bool) -> Iterator[IO[str]]:
     assert proc.stdin is not None
     try:
         yield proc.stdin
-        proc.stdin.close()
     except BrokenPipeError:
-        pass
+        pass  # the user quit the pager early
     finally:
         try:
             proc.stdin.close()

@@ -14,7 +14,7 @@ from typing import Any
 
 from rtrace.cli import runner
 from rtrace.cli.outputs import open_output
-from rtrace.core.context import install_env_handler, remove_default_handler
+from rtrace.core.context import install_env_handler, remove_default_handler, warn
 from rtrace.core.errors import UsageError
 from rtrace.core.ids import uuid7
 from rtrace.core.jsonl import JsonlHandler
@@ -127,7 +127,7 @@ class TraceRun:
         if exporter is not None:  # the script is done: now wait for the backend, so nothing is lost
             exporter.close()
             if exporter.dropped:
-                print(f"rtrace: warning: {exporter.dropped} events were not exported", file=sys.stderr)
+                warn(f"{exporter.dropped} events were not exported")
         if not self.quiet:
             self._report(out.display, out.show_command)
         return exit_code
@@ -163,12 +163,11 @@ class _ExportProcess:
             _, err = self.proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            print(f"rtrace: warning: the exporter did not finish within {timeout:.0f} s; some spans were not sent",
-                  file=sys.stderr)
+            warn(f"the exporter did not finish within {timeout:.0f} s; some spans were not sent")
             return
         if self.proc.returncode != 0:
             last = (err or "").strip().splitlines()[-1:] or ["the exporter failed"]
-            print(f"rtrace: warning: export: {last[0].removeprefix('rtrace: error: ')}", file=sys.stderr)
+            warn(f"export: {last[0].removeprefix('rtrace: error: ')}")
 
 
 @dataclass
