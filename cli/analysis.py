@@ -10,10 +10,10 @@ from typing import Any
 
 import orjson
 
-from rtrace.cli.show import Source, report
+from rtrace.cli.show import Source, report, selected_items
 from rtrace.core.diff import compare, retrievals
 from rtrace.core.errors import UsageError
-from rtrace.core.filters import RunFilter, Selected, select
+from rtrace.core.filters import RunFilter, Selected
 from rtrace.core.reader import ReadStats, read_lines
 from rtrace.core.stats import StatsCollector
 from rtrace.core.trees import Run, TreeBuilder
@@ -22,8 +22,7 @@ STATS_FORMATS = ("table", "json", "csv")
 
 
 def _runs(source: Source, run_filter: RunFilter, stats: ReadStats, builder: TreeBuilder) -> Iterator[Run]:
-    events = read_lines(source.paths, lenient=source.lenient, stats=stats)
-    for item in select(builder.build(events), run_filter, runs_only=True):
+    for item in selected_items(source, run_filter, True, None, stats, builder):
         if isinstance(item, Selected):
             yield from item.matched
 

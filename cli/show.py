@@ -33,7 +33,7 @@ def resolve_paths(paths: Sequence[str]) -> list[str]:
     return list(paths) if paths else [str(latest_log())]
 
 
-def _items(source: Source, run_filter: RunFilter, runs_only: bool, last: int | None,
+def selected_items(source: Source, run_filter: RunFilter, runs_only: bool, last: int | None,
            stats: ReadStats, builder: TreeBuilder, documents: bool = True) -> Iterator[Selected | Session]:
     events = read_lines(source.paths, lenient=source.lenient, stats=stats, follow=source.follow,
                         documents=documents)
@@ -62,7 +62,7 @@ def run_filter_command(source: Source, run_filter: RunFilter, runs_only: bool, l
     written_sessions: set[str] = set()
     try:
         # Lines are echoed raw, so documents are parsed only when a filter reads them.
-        for item in _items(source, run_filter, runs_only, last, stats, builder, documents=run_filter.doc is not None):
+        for item in selected_items(source, run_filter, runs_only, last, stats, builder, documents=run_filter.doc is not None):
             seen = True
             if isinstance(item, Session):
                 if item.session_id not in written_sessions and item.start_event is not None:
@@ -93,7 +93,7 @@ def run_show_command(source: Source, run_filter: RunFilter, runs_only: bool, las
         run_filter_command(source, run_filter, runs_only, last)
         return
     stats, builder = ReadStats(), TreeBuilder()
-    items = _items(source, run_filter, runs_only, last, stats, builder)
+    items = selected_items(source, run_filter, runs_only, last, stats, builder)
     seen = False
     try:
         if fmt == "json":

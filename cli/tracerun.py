@@ -207,22 +207,18 @@ def _follow_children(out: Any, redact: Sequence[str], max_content: int | None, l
 
 def _absorb_children(log: _ChildrenLog, session_id: str, summary: RunSummary, out: Any) -> None:
     """Count the children's runs in the summary; for -o -, copy their events to stdout."""
-    import orjson
+    from rtrace.core.errors import RtraceError
+    from rtrace.core.reader import read_lines
 
     try:
-        with open(log.path, "rb") as f:
-            f.seek(log.offset)
-            for raw in f:
-                if raw.endswith(b"\n") and f'"session_id":"{session_id}"'.encode() not in raw:
-                    try:
-                        ev = orjson.loads(raw)
-                        if not str(ev.get("event", "")).startswith("session_"):  # the summary is the main session's
-                            summary(ev)
-                    except (orjson.JSONDecodeError, TypeError, KeyError, AttributeError):
-                        continue
-                    if log.temporary:
-                        os.write(out.fd, raw)
-    except OSError:
+        for ev in read_lines([log.path], lenient=True, offset=log.offset):
+            if ev.data.get("session_id") == session_id:
+                continue
+            if not str(ev.data.get("event", "")).startswith("session_"):  # the summary is the main session's
+                summary(ev.data)
+            if log.temporary:
+                os.write(out.fd, ev.raw)
+    except (OSError, RtraceError):
         pass
     finally:
         if log.temporary:

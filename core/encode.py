@@ -92,8 +92,8 @@ def _sanitize(obj: Any, depth: int = 0, seen: frozenset[int] = frozenset()) -> A
     if isinstance(obj, (list, tuple)):
         return [_sanitize(v, depth + 1, seen) for v in obj]
     converted = _default(obj)
-    if converted is obj or isinstance(converted, str):
-        return _sanitize(converted, depth + 1, seen) if isinstance(converted, str) else safe_repr(obj)
+    if converted is obj:  # nothing better than its repr
+        return safe_repr(obj)
     if isinstance(converted, Iterable) and not isinstance(converted, (str, Mapping)):
         return [_sanitize(v, depth + 1, seen) for v in converted]
     return _sanitize(converted, depth + 1, seen)
