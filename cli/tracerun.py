@@ -35,13 +35,9 @@ def parse_target(args: Sequence[str], module: str | None, code: str | None) -> r
 
 
 def parse_meta(items: Sequence[str]) -> dict[str, str]:
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UsageError(f"--meta takes KEY=VALUE, not {item!r}")
-        out[key] = value
-    return out
+    from rtrace.core.filters import parse_meta_filters
+
+    return dict(parse_meta_filters(items))
 
 
 def _exit_code(e: SystemExit) -> int:
