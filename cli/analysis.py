@@ -11,12 +11,12 @@ from typing import Any
 import orjson
 
 from rtrace.cli.show import Source, report, selected_items
-from rtrace.core.diff import compare, retrievals
+from rtrace.core.read.diff import compare, retrievals
 from rtrace.core.errors import UsageError
-from rtrace.core.filters import RunFilter, Selected
-from rtrace.core.reader import ReadStats, read_lines
-from rtrace.core.stats import StatsCollector
-from rtrace.core.trees import Run, TreeBuilder
+from rtrace.core.read.filters import RunFilter, Selected
+from rtrace.core.read.reader import ReadStats, read_lines
+from rtrace.core.read.stats import StatsCollector
+from rtrace.core.read.trees import Run, TreeBuilder
 
 STATS_FORMATS = ("table", "json", "csv")
 
@@ -102,7 +102,7 @@ def load_handler(spec: str) -> Any:
 
 
 def run_replay(source: Source, handler_specs: Sequence[str], speed: float | None) -> None:
-    from rtrace.core.replay import Replayer
+    from rtrace.core.read.replay import Replayer
 
     if speed is not None and speed <= 0:
         raise UsageError(f"--speed must be above 0, not {speed}")

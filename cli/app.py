@@ -110,7 +110,7 @@ def _run_filter(name: List[str], tag: List[str], meta: List[str], status: Option
                 min_ms: Optional[float], max_ms: Optional[float], query: Optional[str], doc: Optional[str],  # noqa: UP007
                 run_prefix: Optional[str], trace_prefix: Optional[str], since: Optional[str],  # noqa: UP007
                 until: Optional[str], session: Optional[str]) -> Any:  # noqa: UP007
-    from rtrace.core.filters import RunFilter, parse_meta_filters, parse_time
+    from rtrace.core.read.filters import RunFilter, parse_meta_filters, parse_time
 
     return RunFilter(
         names=list(name), tags=list(tag), meta=parse_meta_filters(meta), status=status, retried=retried,

@@ -8,8 +8,8 @@ from uuid import UUID
 
 from rtrace.cli.lines import Line, Lines
 from rtrace.cli.render import STATUS_MARK, clean, ms
-from rtrace.core.documents import record_documents
-from rtrace.core.handlers import BaseCallbackHandler
+from rtrace.core.record.documents import record_documents
+from rtrace.core.record.handlers import BaseCallbackHandler
 
 
 class ConsoleHandler(BaseCallbackHandler):

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 from rtrace.cli.show import Source, report
 from rtrace.core.errors import OutputError, UsageError
-from rtrace.core.filters import RunFilter, Selected, select
-from rtrace.core.reader import Event, ReadStats, read_lines
-from rtrace.core.trees import Session, Trace, TreeBuilder
+from rtrace.core.read.filters import RunFilter, Selected, select
+from rtrace.core.read.reader import Event, ReadStats, read_lines
+from rtrace.core.read.trees import Session, Trace, TreeBuilder
 
 
 def run_export(source: Source, run_filter: RunFilter, last: int | None, fmt: str, output: str | None,

@@ -15,9 +15,9 @@ import orjson
 
 from rtrace.cli.outputs import latest_log
 from rtrace.core.errors import UsageError
-from rtrace.core.filters import RunFilter, Selected, event_lines, select
-from rtrace.core.reader import ReadStats, read_lines
-from rtrace.core.trees import Session, TreeBuilder, trace_to_dict
+from rtrace.core.read.filters import RunFilter, Selected, event_lines, select
+from rtrace.core.read.reader import ReadStats, read_lines
+from rtrace.core.read.trees import Session, TreeBuilder, trace_to_dict
 
 FORMATS = ("tree", "table", "jsonl", "json")
 
@@ -42,7 +42,7 @@ def selected_items(source: Source, run_filter: RunFilter, runs_only: bool, last:
 
 def report(stats: ReadStats, builder: TreeBuilder, source: Source, seen_any: bool) -> None:
     """Warnings about what was skipped, one line each, on stderr."""
-    from rtrace.core.context import warn
+    from rtrace.core.record.context import warn
 
     for message in stats.warnings:
         warn(message)

@@ -12,14 +12,14 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from rtrace.cli import runner
+from rtrace.core.process import runner
 from rtrace.cli.outputs import open_output
-from rtrace.core.context import install_env_handler, remove_default_handler, warn
+from rtrace.core.record.context import install_env_handler, remove_default_handler, warn
 from rtrace.core.errors import UsageError
-from rtrace.core.ids import uuid7
-from rtrace.core.jsonl import JsonlHandler
-from rtrace.core.redact import DEFAULT_REDACT
-from rtrace.core.summary import RunSummary
+from rtrace.core.record.ids import uuid7
+from rtrace.core.record.jsonl import JsonlHandler
+from rtrace.core.record.redact import DEFAULT_REDACT
+from rtrace.core.read.summary import RunSummary
 
 
 def parse_target(args: Sequence[str], module: str | None, code: str | None) -> runner.Target:
@@ -35,7 +35,7 @@ def parse_target(args: Sequence[str], module: str | None, code: str | None) -> r
 
 
 def parse_meta(items: Sequence[str]) -> dict[str, str]:
-    from rtrace.core.filters import parse_meta_filters
+    from rtrace.core.read.filters import parse_meta_filters
 
     return dict(parse_meta_filters(items))
 
@@ -176,7 +176,7 @@ class _ChildrenLog:
 @contextmanager
 def _follow_children(out: Any, redact: Sequence[str], max_content: int | None, langchain: bool) -> Iterator[_ChildrenLog]:
     """Make Python children trace themselves into our log (or, for -o -, a file merged at the end)."""
-    from rtrace.core import propagate
+    from rtrace.core.process import children
 
     site_dir = tempfile.mkdtemp(prefix="rtrace-site-")
     if out.path is None:  # stdout: children cannot share the pipe safely; they write a file we copy out
@@ -185,11 +185,11 @@ def _follow_children(out: Any, redact: Sequence[str], max_content: int | None, l
         log = _ChildrenLog(path, 0, True)
     else:
         log = _ChildrenLog(os.path.abspath(out.path), os.fstat(out.fd).st_size, False)
-    propagate.write_sitecustomize(site_dir)
-    env = propagate.child_environment(site_dir, log.path, langchain=langchain, redact=list(redact), max_content=max_content)
+    children.write_sitecustomize(site_dir)
+    env = children.child_environment(site_dir, log.path, langchain=langchain, redact=list(redact), max_content=max_content)
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
-    propagate.patch_process_starts()
+    children.patch_process_starts()
     try:
         yield log
     finally:
@@ -204,7 +204,7 @@ def _follow_children(out: Any, redact: Sequence[str], max_content: int | None, l
 def _absorb_children(log: _ChildrenLog, session_id: str, summary: RunSummary, out: Any) -> None:
     """Count the children's runs in the summary; for -o -, copy their events to stdout."""
     from rtrace.core.errors import RtraceError
-    from rtrace.core.reader import read_lines
+    from rtrace.core.read.reader import read_lines
 
     try:
         for ev in read_lines([log.path], lenient=True, offset=log.offset):

@@ -43,7 +43,7 @@ def validate(schema_validator: jsonschema.Draft202012Validator) -> Any:
 
 @pytest.fixture(autouse=True)
 def _no_leftover_default_handlers() -> Any:
-    from rtrace.core import context
+    from rtrace.core.record import context
 
     before = context._defaults
     yield

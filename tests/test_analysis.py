@@ -17,10 +17,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import ROOT, read_events
-from rtrace.core.diff import jaccard, overlap_at_k, rbo
-from rtrace.core.reader import read_lines
-from rtrace.core.replay import Replayer
-from rtrace.core.stats import RELATIVE_ERROR, Histogram
+from rtrace.core.read.diff import jaccard, overlap_at_k, rbo
+from rtrace.core.read.reader import read_lines
+from rtrace.core.read.replay import Replayer
+from rtrace.core.read.stats import RELATIVE_ERROR, Histogram
 from synth import LogBuilder, doc, standard_log
 
 RTRACE = [sys.executable, "-m", "rtrace.cli"]

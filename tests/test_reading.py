@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from rtrace.core.errors import LogError, MalformedLineError
-from rtrace.core.reader import ReadStats, read_lines
-from rtrace.core.trees import Session, Trace, TreeBuilder
+from rtrace.core.read.reader import ReadStats, read_lines
+from rtrace.core.read.trees import Session, Trace, TreeBuilder
 from synth import LogBuilder, doc, rid, standard_log
 
 

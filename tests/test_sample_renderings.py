@@ -18,9 +18,9 @@ from rich.console import Console
 
 from conftest import ROOT
 from rtrace.cli import render
-from rtrace.core.filters import RunFilter, select
-from rtrace.core.reader import read_lines
-from rtrace.core.trees import Session, TreeBuilder
+from rtrace.core.read.filters import RunFilter, select
+from rtrace.core.read.reader import read_lines
+from rtrace.core.read.trees import Session, TreeBuilder
 
 GOLDEN = Path(__file__).parent / "golden"
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")

@@ -16,9 +16,9 @@ from rich.console import Console
 
 from conftest import ROOT
 from rtrace.cli import render
-from rtrace.core.filters import RunFilter, parse_time, select
-from rtrace.core.reader import read_lines
-from rtrace.core.trees import Session, TreeBuilder
+from rtrace.core.read.filters import RunFilter, parse_time, select
+from rtrace.core.read.reader import read_lines
+from rtrace.core.read.trees import Session, TreeBuilder
 from synth import LogBuilder, doc, rid, standard_log
 
 RTRACE = [sys.executable, "-m", "rtrace.cli"]

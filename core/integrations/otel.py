@@ -29,8 +29,8 @@ from uuid import UUID
 import orjson
 
 from rtrace.core.errors import OutputError, UsageError
-from rtrace.core.reader import Event
-from rtrace.core.trees import ERROR, INCOMPLETE, Run, Session, Trace, TreeBuilder
+from rtrace.core.read.reader import Event
+from rtrace.core.read.trees import ERROR, INCOMPLETE, Run, Session, Trace, TreeBuilder
 from rtrace.core.version import __version__
 
 OPENINFERENCE_KIND = {"retriever": "RETRIEVER", "chain": "CHAIN", "tool": "TOOL", "llm": "LLM"}
@@ -394,6 +394,6 @@ class LiveExporter:
         self.processor.shutdown()
         self.sdk_log.__exit__(None, None, None)
         if self.sdk_log.last:
-            from rtrace.core.context import warn
+            from rtrace.core.record.context import warn
 
             warn(f"export: {self.sdk_log.last}")

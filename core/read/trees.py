@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from rtrace.core.reader import Event
+from rtrace.core.read.reader import Event
 
 OK, ERROR, INCOMPLETE = "ok", "error", "incomplete"
 FINISHED_MEMORY = 100_000  # run ids remembered after their trace finished (to tell "late" from "missing")

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from rtrace.core.dispatch import handle_event
-from rtrace.core.documents import Document
-from rtrace.core.managers import CallbackManager, CallbackManagerForRetrieverRun
-from rtrace.core.reader import Event
-from rtrace.core.trees import _kind
+from rtrace.core.record.dispatch import handle_event
+from rtrace.core.record.documents import Document
+from rtrace.core.record.managers import CallbackManager, CallbackManagerForRetrieverRun
+from rtrace.core.read.reader import Event
+from rtrace.core.read.trees import _kind
 
 
 class ScoredDocument(Document):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rtrace.core.errors import UsageError
-from rtrace.core.trees import ERROR, INCOMPLETE, OK, Run
+from rtrace.core.read.trees import ERROR, INCOMPLETE, OK, Run
 
 GAMMA = 1.01
 _LOG_GAMMA = math.log(GAMMA)

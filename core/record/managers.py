@@ -22,10 +22,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
-from rtrace.core import context, propagate
-from rtrace.core.dispatch import ahandle_event, ahandle_event_shielded, handle_event
-from rtrace.core.handlers import BaseCallbackHandler
-from rtrace.core.ids import uuid7
+from rtrace.core.record import context
+from rtrace.core.process import children
+from rtrace.core.record.dispatch import ahandle_event, ahandle_event_shielded, handle_event
+from rtrace.core.record.handlers import BaseCallbackHandler
+from rtrace.core.record.ids import uuid7
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -519,7 +520,7 @@ def _configure(
             inheritable_metadata=parent.inheritable_metadata.copy(),
         )
     else:  # a root here; in a child process, a child of the run that started the process
-        manager = cls(handlers=[], parent_run_id=propagate.PARENT[0] if propagate.PARENT else None)
+        manager = cls(handlers=[], parent_run_id=children.PARENT[0] if children.PARENT else None)
     if local_callbacks:
         local = local_callbacks if isinstance(local_callbacks, list) else local_callbacks.handlers
         for handler in local:

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rtrace.core.jsonl import JsonlHandler
+    from rtrace.core.record.jsonl import JsonlHandler
 
 ENV_OUTPUT = "RTRACE_OUTPUT"
 
@@ -83,7 +83,7 @@ def _check_env() -> None:
         _env_checked = True
     path = os.environ.get(ENV_OUTPUT)
     if path:
-        from rtrace.core.jsonl import JsonlHandler
+        from rtrace.core.record.jsonl import JsonlHandler
 
         handler = JsonlHandler(path)
         handler.close_at_exit()
@@ -97,7 +97,7 @@ def trace_to(path_or_file: Any, **options: Any) -> Iterator[JsonlHandler]:
     ``options`` go to ``JsonlHandler`` (``redact``, ``max_content``). The session
     is closed, and its ``session_end`` written, when the block ends.
     """
-    from rtrace.core.jsonl import JsonlHandler
+    from rtrace.core.record.jsonl import JsonlHandler
 
     handler = JsonlHandler(path_or_file, **options)
     add_default_handler(handler)

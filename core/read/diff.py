@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from rtrace.core.trees import Run
+from rtrace.core.read.trees import Run
 
 
 def doc_key(doc: dict[str, Any]) -> str:

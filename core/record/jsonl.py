@@ -18,16 +18,16 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import IO, Any
 from uuid import UUID
 
-from rtrace.core import propagate
-from rtrace.core.context import current_run, warn
+from rtrace.core.process import children
+from rtrace.core.record.context import current_run, warn
 import orjson
 
-from rtrace.core.documents import record_documents
-from rtrace.core.encode import OPTIONS, dumps_line
+from rtrace.core.record.documents import record_documents
+from rtrace.core.record.encode import OPTIONS, dumps_line
 from rtrace.core.events import error_fields, retry_fields, session_fields
-from rtrace.core.handlers import BaseCallbackHandler
-from rtrace.core.ids import utc_now_iso, uuid7, uuid_str
-from rtrace.core.redact import Redactor
+from rtrace.core.record.handlers import BaseCallbackHandler
+from rtrace.core.record.ids import utc_now_iso, uuid7, uuid_str
+from rtrace.core.record.redact import Redactor
 from rtrace.core.version import __version__
 
 _monotonic = time.perf_counter
@@ -105,8 +105,8 @@ class JsonlHandler(BaseCallbackHandler):
         self.root_metadata = dict(root_metadata or {})
         self.observers = list(observers)
         self._session_extra: dict[str, Any] = {}
-        if propagate.PARENT is not None:  # a child process of a traced one
-            self._session_extra["parent_run_id"] = str(propagate.PARENT[0])
+        if children.PARENT is not None:  # a child process of a traced one
+            self._session_extra["parent_run_id"] = str(children.PARENT[0])
         self.target = name or self._open(path_or_file)
         if name is not None:
             self._open(path_or_file)
@@ -258,14 +258,14 @@ class JsonlHandler(BaseCallbackHandler):
             current = current_run()
             if current is not None and current.run_id != run_id:
                 parent_run_id = current.run_id  # a LangChain run inside an rtrace run
-            elif propagate.PARENT is not None:
-                parent_run_id = propagate.PARENT[0]  # a root of a child process: under the run that started it
+            elif children.PARENT is not None:
+                parent_run_id = children.PARENT[0]  # a root of a child process: under the run that started it
         parent = self._runs.get(parent_run_id) if parent_run_id is not None else None
         if parent is not None:
             run = _Run(rid, parent.run_id, parent.trace_id, name, _monotonic())
         else:
             pid = None if parent_run_id is None else str(parent_run_id)
-            origin = propagate.PARENT
+            origin = children.PARENT
             trace = origin[1] if origin is not None and parent_run_id == origin[0] else pid or rid
             run = _Run(rid, pid, trace, name, _monotonic())
         self._runs[run_id] = run

@@ -13,8 +13,8 @@ import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
-from rtrace.core import context
-from rtrace.core.managers import (
+from rtrace.core.record import context
+from rtrace.core.record.managers import (
     AsyncCallbackManager,
     AsyncCallbackManagerForRetrieverRun,
     BaseCallbackManager,

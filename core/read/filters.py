@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
 from rtrace.core.errors import UsageError
-from rtrace.core.trees import ERROR, INCOMPLETE, OK, Run, Session, Trace
+from rtrace.core.read.trees import ERROR, INCOMPLETE, OK, Run, Session, Trace
 
 STATUSES = (OK, ERROR, INCOMPLETE)
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d|w)$")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from rtrace.core.encode import safe_repr
+from rtrace.core.record.encode import safe_repr
 
 # Ids come from ``.id``, else metadata "id" / "doc_id"; scores from a (doc, score)
 # pair, else a ``.score`` attribute, else metadata "score" / "relevance_score"

@@ -129,10 +129,10 @@ def user_traceback(error: BaseException) -> str:
 def user_frames(error: BaseException) -> TracebackType | None:
     """``error``'s traceback from the first frame of the user's code on."""
     tb: TracebackType | None = error.__traceback__
-    here = os.path.dirname(os.path.abspath(__file__))
     while tb is not None:
         filename = tb.tb_frame.f_code.co_filename
-        if filename.startswith(here) or filename == runpy.__file__ or "importlib._bootstrap" in filename or filename.startswith("<frozen runpy"):
+        # rtrace's own frames (the CLI's and this module's), by module name: they live in two folders.
+        if str(tb.tb_frame.f_globals.get("__name__", "")).startswith("rtrace.") or filename == runpy.__file__ or "importlib._bootstrap" in filename or filename.startswith("<frozen runpy"):
             tb = tb.tb_next
             continue
         break

@@ -40,7 +40,7 @@ def process_parent() -> tuple[UUID, str] | None:
 
 
 def _parent_value() -> str | None:
-    from rtrace.core.context import current_run
+    from rtrace.core.record.context import current_run
 
     run = current_run()
     if run is not None:
@@ -51,7 +51,7 @@ def _parent_value() -> str | None:
 
 def _trace_of(run: Any) -> str:
     # The writers know trace ids; ask the first default handler that tracks this run.
-    from rtrace.core.context import default_handlers
+    from rtrace.core.record.context import default_handlers
 
     for handler in default_handlers():
         runs = getattr(handler, "_runs", None)
@@ -131,8 +131,8 @@ def autotrace() -> None:
     if not path:
         return
     PARENT = process_parent()
-    from rtrace.core import context
-    from rtrace.core.jsonl import JsonlHandler
+    from rtrace.core.record import context
+    from rtrace.core.record.jsonl import JsonlHandler
 
     redact = os.environ.get(ENV_REDACT)
     max_content = os.environ.get(ENV_MAX_CONTENT)
@@ -157,7 +157,7 @@ import os as _os
 import sys as _sys
 
 try:
-    from rtrace.core.propagate import autotrace as _autotrace
+    from rtrace.core.process.children import autotrace as _autotrace
 
     _autotrace()
 except Exception as _e:  # tracing must never stop the program

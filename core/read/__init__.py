@@ -1,0 +1,1 @@
+"""Reading logs: reader, run trees, filters and the analyses built on them."""

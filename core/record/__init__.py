@@ -1,0 +1,1 @@
+"""Inside the traced program: managers, handlers and the JSONL writer."""
