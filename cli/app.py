@@ -73,7 +73,7 @@ def run(
     ),
 ) -> None:
     """Run a Python script or module traced, exactly as python would run it."""
-    from rtrace.cli.tracerun import TraceRun, parse_meta, parse_target
+    from rtrace.cli.commands.run import TraceRun, parse_meta, parse_target
 
     spec = parse_target(target or [], module, code)
     exit_code = TraceRun(
@@ -141,8 +141,9 @@ def show(
     width: Optional[int] = typer.Option(None, "--width", metavar="COLS", min=20, help="Render at this width."),  # noqa: UP007
 ) -> None:
     """Show runs as trees: queries, documents, retries, errors."""
-    from rtrace.cli.render import ShowOptions
-    from rtrace.cli.show import Source, resolve_paths, run_show_command
+    from rtrace.cli.render.tree import ShowOptions
+    from rtrace.cli.commands.show import run_show_command
+    from rtrace.core.read.pipeline import Source, resolve_paths
 
     run_filter = _run_filter(name, tag, meta, status, retried, min_ms, max_ms, query, doc, run_prefix,
                              trace_prefix, since, until, session)
@@ -164,7 +165,8 @@ def filter_(
     runs: bool = _RUNS, lenient: bool = _LENIENT, follow: bool = _FOLLOW,
 ) -> None:
     """Write the matching events as JSONL, each line exactly as in the log (for jq, DuckDB, ...)."""
-    from rtrace.cli.show import Source, resolve_paths, run_filter_command
+    from rtrace.cli.commands.show import run_filter_command
+    from rtrace.core.read.pipeline import Source, resolve_paths
 
     run_filter = _run_filter(name, tag, meta, status, retried, min_ms, max_ms, query, doc, run_prefix,
                              trace_prefix, since, until, session)
@@ -185,8 +187,8 @@ def stats(
     session: Optional[str] = _SESSION, lenient: bool = _LENIENT,  # noqa: UP007
 ) -> None:
     """Per retriever: runs, errors, retries, latency percentiles, documents returned."""
-    from rtrace.cli.analysis import run_stats
-    from rtrace.cli.show import Source, resolve_paths
+    from rtrace.cli.commands.stats import run_stats
+    from rtrace.core.read.pipeline import Source, resolve_paths
 
     run_filter = _run_filter(name, tag, meta, status, retried, min_ms, max_ms, query, doc, run_prefix,
                              trace_prefix, since, until, session)
@@ -206,7 +208,7 @@ def diff(
     lenient: bool = _LENIENT,
 ) -> None:
     """Compare two runs' retrievals query by query: overlap@k, Jaccard, RBO, latency."""
-    from rtrace.cli.analysis import run_diff
+    from rtrace.cli.commands.diff import run_diff
 
     raise typer.Exit(run_diff(a, b, k, worst, fmt, fail_under, lenient))
 
@@ -222,8 +224,8 @@ def replay(
     lenient: bool = _LENIENT,
 ) -> None:
     """Re-emit a recorded log through callback handlers, in recorded order and timing."""
-    from rtrace.cli.analysis import run_replay
-    from rtrace.cli.show import Source
+    from rtrace.cli.commands.replay import run_replay
+    from rtrace.core.read.pipeline import Source
 
     run_replay(Source([path], lenient), handler, None if no_wait else speed)
 
@@ -246,8 +248,8 @@ def export(
     offset: int = typer.Option(0, "--offset", hidden=True, min=0),
 ) -> None:
     """Export runs as OpenTelemetry spans: an OTLP/JSON file, or an OTLP/HTTP endpoint."""
-    from rtrace.cli.exporting import run_export
-    from rtrace.cli.show import Source, resolve_paths
+    from rtrace.cli.commands.export import run_export
+    from rtrace.core.read.pipeline import Source, resolve_paths
 
     run_filter = _run_filter(name, tag, meta, status, retried, None, None, None, None, None, None, since, until, session)
     run_export(Source(resolve_paths(paths or []), lenient, follow), run_filter, last, fmt, output, endpoint, service,

@@ -12,6 +12,8 @@ full disk) are never raised into traced code: they are warned about once.
 
 from __future__ import annotations
 
+import sys
+
 
 class RtraceError(Exception):
     """Base of every error rtrace raises on purpose."""
@@ -41,3 +43,11 @@ class MalformedLineError(LogError):
         self.line = line
         self.reason = reason
         super().__init__(f"{source}:{line}: {reason}")
+
+
+def warn(message: str) -> None:
+    """One line on stderr; never raises (stderr may be closed)."""
+    try:
+        print(f"rtrace: warning: {message}", file=sys.stderr, flush=True)
+    except Exception:
+        pass

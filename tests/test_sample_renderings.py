@@ -17,7 +17,7 @@ import pytest
 from rich.console import Console
 
 from conftest import ROOT
-from rtrace.cli import render
+from rtrace.cli.render import tree as render
 from rtrace.core.read.filters import RunFilter, select
 from rtrace.core.read.reader import read_lines
 from rtrace.core.read.trees import Session, TreeBuilder

@@ -94,7 +94,7 @@ class _PostImportFinder(importlib.abc.MetaPathFinder):
             try:
                 callback(module)
             except Exception as e:  # tracing must never break the import
-                from rtrace.core.record.context import warn
+                from rtrace.core.errors import warn
 
                 warn(f"LangChain tracing is off: {e!r}")
 

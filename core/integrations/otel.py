@@ -394,6 +394,6 @@ class LiveExporter:
         self.processor.shutdown()
         self.sdk_log.__exit__(None, None, None)
         if self.sdk_log.last:
-            from rtrace.core.record.context import warn
+            from rtrace.core.errors import warn
 
             warn(f"export: {self.sdk_log.last}")

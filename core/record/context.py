@@ -12,13 +12,13 @@ They are process-wide on purpose: every thread of the traced program is traced.
 from __future__ import annotations
 
 import contextvars
-import functools
 import os
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
+
+from rtrace.core.process import threads
 
 if TYPE_CHECKING:
     from rtrace.core.record.jsonl import JsonlHandler
@@ -58,7 +58,7 @@ def add_default_handler(handler: Any) -> None:
     with _lock:
         if not any(h is handler for h in _defaults):
             _defaults = (*_defaults, handler)
-    propagate_context_to_threads()
+    threads.install()
 
 
 def remove_default_handler(handler: Any) -> None:
@@ -110,45 +110,3 @@ def trace_to(path_or_file: Any, **options: Any) -> Iterator[JsonlHandler]:
     finally:
         remove_default_handler(handler)
         handler.close(error=error)
-
-
-_patched = False
-
-
-def propagate_context_to_threads() -> None:
-    """Make threads and executor jobs run in a copy of their starter's context.
-
-    What Python 3.14 does with ``-X thread_inherit_context``; OpenTelemetry's
-    threading instrumentation does the same. Idempotent; never undone.
-    """
-    global _patched
-    with _lock:
-        if _patched:
-            return
-        _patched = True
-    from concurrent.futures import ThreadPoolExecutor
-
-    original_start = threading.Thread.start
-    original_submit = ThreadPoolExecutor.submit
-
-    @functools.wraps(original_start)
-    def start(self: threading.Thread) -> None:
-        ctx = contextvars.copy_context()
-        run = self.run
-        self.run = functools.partial(ctx.run, run)  # type: ignore[method-assign]
-        original_start(self)
-
-    @functools.wraps(original_submit)
-    def submit(self: ThreadPoolExecutor, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
-        return original_submit(self, contextvars.copy_context().run, fn, *args, **kwargs)
-
-    threading.Thread.start = start  # type: ignore[method-assign]
-    ThreadPoolExecutor.submit = submit  # type: ignore[method-assign]
-
-
-def warn(message: str) -> None:
-    """One line on stderr; never raises (stderr may be closed)."""
-    try:
-        print(f"rtrace: warning: {message}", file=sys.stderr, flush=True)
-    except Exception:
-        pass

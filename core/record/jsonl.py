@@ -19,7 +19,8 @@ from typing import IO, Any
 from uuid import UUID
 
 from rtrace.core.process import children
-from rtrace.core.record.context import current_run, warn
+from rtrace.core.errors import warn
+from rtrace.core.record.context import current_run
 import orjson
 
 from rtrace.core.record.documents import record_documents

@@ -8,50 +8,17 @@ import subprocess
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import IO, Any
 
 import orjson
 
-from rtrace.cli.outputs import latest_log
 from rtrace.core.errors import UsageError
-from rtrace.core.read.filters import RunFilter, Selected, event_lines, select
-from rtrace.core.read.reader import ReadStats, read_lines
+from rtrace.core.read.filters import RunFilter, Selected, event_lines
+from rtrace.core.read.pipeline import Source, report, selected_items
+from rtrace.core.read.reader import ReadStats
 from rtrace.core.read.trees import Session, TreeBuilder, trace_to_dict
 
 FORMATS = ("tree", "table", "jsonl", "json")
-
-
-@dataclass
-class Source:
-    paths: list[str]
-    lenient: bool = False
-    follow: bool = False
-
-
-def resolve_paths(paths: Sequence[str]) -> list[str]:
-    return list(paths) if paths else [str(latest_log())]
-
-
-def selected_items(source: Source, run_filter: RunFilter, runs_only: bool, last: int | None,
-           stats: ReadStats, builder: TreeBuilder, documents: bool = True) -> Iterator[Selected | Session]:
-    events = read_lines(source.paths, lenient=source.lenient, stats=stats, follow=source.follow,
-                        documents=documents)
-    return select(builder.build(events), run_filter, runs_only=runs_only, last=last)
-
-
-def report(stats: ReadStats, builder: TreeBuilder, source: Source, seen_any: bool) -> None:
-    """Warnings about what was skipped, one line each, on stderr."""
-    from rtrace.core.record.context import warn
-
-    for message in stats.warnings:
-        warn(message)
-    if stats.skipped:
-        warn(f"skipped {stats.skipped} malformed line{'s' if stats.skipped != 1 else ''} (--lenient)")
-    for what, count in sorted(builder.warnings.items()):
-        warn(f"{count} {what}" if count != 1 else f"1 of {what}")
-    if not seen_any and not builder.sessions:
-        warn(f"no events in {', '.join(source.paths)}")
 
 
 def run_filter_command(source: Source, run_filter: RunFilter, runs_only: bool, last: int | None) -> None:
@@ -84,7 +51,7 @@ def run_filter_command(source: Source, run_filter: RunFilter, runs_only: bool, l
 
 def run_show_command(source: Source, run_filter: RunFilter, runs_only: bool, last: int | None, fmt: str,
                      opts: Any, pager: bool, width: int | None) -> None:
-    from rtrace.cli import render
+    from rtrace.cli.render import table, tree
     from rtrace.cli.console import make_console
 
     if fmt not in FORMATS:
@@ -107,7 +74,7 @@ def run_show_command(source: Source, run_filter: RunFilter, runs_only: bool, las
                             for run in (item.matched if item.runs_only else item.trace.runs)]
                     seen = bool(rows)
                     if rows:
-                        console.print(render.runs_table(rows))
+                        console.print(table.runs_table(rows))
                 else:
                     seen = _write_trees(items, console, opts, source.follow)
     except BrokenPipeError:
@@ -120,7 +87,7 @@ def run_show_command(source: Source, run_filter: RunFilter, runs_only: bool, las
 
 
 def _write_trees(items: Iterator[Selected | Session], console: Any, opts: Any, follow: bool) -> bool:
-    from rtrace.cli import render
+    from rtrace.cli.render import table, tree
 
     plain = console.no_color or console.color_system is None
     width = console.width
@@ -132,13 +99,13 @@ def _write_trees(items: Iterator[Selected | Session], console: Any, opts: Any, f
         if isinstance(item, Session):
             if item.session_id not in headed:
                 headed.add(item.session_id)
-                block = render.session_header(item)
+                block = tree.session_header(item)
             elif item.end is not None:
-                block = render.session_footer(item)
+                block = tree.session_footer(item)
             else:
                 continue
         else:
-            block = render.trace_lines(item, opts)
+            block = tree.trace_lines(item, opts)
         if plain:  # no styles to draw: skip Rich's pipeline (10,000 traces in a few seconds)
             stream.write(block.plain(width))
         else:

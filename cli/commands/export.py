@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 
-from rtrace.cli.show import Source, report
+from rtrace.core.read.pipeline import Source, report
 from rtrace.core.errors import OutputError, UsageError
 from rtrace.core.read.filters import RunFilter, Selected, select
 from rtrace.core.read.reader import Event, ReadStats, read_lines

@@ -6,8 +6,9 @@ import threading
 from typing import Any
 from uuid import UUID
 
-from rtrace.cli.lines import Line, Lines
-from rtrace.cli.render import STATUS_MARK, clean, ms
+from rtrace.cli.render.lines import Line, Lines
+from rtrace.cli.render.text import clean, ms
+from rtrace.cli.render.tree import STATUS_MARK
 from rtrace.core.record.documents import record_documents
 from rtrace.core.record.handlers import BaseCallbackHandler
 

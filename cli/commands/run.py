@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from rtrace.core.process import runner
-from rtrace.cli.outputs import open_output
-from rtrace.core.record.context import install_env_handler, remove_default_handler, warn
+from rtrace.core.store import open_output
+from rtrace.core.errors import warn
+from rtrace.core.record.context import install_env_handler, remove_default_handler
 from rtrace.core.errors import UsageError
 from rtrace.core.record.ids import uuid7
 from rtrace.core.record.jsonl import JsonlHandler
@@ -130,7 +131,7 @@ class TraceRun:
 
     def _report(self, display: str, show_command: str) -> None:
         from rtrace.cli.console import make_console
-        from rtrace.cli.render import summary
+        from rtrace.cli.render.summary import summary
 
         try:
             make_console(stderr=True).print(summary(self.summary, display, show_command))
@@ -268,7 +269,7 @@ class _live_view:
         from rich.live import Live
 
         from rtrace.cli.console import make_console
-        from rtrace.cli.render import in_flight
+        from rtrace.cli.render.summary import in_flight
 
         self.live = Live(get_renderable=lambda: in_flight(self.summary), console=make_console(stderr=True),
                          refresh_per_second=4, transient=True, redirect_stdout=False, redirect_stderr=False)

@@ -1,0 +1,41 @@
+"""``rtrace diff``: the same queries in two logs, compared document by document."""
+
+from __future__ import annotations
+
+import sys
+
+import orjson
+
+from rtrace.cli.commands.stats import matched_runs
+from rtrace.core.errors import UsageError
+from rtrace.core.read.diff import compare, retrievals
+from rtrace.core.read.filters import RunFilter
+from rtrace.core.read.pipeline import Source, report
+from rtrace.core.read.reader import ReadStats
+from rtrace.core.read.trees import TreeBuilder
+
+
+def run_diff(a: str, b: str, k: int, worst: int, fmt: str, fail_under: float | None, lenient: bool) -> int:
+    if fmt not in ("table", "json"):
+        raise UsageError(f"--format is one of table, json, not {fmt!r}")
+    sides = []
+    for path in (a, b):
+        stats, builder = ReadStats(), TreeBuilder()
+        found, _ = retrievals(matched_runs(Source([path], lenient), RunFilter(), stats, builder))
+        report(stats, builder, Source([path], lenient), bool(found) or bool(builder.sessions))
+        sides.append(found)
+    result = compare(sides[0], sides[1], k)
+    if fmt == "json":
+        sys.stdout.buffer.write(orjson.dumps(result.as_dict(), option=orjson.OPT_INDENT_2) + b"\n")
+    else:
+        from rtrace.cli.console import make_console
+        from rtrace.cli.render.diff import diff_report
+
+        make_console().print(diff_report(result, worst, a, b))
+    if fail_under is not None:
+        mean = result.mean("overlap")
+        if mean is None or mean < fail_under:
+            shown = "no matched queries" if mean is None else f"mean overlap@{k} {mean:.3f}"
+            print(f"rtrace: diff: {shown} is below --fail-under {fail_under}", file=sys.stderr)
+            return 1
+    return 0

@@ -1,0 +1,1 @@
+"""Renderers: pure functions from recorded data to Rich renderables; one per module."""

@@ -1,0 +1,232 @@
+"""`rtrace show`: traces as trees of runs, retries, documents and errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rtrace.cli.render.text import clean, ms
+
+SOURCE_KEYS = ("source", "url", "path", "file", "filename", "title")
+HIDDEN_META = ("ls_",)  # LangChain's bookkeeping keys: shown with --expand only
+STATUS_MARK = {"ok": ("✓", "green"), "error": ("✗", "bold red"), "incomplete": ("…", "magenta")}
+KIND_STYLE = {"retriever": "bold cyan", "chain": "blue", "tool": "blue", "llm": "blue"}
+
+
+class ShowOptions:
+    """How much of each trace to show."""
+
+    def __init__(self, *, docs: bool = True, max_docs: int | None = 5, full: bool = False,
+                 expand: bool = False, traceback: bool = False) -> None:
+        self.docs = docs
+        self.max_docs = max_docs
+        self.full = full
+        self.expand = expand
+        self.traceback = traceback
+
+
+def _compact(value: Any, limit: int = 60) -> str:
+    import orjson
+
+    if isinstance(value, str):
+        return clean(value, limit, one_line=True)
+    try:
+        text = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except Exception:
+        text = repr(value)
+    return clean(text, limit, one_line=True)
+
+
+def _score(value: Any) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{value:.3f}" if abs(value) < 1000 else f"{value:.4g}"
+    return ""
+
+
+def _source(meta: dict[str, Any]) -> str:
+    for key in SOURCE_KEYS:
+        if meta.get(key) not in (None, ""):
+            return _compact(meta[key], 40)
+    return ""
+
+
+def session_header(session: Any) -> Any:
+    from rtrace.cli.render.lines import Line, Lines
+
+    start = session.start or {}
+    argv = start.get("argv")
+    line = Line("").add("━━ ", "dim").add("session ", "bold").add(clean(session.session_id[:13], 13), "bold")
+    if isinstance(argv, list) and argv:
+        line.add("  ").add(clean(" ".join(str(a) for a in argv), 120, one_line=True), "bold")
+    if isinstance(start.get("pid"), int):
+        line.add(f"  pid {start['pid']}", "dim")
+    if isinstance(start.get("ts"), str):
+        line.add("  " + clean(start["ts"][:19].replace("T", " "), 19) + " UTC", "dim")
+    return Lines([line])
+
+
+def session_footer(session: Any) -> Any:
+    from rtrace.cli.render.lines import Line, Lines
+
+    end = session.end or {}
+    code = end.get("exit_code")
+    line = Line("").add("━━ ", "dim").add("exit ", "dim")
+    line.add(str(code) if code is not None else "?", "green" if code == 0 else "bold red")
+    if isinstance(end.get("duration_ms"), (int, float)):
+        line.add(f"  {ms(end['duration_ms'])}", "dim")
+    err = end.get("error")
+    if isinstance(err, dict):
+        line.add(f"  {clean(err.get('type', '?'), 40)}: {clean(err.get('message', ''), 200, one_line=True)}", "red")
+    incomplete = end.get("incomplete_runs")
+    if isinstance(incomplete, list) and incomplete:
+        line.add(f"  {len(incomplete)} runs left incomplete", "magenta")
+    return Lines([line, Line("")])
+
+
+def trace_lines(selected: Any, opts: ShowOptions) -> Any:
+    """One trace (or its matching runs) as tree lines."""
+    from rtrace.cli.render.lines import Line, Lines
+
+    out = Lines()
+    highlight = selected.matched_ids if selected.matched is not selected.trace.runs and len(selected.matched) < len(selected.trace.runs) else set()
+    roots = selected.matched if selected.runs_only else [selected.trace.root]
+    for root in roots:
+        _run_lines(root, "", "", out, opts, highlight, depth=0, only=None if not selected.runs_only else {root.run_id})
+    out.lines.append(Line(""))
+    return out
+
+
+def _run_lines(run: Any, lead: str, indent: str, out: Any, opts: ShowOptions, highlight: set[str],
+               depth: int, only: set[str] | None) -> None:
+    from rtrace.cli.render.lines import Line
+
+    mark, mark_style = STATUS_MARK.get(run.status, ("?", ""))
+    head = Line(lead)
+    if run.run_id in highlight:
+        head.add("» ", "bold yellow")
+    head.add(mark + " ", mark_style)
+    head.add(clean(run.name, 60, one_line=True), KIND_STYLE.get(run.kind, "bold") + (" underline" if run.run_id in highlight else ""))
+    if run.kind != "retriever":
+        head.add(f" ({run.kind})", "dim")
+    head.add("  " + ms(run.duration_ms) if run.duration_ms is not None else "", "yellow" if (run.duration_ms or 0) >= 1000 else "dim")
+    if run.status == "incomplete":
+        head.add("  incomplete", "magenta")
+    if run.end is not None and run.kind == "retriever" and run.status == "ok":
+        n = len(run.documents)
+        head.add(f"  {n} doc{'s' if n != 1 else ''}", "green" if n else "yellow")
+    retries = len(run.retries)
+    if retries:
+        head.add(f"  ↻ {retries}", "yellow")
+    if run.query is not None:  # after the numbers, so a narrow terminal cuts the query, not them
+        head.add("  ").add("“" + clean(run.query, 200, one_line=True) + "”", "")
+    if run.tags:
+        head.add("  [" + ", ".join(clean(t, 30, one_line=True) for t in run.tags) + "]", "magenta")
+    meta = {k: v for k, v in run.metadata.items() if opts.expand or not str(k).startswith(HIDDEN_META)}
+    if meta and not opts.expand:
+        head.add("  " + " ".join(f"{clean(k, 30, one_line=True)}={_compact(v, 40)}" for k, v in meta.items()), "dim")
+    if run.late:
+        head.add(f"  (under {run.parent_run_id[:13]}…, shown earlier)", "dim italic")
+    elif run.orphan:
+        head.add("  (parent not in log)", "dim italic")
+    if run.duplicate:
+        head.add("  (repeated run id)", "dim italic")
+    out.lines.append(head)
+
+    # Below the head: expanded metadata, error, timeline (retries, texts, custom events, children), documents.
+    items: list[tuple[str, Any]] = []
+    if meta and opts.expand:
+        for k, v in meta.items():
+            items.append(("meta", (k, v)))
+    for kind, payload in run.timeline:
+        if kind == "child" and only is not None:
+            continue
+        items.append((kind, payload))
+    if run.error is not None:  # how the run ended: after everything that happened in it
+        items.append(("error", run.error))
+    docs = run.documents if opts.docs else []
+    shown_docs = docs if opts.max_docs is None else docs[: opts.max_docs]
+    for i, d in enumerate(shown_docs):
+        items.append(("doc", (i + 1, d)))
+    if len(shown_docs) < len(docs):
+        items.append(("more", len(docs) - len(shown_docs)))
+
+    for index, (kind, payload) in enumerate(items):
+        last = index == len(items) - 1
+        branch = indent + ("└── " if last else "├── ")
+        below = indent + ("    " if last else "│   ")
+        if kind == "child":
+            _run_lines(payload, branch, below, out, opts, highlight, depth + 1, only)
+        elif kind == "retry":
+            out.lines.append(_retry_line(branch, payload))
+        elif kind == "text":
+            out.lines.append(Line(branch).add("✎ ", "dim").add(clean(payload.get("text", ""), 500, one_line=True), "italic"))
+        elif kind == "custom":
+            out.lines.append(Line(branch).add("◆ ", "blue").add(clean(payload.get("custom_name", "?"), 60, one_line=True), "blue")
+                             .add("  " + _compact(payload.get("data"), 300), "dim"))
+        elif kind == "meta":
+            k, v = payload
+            out.lines.append(Line(branch).add(clean(k, 60, one_line=True), "dim").add(" = ").add(_compact(v, 2000)))
+        elif kind == "error":
+            _error_lines(branch, below, payload, opts, out)
+        elif kind == "doc":
+            _doc_lines(branch, below, payload, opts, out)
+        elif kind == "more":
+            out.lines.append(Line(branch).add(f"… {payload} more document{'s' if payload != 1 else ''} (--max-docs)", "dim"))
+
+
+def _retry_line(branch: str, ev: dict[str, Any]) -> Any:
+    from rtrace.cli.render.lines import Line
+
+    line = Line(branch).add("↻ ", "yellow").add(f"attempt {ev.get('attempt', '?')}", "yellow")
+    outcome = ev.get("outcome")
+    if outcome:
+        line.add(f" {clean(outcome, 20)}", "yellow")
+    exc = ev.get("exception")
+    if isinstance(exc, dict):
+        line.add(f"  {clean(exc.get('type', '?'), 40)}: {clean(exc.get('message', ''), 200, one_line=True)}", "red")
+    if isinstance(ev.get("slept_s"), (int, float)):
+        line.add(f"  slept {ev['slept_s']:.3g} s", "dim")
+    if isinstance(ev.get("next_sleep_s"), (int, float)):
+        line.add(f"  next {ev['next_sleep_s']:.3g} s", "dim")
+    return line
+
+
+def _error_lines(branch: str, below: str, err: dict[str, Any], opts: ShowOptions, out: Any) -> None:
+    from rtrace.cli.render.lines import Line
+
+    out.lines.append(Line(branch).add("✗ ", "bold red").add(clean(err.get("type", "Error"), 60, one_line=True), "bold red")
+                     .add(": " + clean(err.get("message", ""), 1000, one_line=True), "red"))
+    tb = err.get("traceback")
+    if opts.traceback and isinstance(tb, str):
+        for text in clean(tb).rstrip("\n").split("\n"):
+            out.lines.append(Line(below + "  ", wrap=True).add(text, "red dim"))
+
+
+def _doc_lines(branch: str, below: str, payload: tuple[int, dict[str, Any]], opts: ShowOptions, out: Any) -> None:
+    from rtrace.cli.render.lines import Line
+
+    rank, d = payload
+    meta = d.get("metadata") if isinstance(d.get("metadata"), dict) else {}
+    line = Line(branch).add(f"#{rank}", "bold")
+    doc_id = d.get("id")
+    if doc_id is not None:
+        line.add("  " + clean(doc_id, 40, one_line=True), "cyan")
+    sc = _score(d.get("score"))
+    if sc:
+        line.add("  " + sc, "green")
+    src = _source(meta)
+    if src:
+        line.add("  " + src, "blue")
+    content = d.get("page_content")
+    content = content if isinstance(content, str) else ""
+    if not opts.full:
+        line.add("  " + clean(content, 300, one_line=True), "")
+        if isinstance(d.get("content_length"), int):
+            line.add(f" ({d['content_length']} chars recorded as {len(content)})", "dim")
+    out.lines.append(line)
+    if opts.full:
+        for text in clean(content).split("\n"):
+            out.lines.append(Line(below + "  ", wrap=True).add(text))
+    if opts.expand:
+        for k, v in meta.items():
+            out.lines.append(Line(below + "  ", wrap=True).add(clean(k, 60, one_line=True), "dim").add(" = ").add(_compact(v, 2000), "dim"))
+

@@ -1,0 +1,47 @@
+"""The reading pipeline every command shares: logs -> events -> traces -> selected items.
+
+Commands (show, filter, stats, diff, export, eval) call ``selected_items`` and, when
+they are done, ``report`` the lines that were skipped or oddities in the trees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from rtrace.core.read.filters import RunFilter, Selected, select
+from rtrace.core.read.reader import ReadStats, read_lines
+from rtrace.core.read.trees import Session, TreeBuilder
+from rtrace.core.store import latest_log
+
+
+@dataclass
+class Source:
+    paths: list[str]
+    lenient: bool = False
+    follow: bool = False
+
+
+def resolve_paths(paths: Sequence[str]) -> list[str]:
+    return list(paths) if paths else [str(latest_log())]
+
+
+def selected_items(source: Source, run_filter: RunFilter, runs_only: bool, last: int | None,
+           stats: ReadStats, builder: TreeBuilder, documents: bool = True) -> Iterator[Selected | Session]:
+    events = read_lines(source.paths, lenient=source.lenient, stats=stats, follow=source.follow,
+                        documents=documents)
+    return select(builder.build(events), run_filter, runs_only=runs_only, last=last)
+
+
+def report(stats: ReadStats, builder: TreeBuilder, source: Source, seen_any: bool) -> None:
+    """Warnings about what was skipped, one line each, on stderr."""
+    from rtrace.core.errors import warn
+
+    for message in stats.warnings:
+        warn(message)
+    if stats.skipped:
+        warn(f"skipped {stats.skipped} malformed line{'s' if stats.skipped != 1 else ''} (--lenient)")
+    for what, count in sorted(builder.warnings.items()):
+        warn(f"{count} {what}" if count != 1 else f"1 of {what}")
+    if not seen_any and not builder.sessions:
+        warn(f"no events in {', '.join(source.paths)}")
