@@ -7,7 +7,6 @@ import sys
 from typing import Any, List, Optional
 
 import typer
-
 from rtrace.core.errors import RtraceError
 from rtrace.core.version import __version__
 
@@ -110,7 +109,8 @@ def _run_filter(name: List[str], tag: List[str], meta: List[str], status: Option
                 min_ms: Optional[float], max_ms: Optional[float], query: Optional[str], doc: Optional[str],  # noqa: UP007
                 run_prefix: Optional[str], trace_prefix: Optional[str], since: Optional[str],  # noqa: UP007
                 until: Optional[str], session: Optional[str]) -> Any:  # noqa: UP007
-    from rtrace.core.read.filters import RunFilter, parse_meta_filters, parse_time
+    from rtrace.core.read.filters import RunFilter, parse_meta_filters
+    from rtrace.core.times import parse_time
 
     return RunFilter(
         names=list(name), tags=list(tag), meta=parse_meta_filters(meta), status=status, retried=retried,
@@ -141,8 +141,8 @@ def show(
     width: Optional[int] = typer.Option(None, "--width", metavar="COLS", min=20, help="Render at this width."),  # noqa: UP007
 ) -> None:
     """Show runs as trees: queries, documents, retries, errors."""
-    from rtrace.cli.render.tree import ShowOptions
     from rtrace.cli.commands.show import run_show_command
+    from rtrace.cli.render.tree import ShowOptions
     from rtrace.core.read.pipeline import Source, resolve_paths
 
     run_filter = _run_filter(name, tag, meta, status, retried, min_ms, max_ms, query, doc, run_prefix,

@@ -9,10 +9,10 @@
         search("what is rrf?")
 """
 
-from rtrace.core.record.context import current_run, trace_to
-from rtrace.core.record.documents import Document
 from rtrace.core.errors import LogError, MalformedLineError, OutputError, RtraceError, UsageError
 from rtrace.core.events import SCHEMA_VERSION, schema_text
+from rtrace.core.record.context import current_run, trace_to
+from rtrace.core.record.documents import Document
 from rtrace.core.record.handlers import AsyncCallbackHandler, BaseCallbackHandler
 from rtrace.core.record.instrument import Retriever, dispatch_custom_event, retriever
 from rtrace.core.record.jsonl import JsonlHandler

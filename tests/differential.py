@@ -11,7 +11,6 @@ from uuid import UUID
 
 import langchain_core.callbacks.base as lc_base
 import langchain_core.callbacks.manager as lc_manager
-
 import rtrace.core as rt
 
 LC = SimpleNamespace(

@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import ROOT, read_events
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from conftest import ROOT, read_events
 from rtrace.core.read.diff import jaccard, overlap_at_k, rbo
 from rtrace.core.read.reader import read_lines
 from rtrace.core.read.replay import Replayer

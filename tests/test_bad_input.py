@@ -10,9 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import read_events
-from rtrace.core import BaseCallbackHandler, CallbackManager, Document, JsonlHandler, retriever, trace_to
+from rtrace.core import (
+    BaseCallbackHandler,
+    CallbackManager,
+    Document,
+    JsonlHandler,
+    retriever,
+    trace_to,
+)
 
 
 class Exploding(BaseCallbackHandler):

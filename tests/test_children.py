@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import read_events
 
 RTRACE = [sys.executable, "-m", "rtrace.cli"]

@@ -9,9 +9,8 @@ from uuid import UUID
 
 import pytest
 import tenacity
-from langchain_core.documents import Document as LCDocument
-
 from differential import IMPLS, LC, RT, Log, manager_state, normalized, recorder
+from langchain_core.documents import Document as LCDocument
 
 DOCS = [LCDocument("alpha", metadata={"source": "a.md"}, id="d1"), LCDocument("beta")]
 FIXED = UUID("01890000-0000-7000-8000-000000000001")
@@ -358,9 +357,8 @@ def test_configure_from_a_manager() -> None:
 
 def test_retriever_invoke_matches_base_retriever() -> None:
     """rtrace's Retriever.invoke sends what LangChain's BaseRetriever.invoke sends."""
-    from langchain_core.retrievers import BaseRetriever
-
     import rtrace.core as rtc
+    from langchain_core.retrievers import BaseRetriever
 
     class MyRetriever(BaseRetriever):
         def _get_relevant_documents(self, query: str, *, run_manager: Any) -> list[Any]:

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 import tenacity
-
 from conftest import read_events
 from rtrace.core import (
     AsyncCallbackManagerForRetrieverRun,

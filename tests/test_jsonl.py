@@ -15,9 +15,8 @@ from typing import Any
 
 import pytest
 import tenacity
-from langchain_core.documents import Document as LCDocument
-
 from conftest import read_events
+from langchain_core.documents import Document as LCDocument
 from rtrace.core import (
     AsyncCallbackManager,
     CallbackManager,

@@ -17,7 +17,6 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-
 from conftest import ROOT, read_events
 from synth import standard_log
 
@@ -77,7 +76,9 @@ class _Receiver(http.server.BaseHTTPRequestHandler):
     received: list[Any] = []
 
     def do_POST(self) -> None:  # noqa: N802
-        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+            ExportTraceServiceRequest,
+        )
 
         body = self.rfile.read(int(self.headers["Content-Length"]))
         request = ExportTraceServiceRequest()
@@ -118,7 +119,8 @@ def test_run_streams_spans_and_loses_none_at_exit(tmp_path: Path, receiver: Any)
     r = rtrace("run", "-q", "--export-endpoint", url, str(ROOT / "samples" / "fanout.py"), cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     names = [s.name for s in received]
-    assert names.count("retrieval FanOut") == 50 and names.count("retrieval Shard") == 150  # all, with a slow backend
+    assert names.count("retrieval FanOut") == 50, r.stderr
+    assert names.count("retrieval Shard") == 150  # all, with a slow backend
     by_id = {s.span_id: s for s in received}
     shard = next(s for s in received if s.name == "retrieval Shard")
     assert by_id[shard.parent_span_id].name == "retrieval FanOut"

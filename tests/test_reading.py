@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from rtrace.core.errors import LogError, MalformedLineError
 from rtrace.core.read.reader import ReadStats, read_lines
 from rtrace.core.read.trees import Session, Trace, TreeBuilder

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import ROOT, read_events
 
 SAMPLES = ROOT / "samples"

@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rich.console import Console
-
 from conftest import ROOT
+from rich.console import Console
 from rtrace.cli.render import tree as render
 from rtrace.core.read.filters import RunFilter, select
 from rtrace.core.read.reader import read_lines

@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rich.console import Console
-
 from conftest import ROOT
+from rich.console import Console
 from rtrace.cli.render import tree as render
-from rtrace.core.read.filters import RunFilter, parse_time, select
+from rtrace.core.read.filters import RunFilter, select
 from rtrace.core.read.reader import read_lines
 from rtrace.core.read.trees import Session, TreeBuilder
+from rtrace.core.times import parse_time
 from synth import LogBuilder, doc, rid, standard_log
 
 RTRACE = [sys.executable, "-m", "rtrace.cli"]

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from synth import standard_log
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs a pty")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 
 import orjson
-
 from rtrace.cli.commands.stats import matched_runs
 from rtrace.core.errors import UsageError
 from rtrace.core.read.diff import compare, retrievals

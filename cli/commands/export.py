@@ -5,9 +5,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 
-from rtrace.core.read.pipeline import Source, report
+from rtrace.core import events
 from rtrace.core.errors import OutputError, UsageError
 from rtrace.core.read.filters import RunFilter, Selected, select
+from rtrace.core.read.pipeline import Source, report
 from rtrace.core.read.reader import Event, ReadStats, read_lines
 from rtrace.core.read.trees import Session, Trace, TreeBuilder
 
@@ -21,17 +22,17 @@ def run_export(source: Source, run_filter: RunFilter, last: int | None, fmt: str
     if (output is None) == (endpoint is None):
         raise UsageError("give -o FILE (OTLP/JSON) or --endpoint URL (OTLP/HTTP)")
     stats, builder = ReadStats(), TreeBuilder()
-    events = read_lines(source.paths, lenient=source.lenient, stats=stats, follow=source.follow, offset=offset)
+    lines = read_lines(source.paths, lenient=source.lenient, stats=stats, follow=source.follow, offset=offset)
 
     def until_done() -> Iterator[Event]:
         # Following a live log for `rtrace run`: stop once that session has ended.
-        for ev in events:
+        for ev in lines:
             yield ev
-            if ev.data.get("event") == "session_end" and ev.data.get("session_id") == until_session:
+            if ev.data.get("event") == events.SESSION_END and ev.data.get("session_id") == until_session:
                 return
 
     def items() -> Iterator[Trace | Session]:
-        for item in select(builder.build(until_done() if until_session else events), run_filter, last=last):
+        for item in select(builder.build(until_done() if until_session else lines), run_filter, last=last):
             yield item.trace if isinstance(item, Selected) else item
 
     if endpoint is not None:

@@ -12,15 +12,15 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from rtrace.core import events
+from rtrace.core.errors import UsageError, warn
 from rtrace.core.process import runner
-from rtrace.core.store import open_output
-from rtrace.core.errors import warn
+from rtrace.core.read.summary import RunSummary
 from rtrace.core.record.context import install_env_handler, remove_default_handler
-from rtrace.core.errors import UsageError
 from rtrace.core.record.ids import uuid7
 from rtrace.core.record.jsonl import JsonlHandler
 from rtrace.core.record.redact import DEFAULT_REDACT
-from rtrace.core.read.summary import RunSummary
+from rtrace.core.store import open_output
 
 
 def parse_target(args: Sequence[str], module: str | None, code: str | None) -> runner.Target:
@@ -87,7 +87,7 @@ class TraceRun:
         handler = JsonlHandler(
             out.fd, name=out.display, redact=self.redact, max_content=self.max_content,
             session_id=session_id, root_tags=self.tags, root_metadata=self.metadata,
-            observers=[self.summary] + ([exporter] if exporter is not None else []),
+            observers=[self.summary] + ([exporter] if callable(exporter) else []),  # a LiveExporter; _ExportProcess follows the file
         )
         if out.to_stdout:
             sys.stdout.flush()
@@ -211,7 +211,7 @@ def _absorb_children(log: _ChildrenLog, session_id: str, summary: RunSummary, ou
         for ev in read_lines([log.path], lenient=True, offset=log.offset):
             if ev.data.get("session_id") == session_id:
                 continue
-            if not str(ev.data.get("event", "")).startswith("session_"):  # the summary is the main session's
+            if ev.data.get("event") not in events.SESSION_EVENTS:  # the summary is the main session's
                 summary(ev.data)
             if log.temporary:
                 os.write(out.fd, ev.raw)
@@ -267,7 +267,6 @@ class _live_view:
         if not sys.stderr.isatty():
             return
         from rich.live import Live
-
         from rtrace.cli.console import make_console
         from rtrace.cli.render.summary import in_flight
 

@@ -6,12 +6,11 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO, Any
 
 import orjson
-
 from rtrace.core.errors import UsageError
 from rtrace.core.read.filters import RunFilter, Selected, event_lines
 from rtrace.core.read.pipeline import Source, report, selected_items
@@ -51,8 +50,8 @@ def run_filter_command(source: Source, run_filter: RunFilter, runs_only: bool, l
 
 def run_show_command(source: Source, run_filter: RunFilter, runs_only: bool, last: int | None, fmt: str,
                      opts: Any, pager: bool, width: int | None) -> None:
-    from rtrace.cli.render import table, tree
     from rtrace.cli.console import make_console
+    from rtrace.cli.render import table
 
     if fmt not in FORMATS:
         raise UsageError(f"--format is one of {', '.join(FORMATS)}, not {fmt!r}")
@@ -87,7 +86,7 @@ def run_show_command(source: Source, run_filter: RunFilter, runs_only: bool, las
 
 
 def _write_trees(items: Iterator[Selected | Session], console: Any, opts: Any, follow: bool) -> bool:
-    from rtrace.cli.render import table, tree
+    from rtrace.cli.render import tree
 
     plain = console.no_color or console.color_system is None
     width = console.width

@@ -7,7 +7,6 @@ import sys
 from collections.abc import Iterator
 
 import orjson
-
 from rtrace.core.errors import UsageError
 from rtrace.core.read.filters import RunFilter, Selected
 from rtrace.core.read.pipeline import Source, report, selected_items

@@ -7,8 +7,6 @@ from typing import Any
 from rtrace.cli.render.text import clean
 
 
-
-
 def _num(value: Any, fmt: str = "{:.1f}") -> str:
     return "" if value is None else fmt.format(value)
 

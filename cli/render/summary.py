@@ -8,7 +8,6 @@ from rtrace.cli.render.text import clean, ms
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
-
     from rtrace.core.read.summary import RunSummary
 
 

@@ -15,7 +15,6 @@ Needs the ``otel`` extra (``opentelemetry-sdk``, ``opentelemetry-exporter-otlp-p
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
 import queue
@@ -27,10 +26,10 @@ from urllib.parse import urlparse
 from uuid import UUID
 
 import orjson
-
 from rtrace.core.errors import OutputError, UsageError
 from rtrace.core.read.reader import Event
 from rtrace.core.read.trees import ERROR, INCOMPLETE, Run, Session, Trace, TreeBuilder
+from rtrace.core.times import ts_nanos
 from rtrace.core.version import __version__
 
 OPENINFERENCE_KIND = {"retriever": "RETRIEVER", "chain": "CHAIN", "tool": "TOOL", "llm": "LLM"}
@@ -50,16 +49,6 @@ def ids(run_id: str) -> int:
 
 def span_id(run_id: str) -> int:
     return (UUID(run_id).int & _MASK64) or 1
-
-
-def _ns(ts: Any) -> int | None:
-    if not isinstance(ts, str):
-        return None
-    try:
-        when = dt.datetime.fromisoformat(ts.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return int(when.timestamp()) * 1_000_000_000 + when.microsecond * 1000
 
 
 def _json(value: Any) -> str:
@@ -108,7 +97,7 @@ def _events(run: Run) -> list[Any]:
     for kind, ev in run.timeline:
         if kind == "child":
             continue
-        when = _ns(ev.get("ts"))
+        when = ts_nanos(ev.get("ts"))
         if kind == "retry":
             exc = ev.get("exception") if isinstance(ev.get("exception"), dict) else {}
             attrs = {k: v for k, v in {
@@ -126,7 +115,7 @@ def _events(run: Run) -> list[Any]:
         attrs = {"exception.type": str(error.get("type", "")), "exception.message": str(error.get("message", ""))}
         if isinstance(error.get("traceback"), str):
             attrs["exception.stacktrace"] = error["traceback"]
-        out.append(SpanEvent("exception", attrs, _ns((run.end or {}).get("ts"))))
+        out.append(SpanEvent("exception", attrs, ts_nanos((run.end or {}).get("ts"))))
     return out
 
 
@@ -176,8 +165,8 @@ class SpanBuilder:
             if run.parent_run_id:
                 parent = SpanContext(trace_id, span_id(run.parent_run_id), is_remote=run.parent is None,
                                      trace_flags=TraceFlags(TraceFlags.SAMPLED))
-            start = _ns((run.start or {}).get("ts")) or _ns((run.end or {}).get("ts")) or 0
-            end = _ns((run.end or {}).get("ts"))
+            start = ts_nanos((run.start or {}).get("ts")) or ts_nanos((run.end or {}).get("ts")) or 0
+            end = ts_nanos((run.end or {}).get("ts"))
             if run.duration_ms is not None and run.start is not None:
                 end = start + int(run.duration_ms * 1_000_000)  # the monotonic duration, not wall-clock stamps
             if end is None:

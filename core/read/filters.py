@@ -8,7 +8,6 @@ with ``runs_only`` only the matching runs are kept.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -19,33 +18,8 @@ from rtrace.core.errors import UsageError
 from rtrace.core.read.trees import ERROR, INCOMPLETE, OK, Run, Session, Trace
 
 STATUSES = (OK, ERROR, INCOMPLETE)
-_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d|w)$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 Predicate = Callable[[Run], bool]
-
-
-def parse_time(text: str, now: dt.datetime | None = None) -> str:
-    """An ISO time, ``10m``/``2h``/``3d`` ago, ``today`` or ``yesterday``, as a log ``ts`` string (UTC)."""
-    now = now or dt.datetime.now(dt.timezone.utc)
-    t = text.strip().lower()
-    when: dt.datetime
-    m = _RELATIVE.match(t)
-    if m:
-        when = now - dt.timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
-    elif t in ("today", "yesterday"):
-        local_midnight = dt.datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
-        when = local_midnight - dt.timedelta(days=1 if t == "yesterday" else 0)
-    elif t == "now":
-        when = now
-    else:
-        try:
-            when = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-        except ValueError:
-            raise UsageError(f"not a time: {text!r} (use an ISO time like 2026-11-24T10:00, or 10m, 2h, 3d, today)") from None
-        if when.tzinfo is None:
-            when = when.astimezone()  # a time without zone is local time, as the user reads clocks
-    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _regex(pattern: str, what: str) -> re.Pattern[str]:

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 import orjson
-
 from rtrace.core.errors import LogError, MalformedLineError
 
 STDIN = "-"

@@ -13,18 +13,19 @@ passed along, so a ``JsonlHandler`` reproduces the original events.
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from rtrace.core import events
+from rtrace.core.read.reader import Event
+from rtrace.core.read.trees import _kind
 from rtrace.core.record.dispatch import handle_event
 from rtrace.core.record.documents import Document
 from rtrace.core.record.managers import CallbackManager, CallbackManagerForRetrieverRun
-from rtrace.core.read.reader import Event
-from rtrace.core.read.trees import _kind
+from rtrace.core.times import ts_seconds
 
 
 class ScoredDocument(Document):
@@ -114,15 +115,6 @@ def _uuid(value: Any) -> UUID | None:
         return None
 
 
-def _parse_ts(value: Any) -> float | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
 @dataclass
 class ReplayStats:
     events: int = 0
@@ -150,7 +142,7 @@ class Replayer:
         return self.stats
 
     def _wait(self, ts: Any) -> None:
-        when = _parse_ts(ts)
+        when = ts_seconds(ts)
         if when is None:
             return
         if self.speed is not None and self._last_ts is not None and when > self._last_ts:
@@ -161,7 +153,7 @@ class Replayer:
         """Replay one event."""
         name = data.get("event")
         run_id = _uuid(data.get("run_id"))
-        if not isinstance(name, str) or (run_id is None and not name.startswith("session_")):
+        if not isinstance(name, str) or (run_id is None and name not in events.SESSION_EVENTS):
             self.stats.skipped += 1
             return
         self.stats.events += 1
@@ -174,11 +166,11 @@ class Replayer:
                 self._parent(kind, phase, data, run_id)  # type: ignore[arg-type]
             return
         rm = self._run(data, run_id)  # type: ignore[arg-type]
-        if name == "retry":
+        if name == events.RETRY:
             rm.on_retry(RecordedRetryState(data))
-        elif name == "text":
+        elif name == events.TEXT:
             rm.on_text(str(data.get("text", "")))
-        elif name == "custom_event":  # with its own recorded tags and metadata
+        elif name == events.CUSTOM_EVENT:  # with its own recorded tags and metadata
             handle_event(self.handlers, "on_custom_event", "ignore_custom_event", str(data.get("custom_name", "")),
                          data.get("data"), run_id=run_id, tags=data.get("tags") or [], metadata=data.get("metadata") or {})
         else:

@@ -7,6 +7,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from rtrace.core import events
+
 
 @dataclass(order=True)
 class SlowRun:
@@ -36,30 +38,30 @@ class RunSummary:
     def __call__(self, ev: dict[str, Any]) -> None:
         kind = ev.get("event")
         with self._lock:
-            if kind == "retriever_start":
+            if kind == events.RETRIEVER_START:
                 self.runs += 1
                 if ev.get("parent_run_id") is None:
                     self.roots += 1
                 self.in_flight[ev["run_id"]] = {"name": ev.get("name"), "query": ev.get("query"), "retries": 0, "ts": ev.get("ts")}
-            elif kind in ("retriever_end", "retriever_error"):
+            elif kind in (events.RETRIEVER_END, events.RETRIEVER_ERROR):
                 started = self.in_flight.pop(ev["run_id"], {})
-                if kind == "retriever_end":
+                if kind == events.RETRIEVER_END:
                     self.documents += len(ev.get("documents") or ())
                 else:
                     self.errors += 1
                 ms = ev.get("duration_ms")
                 if isinstance(ms, (int, float)):
                     item = SlowRun(float(ms), ev.get("name") or "?", started.get("query"),
-                                   "ok" if kind == "retriever_end" else "error")
+                                   "ok" if kind == events.RETRIEVER_END else "error")
                     if len(self._slowest) < self._keep:
                         heapq.heappush(self._slowest, item)
                     else:
                         heapq.heappushpop(self._slowest, item)
-            elif kind == "retry":
+            elif kind == events.RETRY:
                 self.retries += 1
                 if ev.get("run_id") in self.in_flight:
                     self.in_flight[ev["run_id"]]["retries"] += 1
-            elif kind == "session_end":
+            elif kind == events.SESSION_END:
                 self.exit_code = ev.get("exit_code")
                 self.duration_ms = ev.get("duration_ms")
                 self.incomplete = len(ev.get("incomplete_runs") or ())

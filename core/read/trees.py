@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from rtrace.core import events
 from rtrace.core.read.reader import Event
 
 OK, ERROR, INCOMPLETE = "ok", "error", "incomplete"
@@ -170,7 +171,7 @@ class TreeBuilder:
         if not isinstance(name, str):
             self._warn("events without a string 'event' key")
             return []
-        if name in ("session_start", "session_end"):
+        if name in events.SESSION_EVENTS:
             return self._session(ev, name)
         run_id = data.get("run_id")
         if not isinstance(run_id, str):
@@ -190,9 +191,9 @@ class TreeBuilder:
                 run.trace.open_runs -= 1  # type: ignore[union-attr]
             self._attach_event(run, ev)
             return self._finished(run.trace)  # type: ignore[arg-type]
-        if name in ("retry", "text", "custom_event"):
+        if name in events.TIMELINE_EVENTS:
             run = self.runs.get(run_id) or self._placeholder(ev, "retriever", run_id)
-            run.timeline.append(("custom" if name == "custom_event" else name, data))
+            run.timeline.append(("custom" if name == events.CUSTOM_EVENT else name, data))
             self._attach_event(run, ev)
             return []
         self.unknown_events[name] = self.unknown_events.get(name, 0) + 1
@@ -212,11 +213,11 @@ class TreeBuilder:
         new = session is None
         if session is None:
             session = self.sessions[sid] = Session(sid)
-        if name == "session_start":
+        if name == events.SESSION_START:
             session.start, session.start_event = ev.data, ev
         else:
             session.end, session.end_event = ev.data, ev
-        return [session] if new or name == "session_end" else []
+        return [session] if new or name == events.SESSION_END else []
 
     def _new_run(self, ev: Event, kind: str, run_id: str) -> Run:
         data = ev.data

@@ -30,19 +30,3 @@ def uuid_str(u: UUID) -> str:
     """``str(u)``, ~2x faster than ``UUID.__str__``."""
     h = "%032x" % u.int
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-_cache: tuple[int, str] = (-1, "")
-_time_us = time.time_ns
-
-
-def utc_now_iso() -> str:
-    """Now as ISO-8601 UTC with microseconds and ``Z``; the date part is cached per second."""
-    global _cache
-    us = _time_us() // 1000
-    sec = us // 1_000_000
-    cached_sec, prefix = _cache
-    if sec != cached_sec:
-        prefix = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(sec))
-        _cache = (sec, prefix)
-    return "%s%06dZ" % (prefix, us - sec * 1_000_000)

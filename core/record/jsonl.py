@@ -18,17 +18,18 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import IO, Any
 from uuid import UUID
 
-from rtrace.core.process import children
-from rtrace.core.errors import warn
-from rtrace.core.record.context import current_run
 import orjson
-
+from rtrace.core import events
+from rtrace.core.errors import warn
+from rtrace.core.process import children
+from rtrace.core.record.context import current_run
 from rtrace.core.record.documents import record_documents
 from rtrace.core.record.encode import OPTIONS, dumps_line
-from rtrace.core.events import error_fields, retry_fields, session_fields
+from rtrace.core.record.fields import error_fields, retry_fields, session_fields
 from rtrace.core.record.handlers import BaseCallbackHandler
-from rtrace.core.record.ids import utc_now_iso, uuid7, uuid_str
+from rtrace.core.record.ids import uuid7, uuid_str
 from rtrace.core.record.redact import Redactor
+from rtrace.core.times import utc_now_iso
 from rtrace.core.version import __version__
 
 _monotonic = time.perf_counter
@@ -188,7 +189,7 @@ class JsonlHandler(BaseCallbackHandler):
         self._session_t0 = _monotonic()
         self._seq += 1
         ev = {
-            "v": 1, "seq": self._seq, "ts": utc_now_iso(), "event": "session_start",
+            "v": 1, "seq": self._seq, "ts": utc_now_iso(), "event": events.SESSION_START,
             "session_id": self._session_id, **session_fields(__version__), **self._session_extra,
         }
         self._write(dumps_line(ev))
@@ -224,7 +225,7 @@ class JsonlHandler(BaseCallbackHandler):
             self._closed = True
             self._seq += 1
             ev = {
-                "v": 1, "seq": self._seq, "ts": utc_now_iso(), "event": "session_end",
+                "v": 1, "seq": self._seq, "ts": utc_now_iso(), "event": events.SESSION_END,
                 "session_id": self._session_id,
                 "exit_code": exit_code,
                 "error": error_fields(error),
@@ -307,7 +308,7 @@ class JsonlHandler(BaseCallbackHandler):
                            parent_run_id: UUID | None = None, tags: list[str] | None = None,
                            metadata: dict[str, Any] | None = None, name: str | None = None,
                            **kwargs: Any) -> None:
-        ev = self._start("retriever_start", run_id, parent_run_id, _name(name, serialized, "Retriever"), tags, metadata)
+        ev = self._start(events.RETRIEVER_START, run_id, parent_run_id, _name(name, serialized, "Retriever"), tags, metadata)
         ev["query"] = query if query is None or type(query) is str else str(query)
         self._emit(ev)
 
@@ -315,13 +316,13 @@ class JsonlHandler(BaseCallbackHandler):
                          parent_run_id: UUID | None = None, **kwargs: Any) -> None:
         docs = record_documents(documents, self.max_content)
         self.redact.documents(docs)
-        ev = self._finish("retriever_end", run_id, parent_run_id, kwargs.get("duration_ms"))
+        ev = self._finish(events.RETRIEVER_END, run_id, parent_run_id, kwargs.get("duration_ms"))
         ev["documents"] = docs
         self._emit(ev)
 
     def on_retriever_error(self, error: BaseException, *, run_id: UUID,
                            parent_run_id: UUID | None = None, **kwargs: Any) -> None:
-        self._error("retriever_error", error, run_id, parent_run_id, kwargs.get("duration_ms"))
+        self._error(events.RETRIEVER_ERROR, error, run_id, parent_run_id, kwargs.get("duration_ms"))
 
     def _error(self, kind: str, error: BaseException, run_id: UUID, parent_run_id: UUID | None,
                duration_ms: Any = None) -> None:
@@ -331,19 +332,19 @@ class JsonlHandler(BaseCallbackHandler):
 
     def on_retry(self, retry_state: Any, *, run_id: UUID, parent_run_id: UUID | None = None,
                  **kwargs: Any) -> None:
-        ev = self._event("retry", self._lookup(run_id, parent_run_id, pop=False))
+        ev = self._event(events.RETRY, self._lookup(run_id, parent_run_id, pop=False))
         ev.update(retry_fields(retry_state))
         self._emit(ev)
 
     def on_text(self, text: str, *, run_id: UUID, parent_run_id: UUID | None = None,
                 **kwargs: Any) -> None:
-        ev = self._event("text", self._lookup(run_id, parent_run_id, pop=False))
+        ev = self._event(events.TEXT, self._lookup(run_id, parent_run_id, pop=False))
         ev["text"] = text if isinstance(text, str) else str(text)
         self._emit(ev)
 
     def on_custom_event(self, name: str, data: Any, *, run_id: UUID, tags: list[str] | None = None,
                         metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:
-        ev = self._event("custom_event", self._lookup(run_id, None, pop=False))
+        ev = self._event(events.CUSTOM_EVENT, self._lookup(run_id, None, pop=False))
         ev["custom_name"] = str(name)
         ev["data"] = self.redact(data)
         ev["tags"] = list(tags) if tags else []
@@ -356,49 +357,49 @@ class JsonlHandler(BaseCallbackHandler):
                        parent_run_id: UUID | None = None, tags: list[str] | None = None,
                        metadata: dict[str, Any] | None = None, name: str | None = None,
                        **kwargs: Any) -> None:
-        self._emit(self._start("chain_start", run_id, parent_run_id, _name(name, serialized, "Chain"), tags, metadata))
+        self._emit(self._start(events.CHAIN_START, run_id, parent_run_id, _name(name, serialized, "Chain"), tags, metadata))
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None,
                      **kwargs: Any) -> None:
-        self._emit(self._finish("chain_end", run_id, parent_run_id, kwargs.get("duration_ms")))
+        self._emit(self._finish(events.CHAIN_END, run_id, parent_run_id, kwargs.get("duration_ms")))
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID,
                        parent_run_id: UUID | None = None, **kwargs: Any) -> None:
-        self._error("chain_error", error, run_id, parent_run_id, kwargs.get("duration_ms"))
+        self._error(events.CHAIN_ERROR, error, run_id, parent_run_id, kwargs.get("duration_ms"))
 
     def on_tool_start(self, serialized: Any, input_str: str, *, run_id: UUID,
                       parent_run_id: UUID | None = None, tags: list[str] | None = None,
                       metadata: dict[str, Any] | None = None, name: str | None = None,
                       **kwargs: Any) -> None:
-        self._emit(self._start("tool_start", run_id, parent_run_id, _name(name, serialized, "Tool"), tags, metadata))
+        self._emit(self._start(events.TOOL_START, run_id, parent_run_id, _name(name, serialized, "Tool"), tags, metadata))
 
     def on_tool_end(self, output: Any, *, run_id: UUID, parent_run_id: UUID | None = None,
                     **kwargs: Any) -> None:
-        self._emit(self._finish("tool_end", run_id, parent_run_id, kwargs.get("duration_ms")))
+        self._emit(self._finish(events.TOOL_END, run_id, parent_run_id, kwargs.get("duration_ms")))
 
     def on_tool_error(self, error: BaseException, *, run_id: UUID,
                       parent_run_id: UUID | None = None, **kwargs: Any) -> None:
-        self._error("tool_error", error, run_id, parent_run_id, kwargs.get("duration_ms"))
+        self._error(events.TOOL_ERROR, error, run_id, parent_run_id, kwargs.get("duration_ms"))
 
     def on_llm_start(self, serialized: Any, prompts: list[str], *, run_id: UUID,
                      parent_run_id: UUID | None = None, tags: list[str] | None = None,
                      metadata: dict[str, Any] | None = None, name: str | None = None,
                      **kwargs: Any) -> None:
-        self._emit(self._start("llm_start", run_id, parent_run_id, _name(name, serialized, "LLM"), tags, metadata))
+        self._emit(self._start(events.LLM_START, run_id, parent_run_id, _name(name, serialized, "LLM"), tags, metadata))
 
     def on_chat_model_start(self, serialized: Any, messages: Any, *, run_id: UUID,
                             parent_run_id: UUID | None = None, tags: list[str] | None = None,
                             metadata: dict[str, Any] | None = None, name: str | None = None,
                             **kwargs: Any) -> None:
-        self._emit(self._start("llm_start", run_id, parent_run_id, _name(name, serialized, "ChatModel"), tags, metadata))
+        self._emit(self._start(events.LLM_START, run_id, parent_run_id, _name(name, serialized, "ChatModel"), tags, metadata))
 
     def on_llm_end(self, response: Any, *, run_id: UUID, parent_run_id: UUID | None = None,
                    **kwargs: Any) -> None:
-        self._emit(self._finish("llm_end", run_id, parent_run_id, kwargs.get("duration_ms")))
+        self._emit(self._finish(events.LLM_END, run_id, parent_run_id, kwargs.get("duration_ms")))
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID,
                      parent_run_id: UUID | None = None, **kwargs: Any) -> None:
-        self._error("llm_error", error, run_id, parent_run_id, kwargs.get("duration_ms"))
+        self._error(events.LLM_ERROR, error, run_id, parent_run_id, kwargs.get("duration_ms"))
 
     def __repr__(self) -> str:
         return f"JsonlHandler({self.target!r})"

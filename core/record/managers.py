@@ -22,8 +22,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
-from rtrace.core.record import context
 from rtrace.core.process import children
+from rtrace.core.record import context
 from rtrace.core.record.dispatch import ahandle_event, ahandle_event_shielded, handle_event
 from rtrace.core.record.handlers import BaseCallbackHandler
 from rtrace.core.record.ids import uuid7

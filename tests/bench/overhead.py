@@ -27,7 +27,6 @@ from langchain_core.callbacks import BaseCallbackHandler as LCHandler
 from langchain_core.callbacks.manager import AsyncCallbackManager as LCAsyncManager
 from langchain_core.callbacks.manager import CallbackManager as LCManager
 from langchain_core.documents import Document as LCDocument
-
 from rtrace.core import AsyncCallbackManager, CallbackManager, JsonlHandler, retriever, trace_to
 
 DOCS = [LCDocument(f"passage {i} about retrieval " * 4, metadata={"source": f"doc{i}.md", "score": 1 - i / 10}, id=f"d{i}") for i in range(5)]

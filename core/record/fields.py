@@ -1,0 +1,72 @@
+"""Event fields built from live objects: exceptions, tenacity retry states, the process."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from typing import Any
+
+
+def error_fields(error: BaseException | None, with_traceback: bool = True) -> dict[str, Any] | None:
+    """``{type, message, traceback}`` for an exception (never raises)."""
+    if error is None:
+        return None
+    try:
+        message = str(error)
+    except Exception:
+        message = f"<{type(error).__name__} (str failed)>"
+    tb = getattr(error, "__rtrace_traceback__", None)  # a replayed error keeps its recorded one
+    if with_traceback and tb is None:
+        try:
+            tb = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        except Exception:
+            tb = None
+    return {"type": type(error).__name__, "message": message, "traceback": tb}
+
+
+def retry_fields(retry_state: Any) -> dict[str, Any]:
+    """Attempt, outcome, exception and sleeps from a tenacity ``RetryCallState``.
+
+    tenacity calls ``before_sleep`` after adding the coming sleep to ``idle_for``,
+    so the time already slept is ``idle_for - upcoming_sleep``.
+    """
+    attempt = getattr(retry_state, "attempt_number", None)
+    upcoming = getattr(retry_state, "upcoming_sleep", None)
+    next_action = getattr(retry_state, "next_action", None)
+    if next_action is not None and getattr(next_action, "sleep", None) is not None:
+        upcoming = next_action.sleep
+    idle = getattr(retry_state, "idle_for", None)
+    slept = None
+    if isinstance(idle, (int, float)):
+        slept = round(max(0.0, float(idle) - float(upcoming or 0.0)), 9)  # no float noise in logs
+    outcome = getattr(retry_state, "outcome", None)
+    status, exc = None, None
+    if outcome is not None:
+        try:
+            if outcome.failed:
+                status = "failed"
+                exc = error_fields(outcome.exception(), with_traceback=False)
+                if exc is not None:
+                    del exc["traceback"]
+            else:
+                status = "success"
+        except Exception:
+            status = None
+    return {
+        "attempt": attempt if isinstance(attempt, int) else None,
+        "outcome": status,
+        "exception": exc,
+        "slept_s": slept,
+        "next_sleep_s": float(upcoming) if isinstance(upcoming, (int, float)) else None,
+    }
+
+
+def session_fields(version: str) -> dict[str, Any]:
+    return {
+        "argv": list(sys.argv),
+        "pid": os.getpid(),
+        "python": "%d.%d.%d" % sys.version_info[:3],
+        "rtrace_version": version,
+        "cwd": os.getcwd(),
+    }

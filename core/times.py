@@ -1,0 +1,81 @@
+"""Time in logs: the ``ts`` stamps rtrace writes, and every parse of them or of a user's time.
+
+``ts`` is ISO-8601 UTC with microseconds and ``Z``; stamps compare as strings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+
+from rtrace.core.errors import UsageError
+
+_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d|w)$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+_cache: tuple[int, str] = (-1, "")
+_time_us = time.time_ns
+
+
+def utc_now_iso() -> str:
+    """Now as ISO-8601 UTC with microseconds and ``Z``; the date part is cached per second."""
+    global _cache
+    us = _time_us() // 1000
+    sec = us // 1_000_000
+    cached_sec, prefix = _cache
+    if sec != cached_sec:
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(sec))
+        _cache = (sec, prefix)
+    return "%s%06dZ" % (prefix, us - sec * 1_000_000)
+
+
+def parse_ts(value: object) -> dt.datetime | None:
+    """A recorded ``ts`` as an aware datetime; ``None`` when it is not a valid stamp."""
+    if not isinstance(value, str):
+        return None
+    try:
+        when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=dt.timezone.utc)
+
+
+def ts_seconds(value: object) -> float | None:
+    """A recorded ``ts`` as seconds since the epoch."""
+    when = parse_ts(value)
+    return None if when is None else when.timestamp()
+
+
+def ts_nanos(value: object) -> int | None:
+    """A recorded ``ts`` as integer nanoseconds since the epoch (exact to the microsecond)."""
+    when = parse_ts(value)
+    if when is None:
+        return None
+    try:
+        return int(when.timestamp()) * 1_000_000_000 + when.microsecond * 1000
+    except (OverflowError, ValueError, OSError):
+        return None
+
+
+def parse_time(text: str, now: dt.datetime | None = None) -> str:
+    """An ISO time, ``10m``/``2h``/``3d`` ago, ``today`` or ``yesterday``, as a log ``ts`` string (UTC)."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    t = text.strip().lower()
+    when: dt.datetime
+    m = _RELATIVE.match(t)
+    if m:
+        when = now - dt.timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+    elif t in ("today", "yesterday"):
+        local_midnight = dt.datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
+        when = local_midnight - dt.timedelta(days=1 if t == "yesterday" else 0)
+    elif t == "now":
+        when = now
+    else:
+        try:
+            when = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise UsageError(f"not a time: {text!r} (use an ISO time like 2026-11-24T10:00, or 10m, 2h, 3d, today)") from None
+        if when.tzinfo is None:
+            when = when.astimezone()  # a time without zone is local time, as the user reads clocks
+    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
