@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -14,7 +13,7 @@ from typing import Any
 
 from rtrace.core import events
 from rtrace.core.errors import UsageError, warn
-from rtrace.core.process import runner
+from rtrace.core.process import runner, signals
 from rtrace.core.read.summary import RunSummary
 from rtrace.core.record.context import install_env_handler, remove_default_handler
 from rtrace.core.record.ids import uuid7
@@ -105,7 +104,7 @@ class TraceRun:
 
                 langchain.install(handler)
                 stack.callback(langchain.uninstall, handler)
-            stack.enter_context(_sigterm_as_exit())
+            stack.enter_context(signals.sigterm_as_exit())
             if self.live:
                 stack.enter_context(_live_view(self.summary))
             try:
@@ -235,25 +234,6 @@ def _print_traceback(error: BaseException) -> None:
             sys.stderr.write(runner.user_traceback(error))
         except Exception:
             pass
-
-
-class _sigterm_as_exit:
-    """SIGTERM unwinds the script as SystemExit(143), so the log is closed properly."""
-
-    def __enter__(self) -> None:
-        self.previous = None
-        try:
-            self.previous = signal.signal(signal.SIGTERM, self._handle)
-        except (ValueError, OSError):  # not the main thread, or no SIGTERM here
-            self.previous = None
-
-    @staticmethod
-    def _handle(signum: int, frame: Any) -> None:
-        raise SystemExit(128 + signum)
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.previous is not None:
-            signal.signal(signal.SIGTERM, self.previous)
 
 
 class _live_view:

@@ -157,7 +157,7 @@ class SpanBuilder:
         from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
         scope = InstrumentationScope("rtrace", __version__)
-        trace_id = ids(trace.root.run_id) if not trace.root.orphan else ids(trace.root.parent_run_id or trace.root.run_id)
+        trace_id = ids(trace.trace_id)  # as recorded: a child process's runs join their parent's trace
         out = []
         for run in trace.runs:
             ctx = SpanContext(trace_id, span_id(run.run_id), is_remote=False, trace_flags=TraceFlags(TraceFlags.SAMPLED))

@@ -15,50 +15,15 @@ import os
 import sys
 import threading
 from typing import Any
-from uuid import UUID
 
-ENV_PARENT = "RTRACE_PARENT_RUN"
+from rtrace.core.record import lineage
+
 ENV_LANGCHAIN = "RTRACE_LANGCHAIN"
 ENV_REDACT = "RTRACE_REDACT"
 ENV_MAX_CONTENT = "RTRACE_MAX_CONTENT"
 
 _lock = threading.Lock()
 _patched = False
-
-# The run (id, trace id) that started this process; read once, at start-up, by autotrace().
-PARENT: tuple[UUID, str] | None = None
-
-
-def process_parent() -> tuple[UUID, str] | None:
-    """The run (id, trace id) that started this process, if a traced parent said so."""
-    value = os.environ.get(ENV_PARENT, "")
-    run_id, _, trace_id = value.partition(" ")
-    try:
-        return UUID(run_id), trace_id or run_id
-    except ValueError:
-        return None
-
-
-def _parent_value() -> str | None:
-    from rtrace.core.record.context import current_run
-
-    run = current_run()
-    if run is not None:
-        trace = _trace_of(run)
-        return f"{run.run_id} {trace}"
-    return os.environ.get(ENV_PARENT)  # pass our own parent on to grandchildren
-
-
-def _trace_of(run: Any) -> str:
-    # The writers know trace ids; ask the first default handler that tracks this run.
-    from rtrace.core.record.context import default_handlers
-
-    for handler in default_handlers():
-        runs = getattr(handler, "_runs", None)
-        if runs is not None and run.run_id in runs:
-            return runs[run.run_id].trace_id
-    return str(run.run_id)
-
 
 def patch_process_starts() -> None:
     """Pass the current run to children started with subprocess or multiprocessing. Idempotent."""
@@ -73,10 +38,10 @@ def patch_process_starts() -> None:
 
     @functools.wraps(original_init)
     def popen_init(self: Any, *args: Any, **kwargs: Any) -> None:
-        value = _parent_value()
+        value = lineage.for_children()
         if value is not None:
             env = kwargs.get("env")
-            kwargs["env"] = {**(os.environ if env is None else env), ENV_PARENT: value}
+            kwargs["env"] = {**(os.environ if env is None else env), lineage.ENV_PARENT: value}
         original_init(self, *args, **kwargs)
 
     subprocess.Popen.__init__ = popen_init  # type: ignore[method-assign]
@@ -94,19 +59,19 @@ def _patch_multiprocessing() -> None:
 
     @functools.wraps(original_start)
     def start(self: Any) -> None:
-        value = _parent_value()
+        value = lineage.for_children()
         if value is None:
             return original_start(self)
         with _lock:
-            previous = os.environ.get(ENV_PARENT)
-            os.environ[ENV_PARENT] = value
+            previous = os.environ.get(lineage.ENV_PARENT)
+            os.environ[lineage.ENV_PARENT] = value
             try:
                 return original_start(self)
             finally:
                 if previous is None:
-                    os.environ.pop(ENV_PARENT, None)
+                    os.environ.pop(lineage.ENV_PARENT, None)
                 else:
-                    os.environ[ENV_PARENT] = previous
+                    os.environ[lineage.ENV_PARENT] = previous
 
     process.BaseProcess.start = start  # type: ignore[method-assign]
 
@@ -126,11 +91,10 @@ def close_on_os_exit(handler: Any) -> None:
 
 def autotrace() -> None:
     """Trace this process into ``RTRACE_OUTPUT`` (called at start-up in children of ``rtrace run``)."""
-    global PARENT
     path = os.environ.get("RTRACE_OUTPUT")
     if not path:
         return
-    PARENT = process_parent()
+    lineage.ORIGIN = lineage.origin_from_env()
     from rtrace.core.record import context
     from rtrace.core.record.jsonl import JsonlHandler
 

@@ -49,6 +49,13 @@ class Run:
         return ERROR if self.end.get("event", "").endswith("_error") else OK
 
     @property
+    def recorded_trace_id(self) -> str | None:
+        for ev in (self.start, self.end):
+            if ev is not None and isinstance(ev.get("trace_id"), str):
+                return ev["trace_id"]
+        return None
+
+    @property
     def query(self) -> str | None:
         q = (self.start or {}).get("query")
         return q if isinstance(q, str) else None if q is None else str(q)
@@ -113,7 +120,8 @@ class Trace:
 
     @property
     def trace_id(self) -> str:
-        return self.root.run_id
+        """The trace id the writer recorded for the root (a child process's root shares its parent's)."""
+        return self.root.recorded_trace_id or self.root.run_id
 
     @property
     def session_id(self) -> str | None:

@@ -21,8 +21,8 @@ from uuid import UUID
 import orjson
 from rtrace.core import events
 from rtrace.core.errors import warn
-from rtrace.core.process import children
-from rtrace.core.record.context import current_run
+from rtrace.core.process import forks
+from rtrace.core.record import lineage
 from rtrace.core.record.documents import record_documents
 from rtrace.core.record.encode import OPTIONS, dumps_line
 from rtrace.core.record.fields import error_fields, retry_fields, session_fields
@@ -33,7 +33,6 @@ from rtrace.core.times import utc_now_iso
 from rtrace.core.version import __version__
 
 _monotonic = time.perf_counter
-_handlers: weakref.WeakSet[JsonlHandler] = weakref.WeakSet()
 
 
 def _name(name: Any, serialized: Any, default: str) -> str:
@@ -107,12 +106,12 @@ class JsonlHandler(BaseCallbackHandler):
         self.root_metadata = dict(root_metadata or {})
         self.observers = list(observers)
         self._session_extra: dict[str, Any] = {}
-        if children.PARENT is not None:  # a child process of a traced one
-            self._session_extra["parent_run_id"] = str(children.PARENT[0])
+        if lineage.ORIGIN is not None:  # a child process of a traced one
+            self._session_extra["parent_run_id"] = str(lineage.ORIGIN[0])
         self.target = name or self._open(path_or_file)
         if name is not None:
             self._open(path_or_file)
-        _handlers.add(self)
+        forks.track(self)
 
     def _open(self, target: Any) -> str:
         if isinstance(target, int):
@@ -255,30 +254,16 @@ class JsonlHandler(BaseCallbackHandler):
     # run bookkeeping -------------------------------------------------------
 
     def _begin(self, run_id: UUID, parent_run_id: UUID | None, name: str) -> _Run:
-        rid = uuid_str(run_id)
-        if parent_run_id is None:
-            current = current_run()
-            if current is not None and current.run_id != run_id:
-                parent_run_id = current.run_id  # a LangChain run inside an rtrace run
-            elif children.PARENT is not None:
-                parent_run_id = children.PARENT[0]  # a root of a child process: under the run that started it
-        parent = self._runs.get(parent_run_id) if parent_run_id is not None else None
-        if parent is not None:
-            run = _Run(rid, parent.run_id, parent.trace_id, name, _monotonic())
-        else:
-            pid = None if parent_run_id is None else str(parent_run_id)
-            origin = children.PARENT
-            trace = origin[1] if origin is not None and parent_run_id == origin[0] else pid or rid
-            run = _Run(rid, pid, trace, name, _monotonic())
+        parent, trace = lineage.link(run_id, parent_run_id, self._runs)
+        run = _Run(uuid_str(run_id), parent, trace, name, _monotonic())
         self._runs[run_id] = run
         return run
 
     def _lookup(self, run_id: UUID, parent_run_id: UUID | None, pop: bool) -> _Run:
         run = self._runs.pop(run_id, None) if pop else self._runs.get(run_id)
         if run is None:  # a run whose start this handler did not see
-            rid = str(run_id)
-            pid = None if parent_run_id is None else str(parent_run_id)
-            run = _Run(rid, pid, pid or rid, None, -1.0)
+            parent, trace = lineage.unseen(run_id, parent_run_id)
+            run = _Run(str(run_id), parent, trace, None, -1.0)
         return run
 
     def _start(self, kind: str, run_id: UUID, parent_run_id: UUID | None, name: str,
@@ -403,12 +388,3 @@ class JsonlHandler(BaseCallbackHandler):
 
     def __repr__(self) -> str:
         return f"JsonlHandler({self.target!r})"
-
-
-def _reset_after_fork() -> None:
-    for handler in list(_handlers):
-        handler._after_fork()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_after_fork)

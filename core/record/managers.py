@@ -22,8 +22,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
-from rtrace.core.process import children
-from rtrace.core.record import context
+from rtrace.core.record import context, lineage
 from rtrace.core.record.dispatch import ahandle_event, ahandle_event_shielded, handle_event
 from rtrace.core.record.handlers import BaseCallbackHandler
 from rtrace.core.record.ids import uuid7
@@ -520,7 +519,7 @@ def _configure(
             inheritable_metadata=parent.inheritable_metadata.copy(),
         )
     else:  # a root here; in a child process, a child of the run that started the process
-        manager = cls(handlers=[], parent_run_id=children.PARENT[0] if children.PARENT else None)
+        manager = cls(handlers=[], parent_run_id=lineage.implicit_parent())
     if local_callbacks:
         local = local_callbacks if isinstance(local_callbacks, list) else local_callbacks.handlers
         for handler in local:
