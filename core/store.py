@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from rtrace.core.errors import OutputError
+from rtrace.core.times import file_stamp
 
 RUN_DIR = ".rtrace"
 LATEST = "latest"
@@ -46,7 +46,7 @@ def open_output(option: str | None, session_id: str) -> Output:
             ignore.write_text("# written by rtrace: traces stay out of version control\n*\n")
     except OSError as e:
         raise OutputError(f"cannot create {run_dir}/: {e.strerror or e}") from None
-    name = f"{time.strftime('%Y%m%d-%H%M%S')}-{session_id.replace('-', '')[-6:]}.jsonl"
+    name = f"{file_stamp()}-{session_id.replace('-', '')[-6:]}.jsonl"
     path = run_dir / name
     fd = _open_append(path)
     _point_latest(run_dir, name)

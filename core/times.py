@@ -30,6 +30,11 @@ def utc_now_iso() -> str:
     return "%s%06dZ" % (prefix, us - sec * 1_000_000)
 
 
+def file_stamp() -> str:
+    """Local time for a log's file name: ``20261124-101500`` sorts as it reads."""
+    return time.strftime("%Y%m%d-%H%M%S")
+
+
 def parse_ts(value: object) -> dt.datetime | None:
     """A recorded ``ts`` as an aware datetime; ``None`` when it is not a valid stamp."""
     if not isinstance(value, str):

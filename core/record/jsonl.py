@@ -106,8 +106,9 @@ class JsonlHandler(BaseCallbackHandler):
         self.root_metadata = dict(root_metadata or {})
         self.observers = list(observers)
         self._session_extra: dict[str, Any] = {}
-        if lineage.ORIGIN is not None:  # a child process of a traced one
-            self._session_extra["parent_run_id"] = str(lineage.ORIGIN[0])
+        origin = lineage.origin_run_id()
+        if origin is not None:  # a child process of a traced one
+            self._session_extra["parent_run_id"] = origin
         self.target = name or self._open(path_or_file)
         if name is not None:
             self._open(path_or_file)

@@ -34,6 +34,11 @@ def origin_from_env() -> tuple[UUID, str] | None:
         return None
 
 
+def origin_run_id() -> str | None:
+    """The id of the run that started this process, if a traced parent started it."""
+    return None if ORIGIN is None else str(ORIGIN[0])
+
+
 def implicit_parent(run_id: UUID | None = None) -> UUID | None:
     """The parent of a run started without one (``run_id`` itself never parents itself)."""
     current = current_run()
