@@ -53,6 +53,11 @@ def run(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary after the run."),
     live: bool = typer.Option(False, "--live", help="Show runs in flight while the script runs (on a terminal)."),
     no_langchain: bool = typer.Option(False, "--no-langchain", help="Do not hook into LangChain."),
+    no_llamaindex: bool = typer.Option(False, "--no-llamaindex", help="Do not hook into LlamaIndex."),
+    no_haystack: bool = typer.Option(False, "--no-haystack", help="Do not hook into Haystack."),
+    no_frameworks: bool = typer.Option(
+        False, "--no-frameworks", help="Do not hook into any framework (LangChain, LlamaIndex, Haystack)."
+    ),
     no_children: bool = typer.Option(False, "--no-children", help="Do not trace child Python processes."),
     export_endpoint: Optional[str] = typer.Option(  # noqa: UP007
         None, "--export-endpoint", metavar="URL",
@@ -76,7 +81,8 @@ def run(
 
     spec = parse_target(target or [], module, code)
     exit_code = TraceRun(
-        spec, output=output, quiet=quiet, live=live, langchain=not no_langchain,
+        spec, output=output, quiet=quiet, live=live, langchain=not (no_langchain or no_frameworks),
+        llamaindex=not (no_llamaindex or no_frameworks), haystack=not (no_haystack or no_frameworks),
         redact=redact, max_content=max_content, tags=tag, metadata=parse_meta(meta), children=not no_children,
         export_endpoint=export_endpoint,
     ).execute()

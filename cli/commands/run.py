@@ -56,12 +56,13 @@ class TraceRun:
     def __init__(self, target: runner.Target, *, output: str | None, quiet: bool, live: bool,
                  langchain: bool, redact: Sequence[str], max_content: int | None,
                  tags: Sequence[str], metadata: dict[str, Any], children: bool = True,
-                 export_endpoint: str | None = None) -> None:
+                 export_endpoint: str | None = None, llamaindex: bool = True, haystack: bool = True) -> None:
         self.target = target
         self.output_option = output
         self.quiet = quiet
         self.live = live
         self.langchain = langchain
+        self.frameworks = {"langchain": langchain, "llamaindex": llamaindex, "haystack": haystack}
         self.redact = tuple(DEFAULT_REDACT) + tuple(redact)
         self.max_content = max_content
         self.tags = list(tags)
@@ -98,12 +99,8 @@ class TraceRun:
             stack.callback(remove_default_handler, handler)
             children_log = None
             if self.children:
-                children_log = stack.enter_context(_follow_children(out, self.redact, self.max_content, self.langchain))
-            if self.langchain:
-                from rtrace.core.integrations import langchain
-
-                langchain.install(handler)
-                stack.callback(langchain.uninstall, handler)
+                children_log = stack.enter_context(_follow_children(out, self.redact, self.max_content, self.frameworks))
+            install_frameworks(handler, self.frameworks, stack)
             stack.enter_context(signals.sigterm_as_exit())
             if self.live:
                 stack.enter_context(_live_view(self.summary))
@@ -166,6 +163,17 @@ class _ExportProcess:
             warn(f"export: {last[0].removeprefix('rtrace: error: ')}")
 
 
+def install_frameworks(handler: JsonlHandler, enabled: dict[str, bool], stack: ExitStack) -> None:
+    """Hook the frameworks turned on (each installs when the script imports it), undone by ``stack``."""
+    from rtrace.core.integrations.frameworks import NAMES, hook
+
+    for name in NAMES:
+        if enabled.get(name, True):
+            module = hook(name)
+            module.install(handler)
+            stack.callback(module.uninstall, handler)
+
+
 @dataclass
 class _ChildrenLog:
     path: str
@@ -174,7 +182,8 @@ class _ChildrenLog:
 
 
 @contextmanager
-def _follow_children(out: Any, redact: Sequence[str], max_content: int | None, langchain: bool) -> Iterator[_ChildrenLog]:
+def _follow_children(out: Any, redact: Sequence[str], max_content: int | None,
+                     frameworks: dict[str, bool]) -> Iterator[_ChildrenLog]:
     """Make Python children trace themselves into our log (or, for -o -, a file merged at the end)."""
     from rtrace.core.process import children
 
@@ -186,7 +195,8 @@ def _follow_children(out: Any, redact: Sequence[str], max_content: int | None, l
     else:
         log = _ChildrenLog(os.path.abspath(out.path), os.fstat(out.fd).st_size, False)
     children.write_sitecustomize(site_dir)
-    env = children.child_environment(site_dir, log.path, langchain=langchain, redact=list(redact), max_content=max_content)
+    env = children.child_environment(site_dir, log.path, frameworks=frameworks, redact=list(redact),
+                                     max_content=max_content)
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     children.patch_process_starts()

@@ -11,13 +11,12 @@ twice: LangChain adds a hook's handler only when that instance is not present.
 
 from __future__ import annotations
 
-import importlib.abc
-import importlib.machinery
 import sys
-from collections.abc import Callable
 from contextvars import ContextVar
 from types import ModuleType
 from typing import Any
+
+from rtrace.core.integrations import _hooks
 
 HOOK_MODULE = "langchain_core.tracers.context"
 
@@ -31,14 +30,16 @@ def install(handler: Any) -> None:
         _register(handler)
         return
     _pending.append(handler)
-    if not any(isinstance(f, _PostImportFinder) for f in sys.meta_path):
-        sys.meta_path.insert(0, _PostImportFinder(HOOK_MODULE, _register_pending))
+    if not _hooks.is_pending(HOOK_MODULE, _register_pending):
+        _hooks.when_imported(HOOK_MODULE, _register_pending, "LangChain")
 
 
 def uninstall(handler: Any) -> None:
     """Stop sending LangChain runs to ``handler``."""
     if handler in _pending:
         _pending.remove(handler)
+        if not _pending:
+            _hooks.cancel(HOOK_MODULE, _register_pending)
     for item in [i for i in _installed if i[0] is handler]:
         _installed.remove(item)
         hooks = getattr(sys.modules.get(HOOK_MODULE), "_configure_hooks", None)
@@ -63,40 +64,3 @@ def _register(handler: Any) -> None:
 def _register_pending(_module: ModuleType) -> None:
     while _pending:
         _register(_pending.pop(0))
-
-
-class _PostImportFinder(importlib.abc.MetaPathFinder):
-    """Runs ``callback(module)`` right after ``name`` is first imported."""
-
-    def __init__(self, name: str, callback: Callable[[ModuleType], None]) -> None:
-        self.name = name
-        self.callback = callback
-
-    def find_spec(self, fullname: str, path: Any, target: Any = None) -> importlib.machinery.ModuleSpec | None:
-        if fullname != self.name:
-            return None
-        sys.meta_path.remove(self)  # once only; and let the other finders find it
-        for finder in sys.meta_path:
-            find = getattr(finder, "find_spec", None)
-            spec = find(fullname, path, target) if find else None
-            if spec is not None:
-                break
-        else:
-            return None
-        loader = spec.loader
-        exec_module = getattr(loader, "exec_module", None)
-        if exec_module is None:
-            return spec
-        callback = self.callback
-
-        def exec_and_notify(module: ModuleType) -> None:
-            exec_module(module)
-            try:
-                callback(module)
-            except Exception as e:  # tracing must never break the import
-                from rtrace.core.errors import warn
-
-                warn(f"LangChain tracing is off: {e!r}")
-
-        loader.exec_module = exec_and_notify  # type: ignore[union-attr, method-assign]
-        return spec

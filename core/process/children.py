@@ -19,6 +19,8 @@ from typing import Any
 from rtrace.core.record import lineage
 
 ENV_LANGCHAIN = "RTRACE_LANGCHAIN"
+# One variable per framework hook: "0" turns it off in children, like --no-<framework> in the parent.
+ENV_FRAMEWORKS = {"langchain": ENV_LANGCHAIN, "llamaindex": "RTRACE_LLAMAINDEX", "haystack": "RTRACE_HAYSTACK"}
 ENV_REDACT = "RTRACE_REDACT"
 ENV_MAX_CONTENT = "RTRACE_MAX_CONTENT"
 
@@ -109,10 +111,11 @@ def autotrace() -> None:
     handler.close_at_exit()
     close_on_os_exit(handler)
     patch_process_starts()
-    if os.environ.get(ENV_LANGCHAIN, "1") != "0":
-        from rtrace.core.integrations import langchain
+    from rtrace.core.integrations.frameworks import NAMES, hook
 
-        langchain.install(handler)
+    for name in NAMES:
+        if os.environ.get(ENV_FRAMEWORKS[name], "1") != "0":
+            hook(name).install(handler)
 
 
 SITECUSTOMIZE = '''\
@@ -140,16 +143,17 @@ for _entry in _sys.path:
 '''
 
 
-def child_environment(site_dir: str, output: str, *, langchain: bool, redact: list[str],
+def child_environment(site_dir: str, output: str, *, frameworks: dict[str, bool], redact: list[str],
                       max_content: int | None) -> dict[str, str]:
     """Environment variables that make Python children of this process trace themselves."""
     path = os.environ.get("PYTHONPATH")
     env = {
         "PYTHONPATH": site_dir + (os.pathsep + path if path else ""),
         "RTRACE_OUTPUT": output,
-        ENV_LANGCHAIN: "1" if langchain else "0",
         ENV_REDACT: ",".join(redact),
     }
+    for name, var in ENV_FRAMEWORKS.items():
+        env[var] = "1" if frameworks.get(name, True) else "0"
     if max_content is not None:
         env[ENV_MAX_CONTENT] = str(max_content)
     return env

@@ -1,0 +1,32 @@
+"""The framework hooks, by name: what ``rtrace run`` installs and ``trace_frameworks`` turns on.
+
+Each hook module has ``install(handler=None)`` and ``uninstall(handler=None)`` and
+costs nothing until its framework is imported.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+from typing import Any
+
+NAMES = ("langchain", "llamaindex", "haystack")
+
+
+def hook(name: str) -> ModuleType:
+    """The hook module of framework ``name`` (one of ``NAMES``)."""
+    if name not in NAMES:
+        raise ValueError(f"unknown framework {name!r}; expected one of {', '.join(NAMES)}")
+    return importlib.import_module(f"rtrace.core.integrations.{name}")
+
+
+def trace_frameworks(handler: Any = None, *, llamaindex: bool = True, haystack: bool = True) -> None:
+    """Record LlamaIndex and Haystack retrievals too (once each framework is imported).
+
+    The one line a library user adds; runs then go wherever rtrace runs go
+    (``trace_to``, ``RTRACE_OUTPUT``), and to ``handler`` if one is given.
+    LangChain needs no such line: pass ``callbacks=[JsonlHandler(...)]``, or use ``rtrace run``.
+    """
+    for name, on in (("llamaindex", llamaindex), ("haystack", haystack)):
+        if on:
+            hook(name).install(handler)
