@@ -11,6 +11,7 @@
 
 from rtrace.core.errors import LogError, MalformedLineError, OutputError, RtraceError, UsageError
 from rtrace.core.events import SCHEMA_VERSION, schema_text
+from rtrace.core.integrations.frameworks import trace_frameworks
 from rtrace.core.record.context import current_run, trace_to
 from rtrace.core.record.documents import Document
 from rtrace.core.record.handlers import AsyncCallbackHandler, BaseCallbackHandler
@@ -61,5 +62,6 @@ __all__ = [
     "dispatch_custom_event",
     "retriever",
     "schema_text",
+    "trace_frameworks",
     "trace_to",
 ]

@@ -76,7 +76,8 @@ def run_sample(sample: str, tmp_path: Path) -> Path:
     return normalise(log, tmp_path / "log.jsonl")
 
 
-@pytest.mark.parametrize("sample", ["bm25.py", "hybrid.py", "flaky.py", "langchain_pipeline.py"])
+@pytest.mark.parametrize("sample", ["bm25.py", "hybrid.py", "flaky.py", "langchain_pipeline.py",
+                                    "llamaindex_pipeline.py", "haystack_pipeline.py"])
 @pytest.mark.parametrize("width", [60, 160])
 def test_sample_rendering_is_exact(sample: str, width: int, tmp_path: Path) -> None:
     text = render_text(run_sample(sample, tmp_path), width)

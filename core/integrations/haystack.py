@@ -5,8 +5,8 @@ a ``ProxyTracer`` that forwards to ``actual_tracer`` (a no-op ``NullTracer`` unl
 the user called ``enable_tracing``). rtrace gives that one proxy object a subclass
 whose ``trace`` records rtrace runs around the user's tracer:
 
-- ``haystack.pipeline.run``: a chain run (``Pipeline`` / ``AsyncPipeline``), parent of
-  the component runs;
+- ``haystack.pipeline.run``: a chain run ``Pipeline`` (``metadata.execution_mode``
+  sync or async), parent of the component runs;
 - a component with a ``documents`` output and a query input (``query``,
   ``query_embedding``...): a retriever run (``InMemoryBM25Retriever``,
   ``InMemoryEmbeddingRetriever``, any store's retriever), documents with id, content,
@@ -179,7 +179,7 @@ class _Record:
     def _start(self, inputs: dict[str, Any]) -> _runs.FrameworkRun | None:
         meta: dict[str, Any] = {"component": self.component} if self.component else {}
         if self.stage == "pipeline":
-            return _runs.start_chain(_targets, self.name)
+            return _runs.start_chain(_targets, self.name, metadata=dict(self.spec))
         if self.stage == "embedding":
             text = inputs.get("text")
             if isinstance(text, str) and self.pipeline is not None and self.component:
@@ -255,8 +255,9 @@ def _begin(operation: str, tags: dict[str, Any] | None, parent_span: Any) -> _Re
         tags = tags if isinstance(tags, dict) else {}
         if operation.endswith(PIPELINE_RUN):
             mode = tags.get("haystack.pipeline.execution_mode")
-            async_ = mode == "async" if isinstance(mode, str) else "async" in operation
-            record = _Record("pipeline", "AsyncPipeline" if async_ else "Pipeline", None, {}, None)
+            if not isinstance(mode, str):
+                mode = "async" if "async" in operation else "sync"
+            record = _Record("pipeline", "Pipeline", None, {"execution_mode": mode}, None)
             record.start()
             return record
         if operation != COMPONENT_RUN:
