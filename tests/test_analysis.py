@@ -24,7 +24,8 @@ from synth import LogBuilder, doc, standard_log
 
 RTRACE = [sys.executable, "-m", "rtrace.cli"]
 ENV = {**{k: v for k, v in os.environ.items() if not k.startswith(("LANGCHAIN_", "LANGSMITH_", "RTRACE_"))}, "COLUMNS": "120"}
-SAMPLES = ["bm25.py", "hybrid.py", "flaky.py", "fanout.py", "langchain_pipeline.py"]
+SAMPLES = ["bm25.py", "hybrid.py", "flaky.py", "fanout.py", "langchain_pipeline.py",
+           "llamaindex_pipeline.py", "haystack_pipeline.py"]
 
 
 def rtrace(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

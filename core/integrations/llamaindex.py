@@ -100,14 +100,25 @@ def _register(_module: ModuleType) -> None:
     dispatcher = get_dispatcher()
     for name in ("span_enter", "span_exit", "span_drop"):
         if not callable(getattr(BaseSpanHandler, name, None)):
-            raise AttributeError(f"BaseSpanHandler has no {name}")
-    if not isinstance(getattr(dispatcher, "span_handlers", None), list) or not hasattr(dispatcher, "add_span_handler"):
-        raise AttributeError("the root dispatcher has no span_handlers list")
+            raise AttributeError(f"llama-index-core {_version()}: BaseSpanHandler has no {name}")
+    if not callable(getattr(dispatcher, "add_span_handler", None)):
+        raise AttributeError(f"llama-index-core {_version()}: the root dispatcher has no add_span_handler")
+    if not isinstance(getattr(dispatcher, "span_handlers", None), list):
+        raise AttributeError(f"llama-index-core {_version()}: the root dispatcher has no span_handlers list")
     _bases.update(retriever=BaseRetriever, query=BaseQueryEngine, rerank=BaseNodePostprocessor,
                   embedding=BaseEmbedding)
     handler = _span_handler_class(BaseSpanHandler)()
     dispatcher.add_span_handler(handler)
     _span_handler, _dispatcher = handler, dispatcher
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("llama-index-core")
+    except Exception:
+        return "(unknown version)"
 
 
 def _span_handler_class(base: type) -> type:

@@ -1,0 +1,197 @@
+"""LlamaIndex traced with no code changes: the log against what LlamaIndex itself reports, run by run."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import ROOT, read_events
+from framework_runs import PROGRAMS, check_commands, logged_runs, report, run, traced
+
+pytest.importorskip("llama_index.core")
+
+PROGRAM = PROGRAMS / "llamaindex_program.py"
+
+
+@pytest.fixture(scope="module")
+def both(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The program run plainly and under `rtrace run` (each writing LlamaIndex's own report)."""
+    tmp = tmp_path_factory.mktemp("llamaindex")
+    plain = run([str(PROGRAM), str(tmp / "plain.json")], tmp)
+    proc, events = traced(PROGRAM, tmp, str(tmp / "traced.json"))
+    assert plain.returncode == 0, plain.stderr
+    assert proc.returncode == 0, proc.stderr
+    return {"plain": plain, "proc": proc, "events": events, "runs": logged_runs(events),
+            "plain_report": report(tmp / "plain.json"), "report": report(tmp / "traced.json")}
+
+
+def _ancestor(spans: dict[str, Any], span: str, wanted: set[str]) -> str | None:
+    parent = spans[span]["parent"]
+    while parent is not None and parent not in wanted:
+        parent = spans[parent]["parent"]
+    return parent
+
+
+def test_the_program_is_unchanged(both: dict[str, Any]) -> None:
+    assert both["proc"].stdout == both["plain"].stdout
+    assert both["proc"].stderr == ""
+    plain, traced_ = both["plain_report"], both["report"]
+    # LlamaIndex's own instrumentation sees the same spans and events with rtrace present.
+    assert [s["class"] + "." + s["method"] for s in traced_["spans"].values()] == \
+        [s["class"] + "." + s["method"] for s in plain["spans"].values()]
+    assert [r["nodes"] for r in traced_["retrievals"]] == [r["nodes"] for r in plain["retrievals"]]
+
+
+def test_every_retrieval_is_a_retriever_run_with_its_nodes(both: dict[str, Any]) -> None:
+    retrievals = both["report"]["retrievals"]
+    runs = [r for r in both["runs"] if r.kind == "retriever" and r.stage is None]
+    assert len(runs) == len(retrievals) == 10  # vector, router > fusion > 2, engine's, async fusion > 2, broken
+    for run_, seen in zip(runs, retrievals):
+        span = both["report"]["spans"][seen["span"]]
+        assert run_.start["name"] == span["class"]
+        assert run_.start["query"] == seen["query"]
+        if seen["nodes"] is None:  # LlamaIndex dropped the span: the retriever raised
+            assert run_.end["event"] == "retriever_error"
+            assert run_.end["error"]["type"] == span["error"] == "TimeoutError"
+            continue
+        assert run_.end["event"] == "retriever_end"
+        assert [{"id": d["id"], "text": d["page_content"], "metadata": d["metadata"], "score": d["score"]}
+                for d in run_.docs] == seen["nodes"]
+
+
+def test_the_tree_is_llamaindex_s_span_tree(both: dict[str, Any]) -> None:
+    rep, runs = both["report"], both["runs"]
+    spans = rep["spans"]
+    # LlamaIndex spans that rtrace records, in the order they opened, against rtrace's runs in start order.
+    recorded = [sid for sid, s in spans.items()
+                if (s["method"] in ("retrieve", "aretrieve") and s["class"].endswith("Retriever"))
+                or (s["method"] in ("query", "aquery") and s["class"].endswith("QueryEngine"))
+                or s["method"] == "_postprocess_nodes"]
+    parents = [r for r in runs if r.stage != "embedding"]
+    assert [spans[sid]["class"] for sid in recorded] == [r.start["name"] for r in parents]
+    run_of = {sid: r.start["run_id"] for sid, r in zip(recorded, parents)}
+    for sid, r in zip(recorded, parents):
+        ancestor = _ancestor(spans, sid, set(recorded))
+        assert r.start["parent_run_id"] == (run_of[ancestor] if ancestor else None), spans[sid]
+    # Embedding calls inside a recorded run are its children; the index build's is not recorded.
+    embeddings = [r for r in runs if r.stage == "embedding"]
+    inside = [e for e in rep["embeddings"] if _ancestor(spans, e["span"], set(recorded))]
+    assert len(embeddings) == len(inside) == 5 and len(rep["embeddings"]) == 6
+    for run_, event in zip(embeddings, inside):
+        assert run_.start["parent_run_id"] == run_of[_ancestor(spans, event["span"], set(recorded))]
+        assert run_.kind == "chain" and run_.start["name"] == "MockEmbedding"
+    assert {r.start["trace_id"] for r in runs} == {r.start["run_id"] for r in runs if r.start["parent_run_id"] is None}
+
+
+def test_rerankers_are_rerank_runs_with_the_reordered_nodes(both: dict[str, Any]) -> None:
+    reranks = [r for r in both["runs"] if r.stage == "rerank"]
+    assert len(reranks) == len(both["report"]["reranks"]) == 1
+    run_, seen = reranks[0], both["report"]["reranks"][0]
+    assert run_.kind == "retriever" and run_.start["name"] == "SimilarityPostprocessor"
+    assert run_.start["query"] == "rerankers"
+    assert run_.start["metadata"]["input_documents"] == 3
+    assert [(d["id"], d["score"]) for d in run_.docs] == [(n["id"], n["score"]) for n in seen["nodes"]]
+
+
+def test_async_retrievals_nest_under_their_async_parent(both: dict[str, Any]) -> None:
+    runs = both["runs"]
+    fusion = [r for r in runs if r.start["name"] == "QueryFusionRetriever" and r.start["query"] == "hnsw graph"]
+    assert len(fusion) == 1
+    children = [r for r in runs if r.start["parent_run_id"] == fusion[0].start["run_id"]]
+    assert [r.start["name"] for r in children] == ["VectorIndexRetriever", "VectorIndexRetriever"]
+    assert all(r.end["event"] == "retriever_end" for r in children)
+
+
+def test_show_filter_stats_diff_and_export_read_the_log(tmp_path: Path, both: dict[str, Any]) -> None:
+    log = tmp_path / "li.jsonl"
+    log.write_text("".join(json.dumps(e) + "\n" for e in both["events"]))
+    check_commands(log, tmp_path, "SimilarityPostprocessor", "VectorIndexRetriever")
+
+
+def test_no_llamaindex_turns_the_hook_off(tmp_path: Path) -> None:
+    for option in ("--no-llamaindex", "--no-frameworks"):
+        proc, events = traced(PROGRAM, tmp_path, options=(option,))
+        assert proc.returncode == 0, proc.stderr
+        assert logged_runs(events) == []
+
+
+def test_library_use_is_one_line(tmp_path: Path) -> None:
+    script = tmp_path / "lib.py"
+    script.write_text(textwrap.dedent("""
+        from rtrace.core import trace_frameworks, trace_to
+        trace_frameworks()
+        from llama_index.core import VectorStoreIndex
+        from llama_index.core.embeddings import MockEmbedding
+        from llama_index.core.schema import TextNode
+        index = VectorStoreIndex([TextNode(id_="a", text="alpha"), TextNode(id_="b", text="beta")],
+                                 embed_model=MockEmbedding(embed_dim=4))
+        index.as_retriever(similarity_top_k=1).retrieve("before: not traced")
+        with trace_to("lib.jsonl"):
+            print([n.node.node_id for n in index.as_retriever(similarity_top_k=1).retrieve("alpha?")])
+    """))
+    proc = run([str(script)], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    runs = logged_runs(read_events(tmp_path / "lib.jsonl"))
+    assert [(r.kind, r.start["name"], r.start.get("query")) for r in runs] == [
+        ("retriever", "VectorIndexRetriever", "alpha?"), ("chain", "MockEmbedding", None)]
+
+
+BREAK_API = """
+import importlib.abc, sys
+class _Break(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name != {module!r}:
+            return None
+        sys.meta_path.remove(self)
+        for finder in sys.meta_path:
+            spec = finder.find_spec(name, path, target) if hasattr(finder, "find_spec") else None
+            if spec is not None:
+                run = spec.loader.exec_module
+                def exec_module(module, run=run):
+                    run(module)
+                    obj = module
+                    for part in {owner!r}.split("."):
+                        obj = getattr(obj, part)
+                    delattr(obj, {attr!r})
+                spec.loader.exec_module = exec_module
+                return spec
+sys.meta_path.insert(0, _Break())
+"""
+
+
+def break_api(tmp_path: Path, module: str, owner: str, attr: str) -> dict[str, str]:
+    """An environment whose Python sees ``module``'s ``owner.attr`` missing (another framework version)."""
+    site = tmp_path / "site"
+    site.mkdir(exist_ok=True)
+    (site / "sitecustomize.py").write_text(BREAK_API.format(module=module, owner=owner, attr=attr))
+    return {"PYTHONPATH": str(site)}
+
+
+def test_an_incompatible_llamaindex_is_one_warning_and_an_unchanged_program(tmp_path: Path) -> None:
+    # A LlamaIndex whose dispatcher has no add_span_handler: rtrace cannot hook it.
+    env = break_api(tmp_path, "llama_index_instrumentation.dispatcher", "Dispatcher", "add_span_handler")
+    sample = ROOT / "samples" / "llamaindex_pipeline.py"
+    plain = run([str(sample)], tmp_path, env)
+    proc, events = traced(sample, tmp_path, env=env)
+    assert plain.returncode == proc.returncode == 0, proc.stderr
+    assert proc.stdout == plain.stdout
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("rtrace: warning: LlamaIndex tracing is off: "), proc.stderr
+    assert "add_span_handler" in lines[0]
+    assert logged_runs(events) == []
+    assert [e["event"] for e in events] == ["session_start", "session_end"]
+    assert events[-1]["exit_code"] == 0
+
+
+def test_frameworks_are_not_imported_by_rtrace(tmp_path: Path) -> None:
+    code = "import sys; print(sorted(m for m in sys.modules if m.startswith(('llama_index', 'haystack'))))"
+    proc, _ = traced("-c", tmp_path, code)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
+
