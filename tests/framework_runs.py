@@ -86,3 +86,34 @@ def check_commands(log: Path, cwd: Path, rerank_name: str, retriever_name: str) 
     exported = json.loads(spans.read_text())
     names = {s["name"] for rs in exported["resourceSpans"] for ss in rs["scopeSpans"] for s in ss["spans"]}
     assert f"retrieval {rerank_name}" in names and f"retrieval {retriever_name}" in names
+
+
+BREAK_API = """
+import importlib.abc, sys
+class _Break(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name != {module!r}:
+            return None
+        sys.meta_path.remove(self)
+        for finder in sys.meta_path:
+            spec = finder.find_spec(name, path, target) if hasattr(finder, "find_spec") else None
+            if spec is not None:
+                run = spec.loader.exec_module
+                def exec_module(module, run=run):
+                    run(module)
+                    obj = module
+                    for part in filter(None, {owner!r}.split(".")):
+                        obj = getattr(obj, part)
+                    delattr(obj, {attr!r})
+                spec.loader.exec_module = exec_module
+                return spec
+sys.meta_path.insert(0, _Break())
+"""
+
+
+def break_api(tmp_path: Path, module: str, owner: str, attr: str) -> dict[str, str]:
+    """An environment whose Python sees ``module``'s ``owner.attr`` missing (another framework version)."""
+    site = tmp_path / "site"
+    site.mkdir(exist_ok=True)
+    (site / "sitecustomize.py").write_text(BREAK_API.format(module=module, owner=owner, attr=attr))
+    return {"PYTHONPATH": str(site)}

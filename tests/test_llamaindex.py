@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from conftest import ROOT, read_events
-from framework_runs import PROGRAMS, check_commands, logged_runs, report, run, traced
+from framework_runs import PROGRAMS, break_api, check_commands, logged_runs, report, run, traced
 
 pytest.importorskip("llama_index.core")
 
@@ -138,37 +138,6 @@ def test_library_use_is_one_line(tmp_path: Path) -> None:
     runs = logged_runs(read_events(tmp_path / "lib.jsonl"))
     assert [(r.kind, r.start["name"], r.start.get("query")) for r in runs] == [
         ("retriever", "VectorIndexRetriever", "alpha?"), ("chain", "MockEmbedding", None)]
-
-
-BREAK_API = """
-import importlib.abc, sys
-class _Break(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path, target=None):
-        if name != {module!r}:
-            return None
-        sys.meta_path.remove(self)
-        for finder in sys.meta_path:
-            spec = finder.find_spec(name, path, target) if hasattr(finder, "find_spec") else None
-            if spec is not None:
-                run = spec.loader.exec_module
-                def exec_module(module, run=run):
-                    run(module)
-                    obj = module
-                    for part in {owner!r}.split("."):
-                        obj = getattr(obj, part)
-                    delattr(obj, {attr!r})
-                spec.loader.exec_module = exec_module
-                return spec
-sys.meta_path.insert(0, _Break())
-"""
-
-
-def break_api(tmp_path: Path, module: str, owner: str, attr: str) -> dict[str, str]:
-    """An environment whose Python sees ``module``'s ``owner.attr`` missing (another framework version)."""
-    site = tmp_path / "site"
-    site.mkdir(exist_ok=True)
-    (site / "sitecustomize.py").write_text(BREAK_API.format(module=module, owner=owner, attr=attr))
-    return {"PYTHONPATH": str(site)}
 
 
 def test_an_incompatible_llamaindex_is_one_warning_and_an_unchanged_program(tmp_path: Path) -> None:

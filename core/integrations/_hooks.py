@@ -78,18 +78,28 @@ def _notify(name: str, module: ModuleType) -> None:
 class _PostImportFinder(importlib.abc.MetaPathFinder):
     """Finds nothing itself: wraps the real loader of a pending module to notify after it runs."""
 
+    def __init__(self) -> None:
+        self._finding = threading.local()
+
     def find_spec(self, fullname: str, path: Any, target: Any = None) -> importlib.machinery.ModuleSpec | None:
         if fullname not in _pending:
             return None
-        for finder in sys.meta_path:  # the spec the other finders would have given
-            if finder is self or isinstance(finder, _PostImportFinder):
-                continue
-            find = getattr(finder, "find_spec", None)
-            spec = find(fullname, path, target) if find else None
-            if spec is not None:
-                break
-        else:
+        finding = self._finding.__dict__.setdefault("names", set())
+        if fullname in finding:  # another finder asking the meta path: let it get the plain spec
             return None
+        finding.add(fullname)
+        try:
+            for finder in list(sys.meta_path):  # the spec the other finders would have given
+                if finder is self or isinstance(finder, _PostImportFinder):
+                    continue
+                find = getattr(finder, "find_spec", None)
+                spec = find(fullname, path, target) if find else None
+                if spec is not None:
+                    break
+            else:
+                return None
+        finally:
+            finding.discard(fullname)
         loader = spec.loader
         exec_module = getattr(loader, "exec_module", None)
         if exec_module is None:

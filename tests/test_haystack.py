@@ -1,0 +1,150 @@
+"""Haystack traced with no code changes: the log against Haystack's own tracer spans, run by run,
+and the user's own tracer receiving exactly what it receives without rtrace."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import ROOT, read_events
+from framework_runs import PROGRAMS, break_api, check_commands, logged_runs, report, run, traced
+
+pytest.importorskip("haystack")
+
+PROGRAM = PROGRAMS / "haystack_program.py"
+CONTENT = {"HAYSTACK_CONTENT_TRACING_ENABLED": "true"}
+# component type -> (rtrace run kind, rtrace_stage)
+RECORDED = {
+    "InMemoryBM25Retriever": ("retriever", None), "InMemoryEmbeddingRetriever": ("retriever", None),
+    "FailingRetriever": ("retriever", None), "HashTextEmbedder": ("chain", "embedding"),
+    "DocumentJoiner": ("retriever", "join"), "OverlapRanker": ("retriever", "rerank"),
+}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The program plainly and traced, with Haystack's content tracing off and on."""
+    tmp = tmp_path_factory.mktemp("haystack")
+    out: dict[str, Any] = {}
+    for mode, env in (("off", {}), ("on", CONTENT)):
+        plain = run([str(PROGRAM), str(tmp / f"plain-{mode}.json")], tmp, env)
+        proc, events = traced(PROGRAM, tmp, str(tmp / f"traced-{mode}.json"), env=env)
+        assert plain.returncode == 0, plain.stderr
+        assert proc.returncode == 0, proc.stderr
+        out[mode] = {"plain": plain, "proc": proc, "events": events,
+                     "plain_calls": report(tmp / f"plain-{mode}.json"), "calls": report(tmp / f"traced-{mode}.json")}
+    return out
+
+
+@pytest.mark.parametrize("mode", ["off", "on"])
+def test_the_users_tracer_gets_exactly_what_it_got_without_rtrace(runs: dict[str, Any], mode: str) -> None:
+    r = runs[mode]
+    assert r["calls"] == r["plain_calls"]  # every trace(), tag, parent and exit, in order
+    assert r["proc"].stdout == r["plain"].stdout  # is_tracing_enabled() included
+    assert r["proc"].stderr == ""
+    content_tags = [c for c in r["calls"] if c[0] == "set_tag" and c[2] == "haystack.component.output"]
+    assert bool(content_tags) == (mode == "on")  # content tracing still decides for the user's tracer
+
+
+def test_the_log_is_haystack_s_span_tree_with_documents_without_content_tracing(runs: dict[str, Any]) -> None:
+    calls = runs["on"]["plain_calls"]  # what Haystack itself reports, content included
+    spans = {c[1]: {"op": c[2], "tags": c[3], "parent": c[4], "set": {}, "error": None}
+             for c in calls if c[0] == "trace"}
+    for c in calls:
+        if c[0] == "set_tag":
+            spans[c[1]]["set"][c[2]] = c[3]
+        elif c[0] == "error":
+            spans[c[1]]["error"] = c[2]
+    wanted = [n for n, s in spans.items() if s["op"] == "haystack.pipeline.run"
+              or s["tags"].get("haystack.component.type") in RECORDED]
+    logged = logged_runs(runs["off"]["events"])  # rtrace saw documents with content tracing off
+    assert len(logged) == len(wanted) == 4 + 3 * 5 + 1
+    run_of: dict[int, str] = {}
+    texts: dict[str, str] = {}
+    for number, lr in zip(wanted, logged):
+        span, start, end = spans[number], lr.start, lr.end
+        run_of[number] = start["run_id"]
+        if span["op"] == "haystack.pipeline.run":
+            assert (lr.kind, start["name"], start["parent_run_id"]) == ("chain", "Pipeline", None)
+            assert start["metadata"]["execution_mode"] == span["tags"]["haystack.pipeline.execution_mode"]
+            assert end["event"] == ("chain_error" if span["error"] else "chain_end")
+            continue
+        kind = span["tags"]["haystack.component.type"]
+        assert (lr.kind, lr.stage) == RECORDED[kind]
+        assert start["name"] == kind and start["metadata"]["component"] == span["tags"]["haystack.component.name"]
+        assert start["parent_run_id"] == run_of[span["parent"]]
+        inputs = span["set"].get("haystack.component.input", {})
+        if lr.stage == "embedding":
+            texts[span["tags"]["haystack.component.name"]] = inputs["text"]
+            continue
+        if span["error"]:
+            assert end["event"] == "retriever_error" and end["error"]["type"] == span["error"]
+            assert start["query"] == inputs["query"]
+            continue
+        senders = span["tags"]["haystack.component.input_spec"].get("query_embedding", {}).get("senders", [])
+        assert start["query"] == (inputs["query"] if "query" in inputs else texts[senders[0]] if senders else None)
+        output = span["set"]["haystack.component.output"]["documents"]
+        assert [{"id": d["id"], "content": d["page_content"], "meta": d["metadata"], "score": d["score"]}
+                for d in lr.docs] == output
+    assert [lr.start["metadata"]["execution_mode"] for lr in logged if lr.start["name"] == "Pipeline"] == \
+        ["sync", "sync", "async", "sync"]
+
+
+def test_the_log_is_the_same_with_content_tracing_on(runs: dict[str, Any]) -> None:
+    def shape(events: list[dict[str, Any]]) -> list[Any]:
+        return [(r.kind, r.start["name"], r.start.get("query"), r.docs) for r in logged_runs(events)]
+
+    assert shape(runs["on"]["events"]) == shape(runs["off"]["events"])
+
+
+def test_show_filter_stats_diff_and_export_read_the_log(tmp_path: Path, runs: dict[str, Any]) -> None:
+    log = tmp_path / "hs.jsonl"
+    log.write_text("".join(json.dumps(e) + "\n" for e in runs["off"]["events"]))
+    check_commands(log, tmp_path, "OverlapRanker", "InMemoryBM25Retriever")
+
+
+def test_no_haystack_turns_the_hook_off(tmp_path: Path) -> None:
+    for option in ("--no-haystack", "--no-frameworks"):
+        proc, events = traced(PROGRAM, tmp_path, options=(option,))
+        assert proc.returncode == 0, proc.stderr
+        assert logged_runs(events) == []
+
+
+def test_library_use_is_one_line(tmp_path: Path) -> None:
+    script = tmp_path / "lib.py"
+    script.write_text(textwrap.dedent("""
+        from rtrace.core import trace_frameworks, trace_to
+        trace_frameworks()
+        from haystack import Document, Pipeline
+        from haystack.components.retrievers.in_memory import InMemoryBM25Retriever
+        from haystack.document_stores.in_memory import InMemoryDocumentStore
+        store = InMemoryDocumentStore()
+        store.write_documents([Document(id="a", content="alpha beta"), Document(id="b", content="gamma")])
+        pipe = Pipeline()
+        pipe.add_component("bm25", InMemoryBM25Retriever(store, top_k=1))
+        with trace_to("lib.jsonl"):
+            print([d.id for d in pipe.run({"bm25": {"query": "alpha"}})["bm25"]["documents"]])
+    """))
+    proc = run([str(script)], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    runs = logged_runs(read_events(tmp_path / "lib.jsonl"))
+    assert [(r.kind, r.start["name"], r.start.get("query"), [d["id"] for d in r.docs]) for r in runs] == [
+        ("chain", "Pipeline", None, []), ("retriever", "InMemoryBM25Retriever", "alpha", ["a"])]
+
+
+def test_an_incompatible_haystack_is_one_warning_and_an_unchanged_program(tmp_path: Path) -> None:
+    # A Haystack whose tracer module has no ProxyTracer: rtrace cannot hook it.
+    env = break_api(tmp_path, "haystack.tracing.tracer", "", "ProxyTracer")
+    sample = ROOT / "samples" / "haystack_pipeline.py"
+    plain = run([str(sample)], tmp_path, env)
+    proc, events = traced(sample, tmp_path, env=env)
+    assert plain.returncode == proc.returncode == 0, proc.stderr
+    assert proc.stdout == plain.stdout
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("rtrace: warning: Haystack tracing is off: "), proc.stderr
+    assert "ProxyTracer" in lines[0]
+    assert [e["event"] for e in events] == ["session_start", "session_end"]
