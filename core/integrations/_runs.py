@@ -81,6 +81,11 @@ class FrameworkRun:
         return False
 
 
+def recording(targets: Sequence[Any]) -> bool:
+    """Whether a run started now would reach any handler (cheap: checked on every framework call)."""
+    return bool(targets) or bool(context.default_handlers()) or context.current_run() is not None
+
+
 def _manager(targets: Sequence[Any], tags: Sequence[str], metadata: dict[str, Any]) -> CallbackManager | None:
     manager = CallbackManager.configure()
     for handler in targets:

@@ -1,7 +1,8 @@
 """The framework hooks, by name: what ``rtrace run`` installs and ``trace_frameworks`` turns on.
 
-Each hook module has ``install(handler=None)`` and ``uninstall(handler=None)`` and
-costs nothing until its framework is imported.
+Each hook module has ``install(handler)`` and ``uninstall(handler)`` (LlamaIndex's and
+Haystack's also take no handler: runs then go to the default handlers) and costs
+nothing until its framework is imported.
 """
 
 from __future__ import annotations

@@ -105,7 +105,7 @@ def _make_tracer_class(base: type) -> type:
             if _span_class is not None and isinstance(parent_span, _span_class):
                 parent_span = parent_span._rtrace_inner  # the user's tracer sees only its own spans
             with self.actual_tracer.trace(operation_name, tags=tags, parent_span=parent_span, **kwargs) as span:
-                record = _begin(operation_name, tags, parent)
+                record = _begin(operation_name, tags, parent) if _runs.recording(_targets) else None
                 if record is None:
                     yield span
                     return

@@ -131,7 +131,7 @@ def _span_handler_class(base: type) -> type:
 
         def span_enter(self, id_: str, bound_args: Any, instance: Any = None, parent_id: Any = None,
                        tags: Any = None, **kwargs: Any) -> None:
-            if instance is None:
+            if instance is None or not _runs.recording(_targets):
                 return
             try:
                 kind = _kind(type(instance), id_)
