@@ -54,7 +54,9 @@ class OverlapRerank(BaseNodePostprocessor):
 
     top_n: int = 3
 
-    def _postprocess_nodes(self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None) -> list[NodeWithScore]:
+    def _postprocess_nodes(
+        self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
+    ) -> list[NodeWithScore]:
         terms = set(tokenize(query_bundle.query_str if query_bundle else ""))
         scored = [NodeWithScore(node=n.node, score=float(len(terms & set(tokenize(n.node.text)))))
                   for n in nodes]

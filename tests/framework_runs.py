@@ -17,7 +17,8 @@ ENV = {k: v for k, v in os.environ.items()
 PROGRAMS = ROOT / "tests" / "frameworks"
 
 
-def run(args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run(args: list[str], cwd: Path, env: dict[str, str] | None = None,
+        timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
                           env={**ENV, **(env or {})})
 

@@ -65,7 +65,7 @@ def test_the_log_is_haystack_s_span_tree_with_documents_without_content_tracing(
     assert len(logged) == len(wanted) == 4 + 3 * 5 + 1
     run_of: dict[int, str] = {}
     texts: dict[str, str] = {}
-    for number, lr in zip(wanted, logged):
+    for number, lr in zip(wanted, logged, strict=True):
         span, start, end = spans[number], lr.start, lr.end
         run_of[number] = start["run_id"]
         if span["op"] == "haystack.pipeline.run":

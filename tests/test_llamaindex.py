@@ -50,7 +50,7 @@ def test_every_retrieval_is_a_retriever_run_with_its_nodes(both: dict[str, Any])
     retrievals = both["report"]["retrievals"]
     runs = [r for r in both["runs"] if r.kind == "retriever" and r.stage is None]
     assert len(runs) == len(retrievals) == 10  # vector, router > fusion > 2, engine's, async fusion > 2, broken
-    for run_, seen in zip(runs, retrievals):
+    for run_, seen in zip(runs, retrievals, strict=True):
         span = both["report"]["spans"][seen["span"]]
         assert run_.start["name"] == span["class"]
         assert run_.start["query"] == seen["query"]
@@ -73,15 +73,15 @@ def test_the_tree_is_llamaindex_s_span_tree(both: dict[str, Any]) -> None:
                 or s["method"] == "_postprocess_nodes"]
     parents = [r for r in runs if r.stage != "embedding"]
     assert [spans[sid]["class"] for sid in recorded] == [r.start["name"] for r in parents]
-    run_of = {sid: r.start["run_id"] for sid, r in zip(recorded, parents)}
-    for sid, r in zip(recorded, parents):
+    run_of = {sid: r.start["run_id"] for sid, r in zip(recorded, parents, strict=True)}
+    for sid, r in zip(recorded, parents, strict=True):
         ancestor = _ancestor(spans, sid, set(recorded))
         assert r.start["parent_run_id"] == (run_of[ancestor] if ancestor else None), spans[sid]
     # Embedding calls inside a recorded run are its children; the index build's is not recorded.
     embeddings = [r for r in runs if r.stage == "embedding"]
     inside = [e for e in rep["embeddings"] if _ancestor(spans, e["span"], set(recorded))]
     assert len(embeddings) == len(inside) == 5 and len(rep["embeddings"]) == 6
-    for run_, event in zip(embeddings, inside):
+    for run_, event in zip(embeddings, inside, strict=True):
         assert run_.start["parent_run_id"] == run_of[_ancestor(spans, event["span"], set(recorded))]
         assert run_.kind == "chain" and run_.start["name"] == "MockEmbedding"
     assert {r.start["trace_id"] for r in runs} == {r.start["run_id"] for r in runs if r.start["parent_run_id"] is None}

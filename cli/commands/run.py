@@ -99,7 +99,8 @@ class TraceRun:
             stack.callback(remove_default_handler, handler)
             children_log = None
             if self.children:
-                children_log = stack.enter_context(_follow_children(out, self.redact, self.max_content, self.frameworks))
+                children_log = stack.enter_context(
+                    _follow_children(out, self.redact, self.max_content, self.frameworks))
             install_frameworks(handler, self.frameworks, stack)
             stack.enter_context(signals.sigterm_as_exit())
             if self.live:

@@ -55,7 +55,8 @@ class Events(BaseEventHandler):
 
 class Spans(SimpleSpanHandler):
     def span_enter(self, id_: str, bound_args: Any, instance: Any = None, parent_id: Any = None, **kw: Any) -> None:
-        REPORT["spans"][id_] = {"parent": parent_id, "class": type(instance).__name__, "method": id_.rsplit("-", 5)[0].rpartition(".")[2]}
+        method = id_.rsplit("-", 5)[0].rpartition(".")[2]  # span ids are "Class.method-<uuid4>"
+        REPORT["spans"][id_] = {"parent": parent_id, "class": type(instance).__name__, "method": method}
         super().span_enter(id_=id_, bound_args=bound_args, instance=instance, parent_id=parent_id, **kw)
 
     def span_exit(self, id_: str, bound_args: Any, instance: Any = None, result: Any = None, **kw: Any) -> None:
