@@ -148,3 +148,22 @@ def test_an_incompatible_haystack_is_one_warning_and_an_unchanged_program(tmp_pa
     assert len(lines) == 1 and lines[0].startswith("rtrace: warning: Haystack tracing is off: "), proc.stderr
     assert "ProxyTracer" in lines[0]
     assert [e["event"] for e in events] == ["session_start", "session_end"]
+
+
+@pytest.mark.parametrize("option", [None, "--no-haystack"])
+def test_child_processes_are_hooked_too_unless_turned_off(tmp_path: Path, option: str | None) -> None:
+    parent = tmp_path / "parent.py"
+    parent.write_text(textwrap.dedent(f"""
+        import subprocess, sys
+        subprocess.run([sys.executable, {str(ROOT / "samples" / "haystack_pipeline.py")!r}], check=True, timeout=120)
+    """))
+    proc, events = traced(parent, tmp_path, options=(option,) if option else ())
+    assert proc.returncode == 0, proc.stderr
+    sessions = {e["session_id"] for e in events if e["event"] == "session_start"}
+    runs = logged_runs(events)
+    assert len(sessions) == (2 if option is None else 1)  # a child session starts with its first event
+    if option is None:
+        assert [r.start["name"] for r in runs if r.kind == "chain" and r.stage is None] == ["Pipeline"] * 3
+        assert all(r.start["session_id"] != events[0]["session_id"] for r in runs)
+    else:
+        assert runs == []
