@@ -11,6 +11,7 @@ fusion, then reranked; run sync twice and async once.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from haystack import Document, Pipeline, component
 from haystack.components.joiners import DocumentJoiner
@@ -44,13 +45,13 @@ class OverlapRanker:
         return {"documents": scored[: self.top_k]}
 
 
-def build() -> Pipeline:
+def build(pipeline_class: type = Pipeline) -> Any:
     store = InMemoryDocumentStore()
     store.write_documents([
         Document(id=d.id, content=d.page_content, meta=d.metadata, embedding=embed(d.page_content))
         for d in load_corpus()
     ])
-    pipe = Pipeline()
+    pipe = pipeline_class()
     pipe.add_component("embedder", HashTextEmbedder())
     pipe.add_component("bm25", InMemoryBM25Retriever(store, top_k=4))
     pipe.add_component("dense", InMemoryEmbeddingRetriever(store, top_k=4))
@@ -63,6 +64,15 @@ def build() -> Pipeline:
     return pipe
 
 
+def async_pipeline(pipe: Any) -> Any:
+    """The pipeline itself where it runs async (Haystack 3), else an AsyncPipeline (Haystack 2)."""
+    if hasattr(pipe, "run_async"):
+        return pipe
+    from haystack import AsyncPipeline
+
+    return build(AsyncPipeline)
+
+
 def inputs(query: str) -> dict[str, dict[str, str]]:
     return {"embedder": {"text": query}, "bm25": {"query": query}, "rerank": {"query": query}}
 
@@ -72,7 +82,5 @@ if __name__ == "__main__":
     for q in ["how do rerankers work?", "chunk overlap and context"]:
         docs = pipe.run(inputs(q))["rerank"]["documents"]
         print(f"{q}: {[d.id for d in docs]}")
-    run_async = getattr(pipe, "run_async", None)
-    if run_async is not None:  # Haystack >= 2.15; AsyncPipeline before that
-        docs = asyncio.run(run_async(inputs("approximate nearest neighbour index")))["rerank"]["documents"]
-        print(f"async: {[d.id for d in docs]}")
+    docs = asyncio.run(async_pipeline(pipe).run_async(inputs("approximate nearest neighbour index")))
+    print(f"async: {[d.id for d in docs['rerank']['documents']]}")

@@ -20,7 +20,7 @@ from haystack import Document, Pipeline, component, tracing
 from haystack.tracing import Span, Tracer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "samples"))
-from haystack_pipeline import build, inputs  # noqa: E402
+from haystack_pipeline import async_pipeline, build, inputs  # noqa: E402
 
 CALLS: list[Any] = []
 
@@ -78,7 +78,7 @@ def main() -> None:
     print("tracing enabled after:", tracing.is_tracing_enabled())
     for q in ["how do rerankers work?", "chunk overlap and context"]:
         print(q, [d.id for d in pipe.run(inputs(q))["rerank"]["documents"]])
-    docs = asyncio.run(pipe.run_async(inputs("approximate nearest neighbour index")))["rerank"]["documents"]
+    docs = asyncio.run(async_pipeline(pipe).run_async(inputs("approximate nearest neighbour index")))["rerank"]["documents"]
     print("async", [d.id for d in docs])
     failing = Pipeline()
     failing.add_component("broken", FailingRetriever())
