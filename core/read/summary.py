@@ -38,10 +38,10 @@ class RunSummary:
     def __call__(self, ev: dict[str, Any]) -> None:
         kind = ev.get("event")
         with self._lock:
+            if kind in events.START_EVENTS and ev.get("parent_run_id") is None:
+                self.roots += 1  # a trace, whatever its root: a retriever, a chain, a pipeline
             if kind == events.RETRIEVER_START:
                 self.runs += 1
-                if ev.get("parent_run_id") is None:
-                    self.roots += 1
                 self.in_flight[ev["run_id"]] = {"name": ev.get("name"), "query": ev.get("query"), "retries": 0, "ts": ev.get("ts")}
             elif kind in (events.RETRIEVER_END, events.RETRIEVER_ERROR):
                 started = self.in_flight.pop(ev["run_id"], {})
