@@ -85,8 +85,9 @@ def check_commands(log: Path, cwd: Path, rerank_name: str, retriever_name: str) 
     export = run([*rtrace, "export", str(log), "-o", str(spans)], cwd)
     assert export.returncode == 0, export.stderr
     exported = json.loads(spans.read_text())
-    names = {s["name"] for rs in exported["resourceSpans"] for ss in rs["scopeSpans"] for s in ss["spans"]}
-    assert f"retrieval {rerank_name}" in names and f"retrieval {retriever_name}" in names
+    kinds = {s["name"]: next(a["value"]["stringValue"] for a in s["attributes"] if a["key"] == "openinference.span.kind")
+             for rs in exported["resourceSpans"] for ss in rs["scopeSpans"] for s in ss["spans"]}
+    assert kinds[f"retrieval {rerank_name}"] == "RERANKER" and kinds[f"retrieval {retriever_name}"] == "RETRIEVER"
 
 
 BREAK_API = """

@@ -33,6 +33,8 @@ from rtrace.core.times import ts_nanos
 from rtrace.core.version import __version__
 
 OPENINFERENCE_KIND = {"retriever": "RETRIEVER", "chain": "CHAIN", "tool": "TOOL", "llm": "LLM"}
+# Framework stages (metadata.rtrace_stage) that OpenInference has a kind of its own for.
+OPENINFERENCE_STAGE_KIND = {"rerank": "RERANKER", "embedding": "EMBEDDING"}
 _MASK64 = (1 << 64) - 1
 
 
@@ -56,8 +58,10 @@ def _json(value: Any) -> str:
 
 
 def _attributes(run: Run) -> dict[str, Any]:
+    stage = run.metadata.get("rtrace_stage")
+    kind = OPENINFERENCE_STAGE_KIND.get(stage) or OPENINFERENCE_KIND.get(run.kind, "UNKNOWN")
     attrs: dict[str, Any] = {
-        "openinference.span.kind": OPENINFERENCE_KIND.get(run.kind, "UNKNOWN"),
+        "openinference.span.kind": kind,
         "rtrace.run_id": run.run_id,
         "rtrace.status": run.status,
     }
@@ -74,9 +78,17 @@ def _attributes(run: Run) -> dict[str, Any]:
             attrs["input.value"] = run.query
             attrs["input.mime_type"] = "text/plain"
             attrs["gen_ai.retrieval.query.text"] = run.query
+        documents_key = "retrieval.documents"
+        if stage == "rerank":
+            documents_key = "reranker.output_documents"
+            if run.query is not None:
+                attrs["reranker.query"] = run.query
+            top = run.metadata.get("top_n", run.metadata.get("top_k"))
+            if isinstance(top, int) and not isinstance(top, bool):
+                attrs["reranker.top_k"] = top
         docs = run.documents
         for i, d in enumerate(docs):
-            prefix = f"retrieval.documents.{i}.document."
+            prefix = f"{documents_key}.{i}.document."
             if d.get("id") is not None:
                 attrs[prefix + "id"] = str(d["id"])
             if isinstance(d.get("page_content"), str):
@@ -87,6 +99,8 @@ def _attributes(run: Run) -> dict[str, Any]:
                 attrs[prefix + "metadata"] = _json(d["metadata"])
         if run.end is not None:
             attrs["gen_ai.retrieval.documents"] = _json([{"id": d.get("id"), "score": d.get("score")} for d in docs])
+    elif stage == "embedding" and isinstance(run.metadata.get("embedding_model"), str):
+        attrs["embedding.model_name"] = run.metadata["embedding_model"]
     return attrs
 
 
