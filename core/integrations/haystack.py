@@ -87,7 +87,9 @@ def _register(module: ModuleType) -> None:
         raise AttributeError("haystack.tracing.tracer.tracer is not a ProxyTracer with an actual_tracer")
     if not callable(getattr(span_base, "set_content_tag", None)):
         raise AttributeError("haystack.tracing.Span has no set_content_tag")
-    _span_class = _make_span_class(span_base)
+    span_class = _make_span_class(span_base)
+    span_class(module.NullSpan(), None)  # a Span with abstract methods rtrace does not know fails here, once
+    _span_class = span_class
     traced = _make_tracer_class(type(proxy))
     _original_class = type(proxy)
     proxy.__class__ = traced  # the same object: every `from haystack.tracing import tracer` sees it
@@ -165,7 +167,10 @@ class _Record:
         self.started = False
 
     def wrap(self, span: Any) -> Any:
-        return _span_class(span, self) if _span_class is not None else span  # type: ignore[misc]
+        try:
+            return _span_class(span, self)  # type: ignore[misc]
+        except Exception:  # never into Haystack: the component runs with the user's span as is
+            return span
 
     def start(self, inputs: Any = None) -> None:
         if self.started:
