@@ -107,6 +107,7 @@ def main() -> None:
                                    node_postprocessors=[SimilarityPostprocessor(similarity_cutoff=0.0)])
     print("engine:", [n.node.node_id for n in engine.query("rerankers").source_nodes])
     print("async:", [n.node.node_id for n in asyncio.run(fusion.aretrieve("hnsw graph"))])
+    print("async engine:", [n.node.node_id for n in asyncio.run(engine.aquery("graph index")).source_nodes])
     try:
         BrokenRetriever().retrieve("this fails")
     except TimeoutError as e:
