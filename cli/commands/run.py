@@ -61,7 +61,6 @@ class TraceRun:
         self.output_option = output
         self.quiet = quiet
         self.live = live
-        self.langchain = langchain
         self.frameworks = {"langchain": langchain, "llamaindex": llamaindex, "haystack": haystack}
         self.redact = tuple(DEFAULT_REDACT) + tuple(redact)
         self.max_content = max_content

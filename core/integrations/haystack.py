@@ -38,7 +38,7 @@ from rtrace.core.integrations import _hooks, _runs
 HOOK_MODULE = "haystack.tracing.tracer"
 FRAMEWORK = "Haystack"
 
-PIPELINE_RUN = "pipeline.run"  # "haystack.pipeline.run" (and "haystack.async_pipeline.run" in early 2.x)
+PIPELINE_RUN = "pipeline.run"  # "haystack.pipeline.run"; Haystack 2 AsyncPipeline: "haystack.async_pipeline.run"
 COMPONENT_RUN = "haystack.component.run"
 INPUT, OUTPUT = "haystack.component.input", "haystack.component.output"
 QUERY_INPUTS = ("query", "queries", "query_embedding", "query_sparse_embedding")
