@@ -49,8 +49,8 @@ def test_the_program_is_unchanged(both: dict[str, Any]) -> None:
 def test_every_retrieval_is_a_retriever_run_with_its_nodes(both: dict[str, Any]) -> None:
     retrievals = both["report"]["retrievals"]
     runs = [r for r in both["runs"] if r.kind == "retriever" and r.stage is None]
-    # vector, router > fusion > 2, engine's, async fusion > 2, async engine's, broken
-    assert len(runs) == len(retrievals) == 11
+    # vector, router > fusion > 2, engine's, async fusion > 2, 2 concurrent fusions > 2, async engine's, broken
+    assert len(runs) == len(retrievals) == 17
     for run_, seen in zip(runs, retrievals, strict=True):
         span = both["report"]["spans"][seen["span"]]
         assert run_.start["name"] == span["class"]
@@ -81,7 +81,7 @@ def test_the_tree_is_llamaindex_s_span_tree(both: dict[str, Any]) -> None:
     # Embedding calls inside a recorded run are its children; the index build's is not recorded.
     embeddings = [r for r in runs if r.stage == "embedding"]
     inside = [e for e in rep["embeddings"] if _ancestor(spans, e["span"], set(recorded))]
-    assert len(embeddings) == len(inside) == 6 and len(rep["embeddings"]) == 7
+    assert len(embeddings) == len(inside) == 10 and len(rep["embeddings"]) == 11
     for run_, event in zip(embeddings, inside, strict=True):
         assert run_.start["parent_run_id"] == run_of[_ancestor(spans, event["span"], set(recorded))]
         assert run_.kind == "chain" and run_.start["name"] == "MockEmbedding"

@@ -88,6 +88,10 @@ class First(BaseSelector):
         return self._select(choices, query)
 
 
+async def gather(retriever: BaseRetriever, queries: list[str]) -> list[list[NodeWithScore]]:
+    return await asyncio.gather(*(retriever.aretrieve(q) for q in queries))
+
+
 def main() -> None:
     get_dispatcher().add_event_handler(Events())
     get_dispatcher().add_span_handler(Spans())
@@ -107,6 +111,7 @@ def main() -> None:
                                    node_postprocessors=[SimilarityPostprocessor(similarity_cutoff=0.0)])
     print("engine:", [n.node.node_id for n in engine.query("rerankers").source_nodes])
     print("async:", [n.node.node_id for n in asyncio.run(fusion.aretrieve("hnsw graph"))])
+    print("concurrent:", [len(r) for r in asyncio.run(gather(fusion, ["bm25 index", "dense vectors"]))])
     print("async engine:", [n.node.node_id for n in asyncio.run(engine.aquery("graph index")).source_nodes])
     try:
         BrokenRetriever().retrieve("this fails")
