@@ -169,3 +169,31 @@ def test_child_processes_are_hooked_too_unless_turned_off(tmp_path: Path, option
         assert all(r.start["session_id"] != events[0]["session_id"] for r in runs)
     else:
         assert runs == []
+
+
+def test_concurrent_async_pipelines_keep_their_own_runs(tmp_path: Path) -> None:
+    script = tmp_path / "two_pipelines.py"
+    script.write_text(textwrap.dedent(f"""
+        import asyncio, sys
+        sys.path.insert(0, {str(ROOT / "samples")!r})
+        from haystack_pipeline import async_pipeline, build, inputs
+
+        async def main(queries):
+            pipe = async_pipeline(build())
+            return await asyncio.gather(*(pipe.run_async(inputs(q)) for q in queries))
+
+        print([[d.id for d in r["rerank"]["documents"]] for r in asyncio.run(main(["bm25 ranking", "dense vectors"]))])
+    """))
+    proc, events = traced(script, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    runs = logged_runs(events)
+    pipelines = [r for r in runs if r.start["name"] == "Pipeline"]
+    assert len(pipelines) == 2 and len(runs) == 12
+    queries = set()
+    for p in pipelines:
+        children = [r for r in runs if r.start["parent_run_id"] == p.start["run_id"]]
+        assert len(children) == 5
+        asked = {r.start["query"] for r in children if r.kind == "retriever" and r.stage != "join"}
+        assert len(asked) == 1  # BM25, the embedding retriever (its embedder's text) and the ranker: one query
+        queries |= asked
+    assert queries == {"bm25 ranking", "dense vectors"}
