@@ -85,8 +85,9 @@ def check_commands(log: Path, cwd: Path, rerank_name: str, retriever_name: str) 
     export = run([*rtrace, "export", str(log), "-o", str(spans)], cwd)
     assert export.returncode == 0, export.stderr
     exported = json.loads(spans.read_text())
-    kinds = {s["name"]: next(a["value"]["stringValue"] for a in s["attributes"] if a["key"] == "openinference.span.kind")
-             for rs in exported["resourceSpans"] for ss in rs["scopeSpans"] for s in ss["spans"]}
+    spans_out = [s for rs in exported["resourceSpans"] for ss in rs["scopeSpans"] for s in ss["spans"]]
+    kinds = {s["name"]: a["value"]["stringValue"] for s in spans_out for a in s["attributes"]
+             if a["key"] == "openinference.span.kind"}
     assert kinds[f"retrieval {rerank_name}"] == "RERANKER" and kinds[f"retrieval {retriever_name}"] == "RETRIEVER"
 
 

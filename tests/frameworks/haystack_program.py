@@ -78,8 +78,8 @@ def main() -> None:
     print("tracing enabled after:", tracing.is_tracing_enabled())
     for q in ["how do rerankers work?", "chunk overlap and context"]:
         print(q, [d.id for d in pipe.run(inputs(q))["rerank"]["documents"]])
-    docs = asyncio.run(async_pipeline(pipe).run_async(inputs("approximate nearest neighbour index")))["rerank"]["documents"]
-    print("async", [d.id for d in docs])
+    result = asyncio.run(async_pipeline(pipe).run_async(inputs("approximate nearest neighbour index")))
+    print("async", [d.id for d in result["rerank"]["documents"]])
     failing = Pipeline()
     failing.add_component("broken", FailingRetriever())
     try:
