@@ -13,8 +13,6 @@ import pytest
 from conftest import ROOT, read_events
 from framework_runs import PROGRAMS, break_api, check_commands, logged_runs, report, run, traced
 
-pytest.importorskip("haystack")
-
 PROGRAM = PROGRAMS / "haystack_program.py"
 CONTENT = {"HAYSTACK_CONTENT_TRACING_ENABLED": "true"}
 # component type -> (rtrace run kind, rtrace_stage)

@@ -12,8 +12,6 @@ import pytest
 from conftest import ROOT, read_events
 from framework_runs import PROGRAMS, break_api, check_commands, logged_runs, report, run, traced
 
-pytest.importorskip("llama_index.core")
-
 PROGRAM = PROGRAMS / "llamaindex_program.py"
 
 
