@@ -231,7 +231,7 @@ def test_id_key_and_repeats(tmp_path: Path) -> None:
     b = LogBuilder().session_start()
     b.start(1, "Dense", "q", metadata={"qid": "Q"})
     b.end(1, "Dense", [doc("c1", "x", source="a.md"), doc("c2", "y", source="a.md"), doc("c3", "z"), doc("c4", "w", source="b.md")], 1.0)
-    b.start(2, "Dense", "q").end(2, "Dense", [], 1.0)  # the same query again: the first run counts
+    b.start(2, "Dense", "q", metadata={"qid": "Q"}).end(2, "Dense", [], 1.0)  # asked again: the first run counts
     b.start(3, "Dense", "other").end(3, "Dense", [], 1.0)
     log = b.session_end().write(tmp_path / "l.jsonl")
     (tmp_path / "q.txt").write_text("Q 0 a.md 1\nQ 0 b.md 1\n")
@@ -239,7 +239,7 @@ def test_id_key_and_repeats(tmp_path: Path) -> None:
     r = result.retrievers["Dense"]
     # a.md, a.md (dropped), c3 (no source: its own id), b.md -> a.md, c3, b.md
     assert r.scores["Q"].values == [pytest.approx(2 / 3), pytest.approx((1 + 2 / 3) / 2)]
-    assert (r.repeats, r.unlabelled, list(r.unlabelled_queries), result.missing_ids) == (1, 2, ["q", "other"], 1)
+    assert (r.repeats, r.unlabelled, list(r.unlabelled_queries), result.missing_ids) == (1, 1, ["other"], 1)
 
 
 def test_run_to_qid_prefers_metadata() -> None:
