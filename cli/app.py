@@ -219,6 +219,46 @@ def diff(
     raise typer.Exit(run_diff(a, b, k, worst, fmt, fail_under, lenient))
 
 
+@app.command(name="eval")
+def eval_(
+    paths: List[str] = typer.Argument(..., metavar="LOG [B]", help="A log to grade, or two (A B) to compare."),  # noqa: UP006
+    qrels: str = typer.Option(..., "--qrels", metavar="FILE",
+                              help="Relevance labels: TREC qrels (qid 0 docid rel), BEIR qrels TSV, or JSONL "
+                              '{"query", "doc_id", "relevance"}.'),
+    queries: Optional[str] = typer.Option(  # noqa: UP007
+        None, "--queries", metavar="FILE", help="Query texts for qrels: TSV qid<TAB>text or JSONL {id, text}."
+    ),
+    k: List[int] = typer.Option([], "-k", "--k", metavar="K", min=1, help="Cutoff for @k metrics (repeatable; default 10)."),  # noqa: UP006
+    id_key: Optional[str] = typer.Option(  # noqa: UP007
+        None, "--id-key", metavar="KEY", help="Identify documents by this metadata key (e.g. source), not their id."
+    ),
+    fmt: str = typer.Option("table", "--format", metavar="FORMAT", help="table, json, csv, junit or markdown."),
+    fail_under: List[str] = typer.Option(  # noqa: UP006
+        [], "--fail-under", metavar="METRIC=VALUE",
+        help="Exit 1 when a retriever's mean METRIC is below VALUE, e.g. ndcg@10=0.6 (of B with two logs; repeatable).",
+    ),
+    fail_if_worse: List[str] = typer.Option(  # noqa: UP006
+        [], "--fail-if-worse", metavar="METRIC", help="With two logs: exit 1 when B is significantly worse on METRIC."
+    ),
+    alpha: float = typer.Option(0.05, "--alpha", metavar="P", help="Significance level of the paired test."),
+    samples: int = typer.Option(10_000, "--samples", metavar="N", min=100, help="Random sign flips of the paired test."),
+    seed: int = typer.Option(0, "--seed", metavar="N", help="Seed of the paired test."),
+    complete: bool = typer.Option(
+        False, "--complete", help="Average over every labelled query, 0 where a retriever has no run (trec_eval -c)."
+    ),
+    worst: int = typer.Option(10, "--worst", metavar="N", min=0, help="Show the N worst queries per retriever."),
+    name: List[str] = _NAME, tag: List[str] = _TAG, meta: List[str] = _META,  # noqa: UP006
+    since: Optional[str] = _SINCE, until: Optional[str] = _UNTIL,  # noqa: UP007
+    session: Optional[str] = _SESSION, lenient: bool = _LENIENT,  # noqa: UP007
+) -> None:
+    """Grade retrievals against relevance labels: nDCG, recall, precision, MRR, MAP, hit rate (trec_eval's)."""
+    from rtrace.cli.commands.eval import run_eval
+
+    run_filter = _run_filter(name, tag, meta, None, False, None, None, None, None, None, None, since, until, session)
+    raise typer.Exit(run_eval(paths, run_filter, qrels, queries, k, id_key, fmt, fail_under, fail_if_worse, alpha,
+                              samples, seed, complete, worst, lenient))
+
+
 @app.command()
 def replay(
     path: str = typer.Argument(..., metavar="LOG", help="The log to replay ('-' for stdin)."),
