@@ -260,6 +260,32 @@ def eval_(
 
 
 @app.command()
+def report(
+    paths: List[str] = typer.Argument(..., metavar="LOG [B]", help="A log, or two (A B) to compare."),  # noqa: UP006
+    output: str = typer.Option("rtrace-report.html", "-o", "--output", metavar="FILE", help="The HTML file ('-': stdout)."),
+    qrels: Optional[str] = typer.Option(  # noqa: UP007
+        None, "--qrels", metavar="FILE", help="Relevance labels (as rtrace eval): grades and relevance marks."
+    ),
+    queries: Optional[str] = typer.Option(None, "--queries", metavar="FILE", help="Query texts for qrels."),  # noqa: UP007
+    k: List[int] = typer.Option([], "-k", "--k", metavar="K", min=1, help="Cutoff for @k metrics (repeatable; default 10)."),  # noqa: UP006
+    id_key: Optional[str] = typer.Option(  # noqa: UP007
+        None, "--id-key", metavar="KEY", help="Identify documents by this metadata key, not their id."
+    ),
+    max_traces: int = typer.Option(200, "--max-traces", metavar="N", min=0, help="Traces shown per log (failed, then slowest)."),
+    diff_k: int = typer.Option(5, "--diff-k", metavar="K", min=1, help="With two logs: compare the top K documents."),
+    name: List[str] = _NAME, tag: List[str] = _TAG, meta: List[str] = _META,  # noqa: UP006
+    status: Optional[str] = _STATUS, retried: bool = _RETRIED,  # noqa: UP007
+    since: Optional[str] = _SINCE, until: Optional[str] = _UNTIL,  # noqa: UP007
+    session: Optional[str] = _SESSION, lenient: bool = _LENIENT,  # noqa: UP007
+) -> None:
+    """Write one self-contained HTML report: sessions, stats, traces, grades, diff (no network needed)."""
+    from rtrace.cli.commands.report import run_report
+
+    run_filter = _run_filter(name, tag, meta, status, retried, None, None, None, None, None, None, since, until, session)
+    run_report(paths, run_filter, output, qrels, queries, k, id_key, max_traces, diff_k, lenient)
+
+
+@app.command()
 def replay(
     path: str = typer.Argument(..., metavar="LOG", help="The log to replay ('-' for stdin)."),
     handler: List[str] = typer.Option(  # noqa: UP006
