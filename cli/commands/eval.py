@@ -53,6 +53,10 @@ def run_eval(paths: Sequence[str], run_filter: RunFilter, qrels: str, queries: s
     for message in labels.warnings:
         warn(message)
     logs = [(path, grade_log(Source([path], lenient), run_filter, labels, metrics, id_key, complete)) for path in paths]
+    for path, result in logs:
+        if not any(r.scores for r in result.retrievers.values()):
+            hint = "" if labels.texts else f" (without --queries, runs match {qrels} only by a 'qid' in their metadata)"
+            warn(f"no run in {path} matched a labelled query{hint}")
     out = EvalReport(qrels, logs)
     if len(logs) == 2:
         out.comparison = compare_evals(logs[0][1], logs[1][1], alpha=alpha, samples=samples, seed=seed)

@@ -9,6 +9,7 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 from rtrace.cli.render.text import clean
+from rtrace.core.read.eval import LISTED as LISTED_QUERIES
 from rtrace.core.read.eval import EvalResult, QueryScore
 from rtrace.core.read.grade import EvalReport
 
@@ -159,9 +160,10 @@ def _gaps(result: EvalResult) -> list[str]:
         if r.unlabelled:
             queries = list(r.unlabelled_queries)
             shown = [f"“{clean(q, 60, True)}”" for q in queries[:LISTED]]
-            lines.append(f"{clean(name, 30, True)}: {r.unlabelled} run{'s' if r.unlabelled != 1 else ''} without labels "
-                         f"({len(queries)}{'+' if len(queries) >= 1000 else ''} distinct queries): "
-                         f"{_listing(shown, len(queries))}")
+            distinct = "" if len(queries) == r.unlabelled else \
+                f" ({len(queries)}{'+' if len(queries) >= LISTED_QUERIES else ''} distinct queries)"
+            lines.append(f"{clean(name, 30, True)}: {r.unlabelled} run{'s' if r.unlabelled != 1 else ''} without labels"
+                         f"{distinct}: {_listing(shown, len(queries))}")
         if r.repeats:
             lines.append(f"{clean(name, 30, True)}: {r.repeats} repeated run{'s' if r.repeats != 1 else ''} of a "
                          "labelled query (the first one counts)")

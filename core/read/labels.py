@@ -183,6 +183,4 @@ def load_labels(path: str | Path, queries: str | Path | None = None) -> Labels:
         raise LogError(f"{path}: no judgements in this file")
     if b.repeated:
         labels.warnings.append(f"{b.repeated} repeated judgement{'s' if b.repeated != 1 else ''} in {path}; the last one counts")
-    if queries is None and labels.qrels and not labels.texts:
-        labels.warnings.append(f"no --queries file: runs match {path} only by a 'qid' in their metadata")
     return labels
