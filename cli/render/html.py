@@ -177,13 +177,14 @@ def histogram_bins(h: Histogram, bins: int = BINS) -> list[tuple[float, float, i
     points = sorted((GAMMA ** key, n) for key, n in h.buckets.items())
     lo = min([p for p, _ in points] or [1.0])
     hi = max([p for p, _ in points] or [1.0])
+    if hi <= lo:  # one distinct duration: one bar
+        return [(lo, hi, h.count)]
     lo_log, hi_log = math.log(lo), math.log(hi)
-    width = (hi_log - lo_log) / bins if hi_log > lo_log else 1.0
+    width = (hi_log - lo_log) / bins
     counts = [0] * bins
     counts[0] += h.zeros
     for value, n in points:
-        i = min(bins - 1, int((math.log(value) - lo_log) / width)) if hi_log > lo_log else 0
-        counts[i] += n
+        counts[min(bins - 1, int((math.log(value) - lo_log) / width))] += n
     return [(math.exp(lo_log + i * width), math.exp(lo_log + (i + 1) * width), c) for i, c in enumerate(counts)]
 
 
