@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import sys
 from collections.abc import Sequence
@@ -15,6 +14,7 @@ from rtrace.core.read.filters import RunFilter
 from rtrace.core.read.labels import load_labels
 from rtrace.core.read.pipeline import Source
 from rtrace.core.read.significance import compare_evals
+from rtrace.core.times import utc_now_iso
 from rtrace.core.version import __version__
 
 
@@ -32,7 +32,7 @@ def run_report(paths: Sequence[str], run_filter: RunFilter, output: str, qrels: 
     metrics = metrics_for(ks or [10])
     digests = [digest_log(Source([p], lenient), run_filter, max_traces, labels, metrics, id_key, retrievals=len(paths) == 2)
                for p in paths]
-    page = ReportPage(digests, generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
+    page = ReportPage(digests, generated=utc_now_iso(),
                       version=__version__, labels=labels, labels_path=qrels, id_key=id_key)
     if len(digests) == 2:
         page.diff = compare(digests[0].retrievals, digests[1].retrievals, diff_k)

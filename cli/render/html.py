@@ -19,12 +19,13 @@ import orjson
 
 from rtrace.cli.render.text import clean, ms
 from rtrace.core.read.diff import DiffResult
-from rtrace.core.read.digest import Digest, seconds
+from rtrace.core.read.digest import Digest
 from rtrace.core.read.eval import EvalResult, run_doc_ids, run_documents
 from rtrace.core.read.labels import Labels
 from rtrace.core.read.significance import Comparison
 from rtrace.core.read.stats import GAMMA, Histogram
 from rtrace.core.read.trees import Run, Session, Trace
+from rtrace.core.times import ts_seconds
 
 MAX_DOCS = 20  # documents shown per run
 PREVIEW = 240  # characters of a document shown before "more"
@@ -331,7 +332,7 @@ def _traces(page: ReportPage, d: Digest) -> str:
 
 def _trace(page: ReportPage, trace: Trace) -> str:
     root = trace.root
-    starts = {r.run_id: seconds((r.start or {}).get("ts")) for r in trace.runs}
+    starts = {r.run_id: ts_seconds((r.start or {}).get("ts")) for r in trace.runs}
     t0 = min((s for s in starts.values() if s is not None), default=None)
     ends = [starts[r.run_id] + (r.duration_ms or 0) / 1000 for r in trace.runs if starts.get(r.run_id) is not None]
     span = (max(ends) - t0) if ends and t0 is not None else 0.0

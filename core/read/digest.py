@@ -8,12 +8,10 @@ log is compared, each root run's ranked document ids for the diff.
 
 from __future__ import annotations
 
-import datetime as dt
 import heapq
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from rtrace.core.read.diff import Retrieval, doc_key
 from rtrace.core.read.eval import EvalCollector, EvalResult, Metric, run_documents
@@ -25,16 +23,6 @@ from rtrace.core.read.stats import StatsCollector
 from rtrace.core.read.trees import ERROR, INCOMPLETE, Session, Trace, TreeBuilder
 
 DEFAULT_CAP = 200
-
-
-def seconds(ts: Any) -> float | None:
-    """A log ``ts`` as POSIX seconds (None when it is not an ISO time)."""
-    if not isinstance(ts, str):
-        return None
-    try:
-        return dt.datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 @dataclass

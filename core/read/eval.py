@@ -30,6 +30,7 @@ from typing import Any
 import orjson
 
 from rtrace.core.errors import UsageError
+from rtrace.core.events import RETRIEVER_END
 from rtrace.core.read.diff import doc_key
 from rtrace.core.read.labels import Labels
 from rtrace.core.read.trees import Run
@@ -184,7 +185,7 @@ def run_documents(run: Run) -> list[dict[str, Any]]:
     what keeps ``rtrace eval`` near ``rtrace filter``'s speed on a big log.
     """
     end = run.end
-    if end is None or "documents" in end or end.get("event") != "retriever_end":
+    if end is None or "documents" in end or end.get("event") != RETRIEVER_END:
         return run.documents
     for ev in run.events:
         if ev.data is end:
