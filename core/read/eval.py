@@ -70,48 +70,74 @@ def metrics_for(ks: Iterable[int], extra: Iterable[Metric] = ()) -> list[Metric]
     return [m for m in wanted if m.k is None or m.k in ks or m in extra]
 
 
-def score(ranking: Sequence[str], judged: Mapping[str, int], metrics: Sequence[Metric]) -> list[float]:
-    """Each metric for one ranked list of document ids against one query's judgements."""
+_DISCOUNTS: list[float] = []  # 1 / log2(rank + 1), by rank - 1; grown on demand
+
+
+def _discounts(n: int) -> list[float]:
+    while len(_DISCOUNTS) < n:
+        _DISCOUNTS.append(1.0 / math.log2(len(_DISCOUNTS) + 2))
+    return _DISCOUNTS
+
+
+def prepare(judged: Mapping[str, int]) -> tuple[int, list[float]]:
+    """What a query's labels give every ranking: the number relevant and the ideal DCG at each depth."""
+    ideal = sorted((r for r in judged.values() if r > 0), reverse=True)
+    discounts = _discounts(len(ideal))
+    cumulative, total = [0.0], 0.0
+    for i, r in enumerate(ideal):
+        total += r * discounts[i]
+        cumulative.append(total)
+    return sum(1 for r in judged.values() if r >= 1), cumulative
+
+
+def score(ranking: Sequence[str], judged: Mapping[str, int], metrics: Sequence[Metric],
+          prepared: tuple[int, list[float]] | None = None) -> list[float]:
+    """Each metric for one ranked list of document ids against one query's judgements.
+
+    One pass down the ranking keeps running sums (DCG, relevant found, average
+    precision); each metric reads them at its cutoff.
+    """
+    num_rel, ideal = prepared if prepared is not None else prepare(judged)
     seen: set[str] = set()
-    rels: list[int] = []
+    dcg_at: list[float] = [0.0]  # by depth
+    found_at: list[int] = [0]
+    dcg, found, ap, first = 0.0, 0, 0.0, 0
+    discounts = _discounts(len(ranking))
     for doc in ranking:
-        if doc not in seen:
-            seen.add(doc)
-            rels.append(judged.get(doc, 0))
-    num_rel = sum(1 for r in judged.values() if r >= 1)
-    hits = [1 if r >= 1 else 0 for r in rels]
+        if doc in seen:
+            continue
+        seen.add(doc)
+        r = judged.get(doc, 0)
+        rank = len(dcg_at)
+        if r > 0:
+            dcg += r * discounts[rank - 1]
+        if r >= 1:
+            found += 1
+            ap += found / rank
+            first = first or rank
+        dcg_at.append(dcg)
+        found_at.append(found)
+    depth = len(dcg_at) - 1
     out: list[float] = []
     for m in metrics:
-        if m.kind == "ndcg":
-            out.append(_ndcg(rels, judged, m.k or 0))
-        elif m.kind in ("recall", "precision", "hit"):
-            found = sum(hits[: m.k])
-            if m.kind == "precision":
-                out.append(found / (m.k or 1))
-            elif m.kind == "recall":
-                out.append(found / num_rel if num_rel else 0.0)
-            else:
-                out.append(1.0 if found else 0.0)
-        elif m.kind == "mrr":
-            out.append(next((1.0 / (i + 1) for i, h in enumerate(hits) if h), 0.0))
+        kind, k = m.kind, m.k or 0
+        if kind == "ndcg":
+            idcg = ideal[min(k, len(ideal) - 1)]
+            out.append(dcg_at[min(k, depth)] / idcg if idcg > 0 else 0.0)
+        elif kind == "precision":
+            out.append(found_at[min(k, depth)] / k)
+        elif kind == "recall":
+            out.append(found_at[min(k, depth)] / num_rel if num_rel else 0.0)
+        elif kind == "hit":
+            out.append(1.0 if found_at[min(k, depth)] else 0.0)
+        elif kind == "mrr":
+            out.append(1.0 / first if first else 0.0)
         else:  # map
-            found, total = 0, 0.0
-            for i, h in enumerate(hits):
-                if h:
-                    found += 1
-                    total += found / (i + 1)
-            out.append(total / num_rel if num_rel else 0.0)
+            out.append(ap / num_rel if num_rel else 0.0)
     return out
 
 
-def _ndcg(rels: list[int], judged: Mapping[str, int], k: int) -> float:
-    dcg = sum(r / math.log2(i + 2) for i, r in enumerate(rels[:k]) if r > 0)
-    ideal = sorted((r for r in judged.values() if r > 0), reverse=True)[:k]
-    idcg = sum(r / math.log2(i + 2) for i, r in enumerate(ideal))
-    return dcg / idcg if idcg > 0 else 0.0
-
-
-@dataclass
+@dataclass(slots=True)
 class QueryScore:
     """One retriever's grade on one labelled query."""
 
@@ -221,6 +247,7 @@ class EvalCollector:
                  complete: bool = False) -> None:
         self.labels = labels
         self.result = EvalResult(list(metrics), labels, complete=complete, id_key=id_key)
+        self._prepared: dict[str, tuple[int, list[float]]] = {}  # per labelled query, computed once
 
     def add(self, run: Run) -> None:
         if run.kind != "retriever":
@@ -239,8 +266,11 @@ class EvalCollector:
             return
         ids, missing = run_doc_ids(run, self.result.id_key)
         self.result.missing_ids += missing
-        r.scores[qid] = QueryScore(qid, run.query or "", score(ids, self.labels.qrels[qid], self.result.metrics),
-                                   run.status, len(ids), run.run_id)
+        prepared = self._prepared.get(qid)
+        if prepared is None:
+            prepared = self._prepared[qid] = prepare(self.labels.qrels[qid])
+        values = score(ids, self.labels.qrels[qid], self.result.metrics, prepared)
+        r.scores[qid] = QueryScore(qid, run.query or "", values, run.status, len(ids), run.run_id)
 
     def finish(self) -> EvalResult:
         """The result, retrievers by name."""
