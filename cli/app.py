@@ -221,7 +221,9 @@ def diff(
 
 @app.command(name="eval")
 def eval_(
-    paths: List[str] = typer.Argument(..., metavar="LOG [B]", help="A log to grade, or two (A B) to compare."),  # noqa: UP006
+    paths: Optional[List[str]] = typer.Argument(  # noqa: UP006, UP007
+        None, metavar="[LOG [B]]", help="A log to grade, or two (A B) to compare. Default: the last `rtrace run`."
+    ),
     qrels: str = typer.Option(..., "--qrels", metavar="FILE",
                               help="Relevance labels: TREC qrels (qid 0 docid rel), BEIR qrels TSV, or JSONL "
                               '{"query", "doc_id", "relevance"}.'),
@@ -253,15 +255,18 @@ def eval_(
 ) -> None:
     """Grade retrievals against relevance labels: nDCG, recall, precision, MRR, MAP, hit rate (trec_eval's)."""
     from rtrace.cli.commands.eval import run_eval
+    from rtrace.core.read.pipeline import resolve_paths
 
     run_filter = _run_filter(name, tag, meta, None, False, None, None, None, None, None, None, since, until, session)
-    raise typer.Exit(run_eval(paths, run_filter, qrels, queries, k, id_key, fmt, fail_under, fail_if_worse, alpha,
+    raise typer.Exit(run_eval(resolve_paths(paths or []), run_filter, qrels, queries, k, id_key, fmt, fail_under, fail_if_worse, alpha,
                               samples, seed, complete, worst, lenient))
 
 
 @app.command()
 def report(
-    paths: List[str] = typer.Argument(..., metavar="LOG [B]", help="A log, or two (A B) to compare."),  # noqa: UP006
+    paths: Optional[List[str]] = typer.Argument(  # noqa: UP006, UP007
+        None, metavar="[LOG [B]]", help="A log, or two (A B) to compare. Default: the last `rtrace run`."
+    ),
     output: str = typer.Option("rtrace-report.html", "-o", "--output", metavar="FILE", help="The HTML file ('-': stdout)."),
     qrels: Optional[str] = typer.Option(  # noqa: UP007
         None, "--qrels", metavar="FILE", help="Relevance labels (as rtrace eval): grades and relevance marks."
@@ -280,9 +285,10 @@ def report(
 ) -> None:
     """Write one self-contained HTML report: sessions, stats, traces, grades, diff (no network needed)."""
     from rtrace.cli.commands.report import run_report
+    from rtrace.core.read.pipeline import resolve_paths
 
     run_filter = _run_filter(name, tag, meta, status, retried, None, None, None, None, None, None, since, until, session)
-    run_report(paths, run_filter, output, qrels, queries, k, id_key, max_traces, diff_k, lenient)
+    run_report(resolve_paths(paths or []), run_filter, output, qrels, queries, k, id_key, max_traces, diff_k, lenient)
 
 
 @app.command()

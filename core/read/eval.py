@@ -98,26 +98,24 @@ def score(ranking: Sequence[str], judged: Mapping[str, int], metrics: Sequence[M
     precision); each metric reads them at its cutoff.
     """
     num_rel, ideal = prepared if prepared is not None else prepare(judged)
-    seen: set[str] = set()
+    if len(set(ranking)) != len(ranking):
+        ranking = list(dict.fromkeys(ranking))  # a repeated id counts at its first rank only
     dcg_at: list[float] = [0.0]  # by depth
     found_at: list[int] = [0]
     dcg, found, ap, first = 0.0, 0, 0.0, 0
     discounts = _discounts(len(ranking))
-    for doc in ranking:
-        if doc in seen:
-            continue
-        seen.add(doc)
-        r = judged.get(doc, 0)
-        rank = len(dcg_at)
+    get = judged.get
+    for rank, doc in enumerate(ranking, 1):
+        r = get(doc, 0)
         if r > 0:
             dcg += r * discounts[rank - 1]
-        if r >= 1:
-            found += 1
-            ap += found / rank
-            first = first or rank
+            if r >= 1:
+                found += 1
+                ap += found / rank
+                first = first or rank
         dcg_at.append(dcg)
         found_at.append(found)
-    depth = len(dcg_at) - 1
+    depth = len(ranking)
     out: list[float] = []
     for m in metrics:
         kind, k = m.kind, m.k or 0
@@ -227,7 +225,7 @@ def run_doc_ids(run: Run, id_key: str | None) -> tuple[list[str], int]:
     """The ranked ids of a run's documents (and how many lacked ``id_key``)."""
     docs = run_documents(run)
     if id_key is None:
-        return [doc_key(d) for d in docs], 0
+        return [i if type(i) is str and i else doc_key(d) for d in docs for i in (d.get("id"),)], 0
     ids, missing = [], 0
     for d in docs:
         meta = d.get("metadata")
