@@ -258,8 +258,8 @@ def eval_(
     from rtrace.core.read.pipeline import resolve_paths
 
     run_filter = _run_filter(name, tag, meta, None, False, None, None, None, None, None, None, since, until, session)
-    raise typer.Exit(run_eval(resolve_paths(paths or []), run_filter, qrels, queries, k, id_key, fmt, fail_under, fail_if_worse, alpha,
-                              samples, seed, complete, worst, lenient))
+    raise typer.Exit(run_eval(resolve_paths(paths or []), run_filter, qrels, queries, k, id_key, fmt, fail_under,
+                              fail_if_worse, alpha, samples, seed, complete, worst, lenient))
 
 
 @app.command()
