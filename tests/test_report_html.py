@@ -241,3 +241,18 @@ def test_browser_renders_the_page(hostile: Path, tmp_path: Path) -> None:
     red = sum(1 for p in pixels if p[0] > 180 and p[1] < 80 and p[2] < 80)  # the "error" badges: the CSS applied
     assert ink > 0.01 * len(pixels), "the page looks blank"
     assert red > 50, "no error badge drawn"
+
+
+def test_histogram_bins_cover_the_durations() -> None:
+    from rtrace.cli.render.html import histogram_bins
+    from rtrace.core.read.stats import RELATIVE_ERROR, Histogram
+
+    h = Histogram()
+    h.add(12.0)
+    (lo, hi, n), = histogram_bins(h)
+    assert n == 1 and lo == hi == pytest.approx(12.0, rel=2 * RELATIVE_ERROR)
+    for ms_ in (0.0, 1.0, 10.0, 100.0, 1000.0):
+        h.add(ms_)
+    bins = histogram_bins(h, bins=4)
+    assert [c for _, _, c in bins] == [2, 2, 1, 1]  # log-spaced: 0 and 1; 10 and 12; 100; 1000
+    assert bins[0][0] == pytest.approx(1.0, rel=2 * RELATIVE_ERROR) and bins[-1][1] == pytest.approx(1000.0, rel=2 * RELATIVE_ERROR)
