@@ -113,7 +113,7 @@ MARKDOWN = """\
 | qid | query | ndcg@2 | recall@2 | precision@2 | mrr | map | hit@2 |
 |---|---|---:|---:|---:|---:|---:|---:|
 | q2 (error) | vector databases | 0.0000 | 0.0000 | 0.0000 | 0.0000 | 0.0000 | 0.0000 |
-| q1 | what is  bm25 | 1.0000 | 0.6667 | 1.0000 | 1.0000 | 0.6667 | 1.0000 |
+| q1 | what is bm25 | 1.0000 | 0.6667 | 1.0000 | 1.0000 | 0.6667 | 1.0000 |
 
 </details>
 
@@ -137,7 +137,7 @@ def test_markdown_exact(work: Path) -> None:
 
 CSV = """\
 log,retriever,qid,query,status,documents,ndcg@2,recall@2,precision@2,mrr,map,hit@2
-a.jsonl,Dense,q1,what is  bm25,ok,3,1.0,0.6666666666666666,1.0,1.0,0.6666666666666666,1.0
+a.jsonl,Dense,q1,what is bm25,ok,3,1.0,0.6666666666666666,1.0,1.0,0.6666666666666666,1.0
 a.jsonl,Dense,q2,vector databases,error,0,0.0,0.0,0.0,0.0,0.0,0.0
 a.jsonl,Dense,q3,something never asked,no run,,,,,,,
 a.jsonl,Dense,(mean),,,2,0.5,0.3333333333333333,0.5,0.5,0.3333333333333333,0.5
@@ -162,12 +162,12 @@ def test_junit_one_case_per_query_and_gate(work: Path) -> None:
         {"tests": "8", "failures": "2", "errors": "0", "skipped": "3"}
     cases = {(c.get("classname"), c.get("name")): c for c in root.iter("testcase")}
     assert sorted(cases) == [
-        ("rtrace.eval.Dense", "q1: what is  bm25"), ("rtrace.eval.Dense", "q2: vector databases"),
+        ("rtrace.eval.Dense", "q1: what is bm25"), ("rtrace.eval.Dense", "q2: vector databases"),
         ("rtrace.eval.Dense", "q3: something never asked"), ("rtrace.eval.Sparse", "q1: what is bm25"),
         ("rtrace.eval.Sparse", "q2: vector databases"), ("rtrace.eval.Sparse", "q3: something never asked"),
         ("rtrace.eval.gates", "map >= 0.1"), ("rtrace.eval.gates", "mrr >= 0.6"),
     ]
-    q1 = cases[("rtrace.eval.Dense", "q1: what is  bm25")]
+    q1 = cases[("rtrace.eval.Dense", "q1: what is bm25")]
     assert {p.get("name"): float(p.get("value")) for p in q1.iter("property")}["map"] == pytest.approx(2 / 3, abs=1e-15)
     assert q1.find("failure") is None and q1.find("skipped") is None
     assert cases[("rtrace.eval.Dense", "q2: vector databases")].find("failure").get("type") == "error"

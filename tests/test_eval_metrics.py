@@ -94,7 +94,7 @@ def test_ties_in_score_keep_recorded_rank(tmp_path: Path) -> None:
     log = b.session_end().write(tmp_path / "l.jsonl")
     (tmp_path / "j.jsonl").write_text(json.dumps({"query": "q", "doc_id": "a", "relevance": 1}) + "\n")
     result = collect(log, load_labels(tmp_path / "j.jsonl"), [Metric("mrr")])
-    assert result.retrievers["Dense"].scores["q"].values == [1.0]
+    assert list(result.retrievers["Dense"].scores["q"].values) == [1.0]
     by_trec = pytrec_eval.RelevanceEvaluator({"q": {"a": 1}}, {"recip_rank"}).evaluate({"q": {"a": 0.5, "b": 0.5}})
     assert by_trec["q"]["recip_rank"] == 0.5  # b > a: trec_eval ranks b first
 
@@ -238,7 +238,7 @@ def test_id_key_and_repeats(tmp_path: Path) -> None:
     result = collect(log, load_labels(tmp_path / "q.txt"), [Metric("precision", 3), Metric("map")], id_key="source")
     r = result.retrievers["Dense"]
     # a.md, a.md (dropped), c3 (no source: its own id), b.md -> a.md, c3, b.md
-    assert r.scores["Q"].values == [pytest.approx(2 / 3), pytest.approx((1 + 2 / 3) / 2)]
+    assert list(r.scores["Q"].values) == [pytest.approx(2 / 3), pytest.approx((1 + 2 / 3) / 2)]
     assert (r.repeats, r.unlabelled, list(r.unlabelled_queries), result.missing_ids) == (1, 1, ["other"], 1)
 
 
