@@ -248,3 +248,35 @@ def test_bad_files(work: Path) -> None:
     assert r.returncode == 0
     assert r.stderr == ("rtrace: warning: no run in a.jsonl matched a labelled query (without --queries, runs match "
                         "qrels.txt only by a 'qid' in their metadata)\n")
+
+
+COMPARISON_MARKDOWN = """\
+**A → B** · paired randomisation test \\(sign flips of per-query differences\\), two-sided; exact with &lt;= 16 \
+differing queries, else 10000 samples, seed 0; \\* significant at α = 0.05
+
+| retriever | metric | queries | A | B | Δ | p |
+|---|---|---:|---:|---:|---:|---:|
+| Dense | ndcg@3 | 6 | 1.0000 | 0.5000 | -0.5000 | 0.0312 \\* |
+| Dense | recall@3 | 6 | 1.0000 | 1.0000 | +0.0000 | 1.0000 |
+| Dense | precision@3 | 6 | 0.3333 | 0.3333 | +0.0000 | 1.0000 |
+| Dense | mrr | 6 | 1.0000 | 0.3333 | -0.6667 | 0.0312 \\* |
+| Dense | map | 6 | 1.0000 | 0.3333 | -0.6667 | 0.0312 \\* |
+| Dense | hit@3 | 6 | 1.0000 | 1.0000 | +0.0000 | 1.0000 |
+"""
+
+
+def test_two_logs_markdown_and_junit(tmp_path: Path) -> None:
+    two_logs(tmp_path)
+    r = rtrace("eval", "a.jsonl", "b.jsonl", "--qrels", "qrels.txt", "-k", "3", "--format", "markdown", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.endswith(COMPARISON_MARKDOWN + "\n")
+    r = rtrace("eval", "a.jsonl", "b.jsonl", "--qrels", "qrels.txt", "-k", "3", "--format", "junit",
+               "--fail-if-worse", "ndcg@3", "--fail-if-worse", "recall@3", cwd=tmp_path)
+    assert r.returncode == 1
+    root = ET.fromstring(r.stdout)
+    case = next(c for c in root.iter("testcase") if c.get("name") == "q1: query 1")
+    assert case.find("system-out").text.endswith("\nchange from A: ndcg@3=-0.5000 recall@3=+0.0000 precision@3=+0.0000 "
+                                                 "mrr=-0.6667 map=-0.6667 hit@3=+0.0000")
+    gates = {c.get("name"): c.find("failure") for c in root.iter("testcase") if c.get("classname") == "rtrace.eval.gates"}
+    assert gates["no significant drop in recall@3"] is None
+    assert gates["no significant drop in ndcg@3"].get("message") == "dropped: Dense 1.0000 -> 0.5000 (p = 0.0312)"

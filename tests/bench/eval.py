@@ -9,7 +9,8 @@ returned and one it did not), then times, interleaved, in fresh processes:
 
 - `rtrace filter --status error LOG` (the baseline)
 - `rtrace eval LOG --qrels Q --queries T` (target: at most 2x the baseline)
-- the same with every query of the log labelled (the worst case: documents parsed for every run)
+- the same with every query of the log labelled (the worst case: documents parsed for every run),
+  as a table and as JSON (which holds every grade's output in memory)
 
 and prints medians, ratios and peak RSS.
 """
@@ -79,10 +80,11 @@ def main() -> None:
           f"(prepared in {time.perf_counter() - t:.0f} s)\n")
     commands = {
         "filter": [rtrace, "filter", "--status", "error", str(log)],
-        "eval": [rtrace, "eval", str(log), "--qrels", str(work / "qrels.txt"), "--queries", str(work / "queries.tsv"),
-                 "--format", "json"],
+        "eval": [rtrace, "eval", str(log), "--qrels", str(work / "qrels.txt"), "--queries", str(work / "queries.tsv")],
         "eval-all": [rtrace, "eval", str(log), "--qrels", str(work / "qrels-all.txt"),
-                     "--queries", str(work / "queries-all.tsv"), "--format", "json"],
+                     "--queries", str(work / "queries-all.tsv")],
+        "eval-all-json": [rtrace, "eval", str(log), "--qrels", str(work / "qrels-all.txt"),
+                          "--queries", str(work / "queries-all.tsv"), "--format", "json"],
     }
     runs: dict[str, list[tuple[float, float]]] = {k: [] for k in commands}
     for _ in range(args.repeats):  # interleaved: drift in the machine's load hits every command alike
@@ -92,6 +94,7 @@ def main() -> None:
         "filter": "rtrace filter --status error LOG (baseline)",
         "eval": f"rtrace eval LOG ({some} labelled queries)",
         "eval-all": f"rtrace eval LOG (all {every} queries labelled)",
+        "eval-all-json": "  the same, --format json (every grade written)",
     }
     print(f"{'command':<56} {'median s':>9} {'peak RSS MB':>12}")
     med = {}
