@@ -80,6 +80,44 @@ def test_table_exact(work: Path) -> None:
     assert "\n".join(line.rstrip() for line in text.splitlines()) + "\n" == TABLE
 
 
+# At 48 columns the metrics do not fit one table: they continue in a second, every number whole,
+# the counts and the title only in the first, text columns squeezed before a number is.
+NARROW = """\
+retriever graded no run no labels ndcg@2
+Dense          2      1         1 0.5000
+Sparse         1      2         0 0.3801
+retriever recall@2 precision@2    mrr    map
+Dense       0.3333      0.5000 0.5000 0.3333
+Sparse      0.3333      0.5000 1.0000 0.3333
+retriever  hit@2
+Dense     0.5000
+Sparse    1.0000
+Dense: worst 1 of 2 queries by ndcg@2
+qid        query     ndcg@2 recall@2 precision@2
+q2 (error) vector d… 0.0000   0.0000      0.0000
+qid        query               mrr    map  hit@2
+q2 (error) vector databases 0.0000 0.0000 0.0000
+"""
+
+
+def test_table_keeps_every_number_whole_when_narrow(work: Path) -> None:
+    from rtrace.cli.commands.eval import grade_log
+    from rtrace.cli.render.eval import eval_table
+    from rtrace.core.read.eval import metrics_for
+    from rtrace.core.read.filters import RunFilter
+    from rtrace.core.read.grade import EvalReport
+    from rtrace.core.read.labels import load_labels
+    from rtrace.core.read.pipeline import Source
+
+    os.chdir(work)
+    labels = load_labels("qrels.txt", "queries.tsv")
+    report = EvalReport("qrels.txt", [("a.jsonl", grade_log(Source(["a.jsonl"]), RunFilter(), labels, metrics_for([2]), None, False))])
+    console = Console(record=True, width=48, color_system=None)
+    console.print(eval_table(report, 1))
+    lines = [line.rstrip() for line in console.export_text().splitlines()]
+    assert "\n".join(lines[3:17]) + "\n" == NARROW
+
+
 def test_cli_table_and_gate_exit_codes(work: Path) -> None:
     r = rtrace("eval", "a.jsonl", *LABELS, "--worst", "1", "--fail-under", "mrr=0.6", "--fail-under", "hit@2=0.5", cwd=work)
     assert r.returncode == 1

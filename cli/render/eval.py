@@ -6,6 +6,7 @@ import csv
 import io
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from rtrace.cli.render.text import clean
@@ -57,11 +58,12 @@ def eval_table(report: EvalReport, worst: int) -> Any:
     for path, result in report.logs:
         parts.append(Text.assemble(("rtrace eval  ", "bold"), (clean(path, 100, True), "cyan"),
                                    f"  {len(result.labels.qrels)} labelled queries · {_averaging(result)}"))
-        parts.append(_means_table(result))
+        parts.append(_Fitted(lambda ms, first, r=result: _means_table(r, ms, first), result.metrics))
         for name in result.retrievers:
             shown = _worst(result, name, worst)
             if shown:
-                parts.append(_query_table(result, name, shown))
+                parts.append(_Fitted(lambda ms, first, r=result, n=name, s=shown:
+                                     _query_table(r, n, s, ms, first), result.metrics))
         parts.extend(Text(line, style="yellow") for line in _gaps(result))
     c = report.comparison
     if c is not None:
@@ -105,42 +107,69 @@ def eval_table(report: EvalReport, worst: int) -> Any:
     return Group(*parts)
 
 
-def _means_table(result: EvalResult) -> Any:
+class _Fitted:
+    """A table with one column per metric, split into several tables when the terminal is too
+    narrow for all of them, so every number stays whole (Rich would crop the last columns).
+    Text columns give way first: a table fits when its minimum width (text squeezed to its
+    longest word, numbers whole) does. ``build(metrics, first)`` makes one table; the counts
+    and the title go in the first only."""
+
+    def __init__(self, build: Callable[[list[int], bool], Any], metrics: Sequence[Any]) -> None:
+        self.build, self.count = build, len(metrics)
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        from rich.measure import Measurement
+
+        unbounded = options.update(max_width=10_000)  # Measurement.get clamps to the width it is given
+        chunk: list[int] = []
+        first = True
+        for i in range(self.count):
+            trial = self.build([*chunk, i], first)
+            if chunk and Measurement.get(console, unbounded, trial).minimum > options.max_width:
+                yield self.build(chunk, first)
+                chunk, first = [], False
+            chunk.append(i)
+        yield self.build(chunk, first)
+
+
+def _means_table(result: EvalResult, shown: list[int], first: bool) -> Any:
     from rich.table import Table
     from rich.text import Text
 
     table = Table(box=None, header_style="bold", pad_edge=False, collapse_padding=True)
     table.add_column("retriever", overflow="ellipsis", max_width=30, min_width=9)
-    for col in ("graded", "no run", "no labels"):
-        table.add_column(col, justify="right", no_wrap=True)
-    for m in result.metrics:
-        table.add_column(str(m), justify="right", no_wrap=True)
+    counts = ("graded", "no run", "no labels") if first else ()
+    for col in counts:  # min_width: Rich would measure a header by its longest word
+        table.add_column(col, justify="right", no_wrap=True, min_width=len(col))
+    for i in shown:
+        table.add_column(str(result.metrics[i]), justify="right", no_wrap=True)
     for name, r in result.retrievers.items():
         missing = len(result.missing(name))
-        table.add_row(Text(clean(name, 30, True), style="cyan", no_wrap=True, overflow="ellipsis"), str(len(r.scores)),
-                      Text(str(missing), style="yellow" if missing else ""),
-                      Text(str(r.unlabelled), style="yellow" if r.unlabelled else ""),
-                      *(_f(result.mean(name, m)) for m in result.metrics))
+        cells = [str(len(r.scores)), Text(str(missing), style="yellow" if missing else ""),
+                 Text(str(r.unlabelled), style="yellow" if r.unlabelled else "")] if first else []
+        table.add_row(Text(clean(name, 30, True), style="cyan", no_wrap=True, overflow="ellipsis"), *cells,
+                      *(_f(result.mean(name, result.metrics[i])) for i in shown))
     return table
 
 
-def _query_table(result: EvalResult, name: str, shown: list[QueryScore]) -> Any:
+def _query_table(result: EvalResult, name: str, shown: list[QueryScore], metrics: list[int], first: bool) -> Any:
     from rich.table import Table
     from rich.text import Text
 
     r = result.retrievers[name]
+    title = f"{clean(name, 30, True)}: worst {len(shown)} of {len(r.scores)} queries by {result.metrics[0]}"
     table = Table(box=None, header_style="bold", pad_edge=False, collapse_padding=True,
-                  title=f"{clean(name, 30, True)}: worst {len(shown)} of {len(r.scores)} queries by {result.metrics[0]}",
-                  title_justify="left")
+                  title=title if first else None, title_justify="left")
     table.add_column("qid", overflow="ellipsis", max_width=16)
     table.add_column("query", overflow="ellipsis", max_width=50)
-    for m in result.metrics:
-        table.add_column(str(m), justify="right", no_wrap=True)
+    for i in metrics:
+        table.add_column(str(result.metrics[i]), justify="right", no_wrap=True)
     for s in shown:
         qid = Text(clean(s.qid, 30, True), no_wrap=True, overflow="ellipsis")
         if s.status != "ok":
             qid.append(f" ({s.status})", style="red")
-        table.add_row(qid, Text(clean(s.query, 80, True), no_wrap=True, overflow="ellipsis"), *(_f(v) for v in s.values))
+        table.add_row(qid, Text(clean(s.query, 80, True), no_wrap=True, overflow="ellipsis"),
+                      *(_f(s.values[i]) for i in metrics))
     return table
 
 
