@@ -69,7 +69,7 @@ def report(path: Path) -> dict[str, Any]:
 
 
 def check_commands(log: Path, cwd: Path, rerank_name: str, retriever_name: str) -> None:
-    """show, filter, stats, diff and export read a framework's log as any other."""
+    """show, filter, stats, diff, replay, eval and export read a framework's log as any other."""
     rtrace = ["-m", "rtrace.cli"]
     show = run([*rtrace, "show", str(log), "--name", rerank_name, "--runs"], cwd)
     assert show.returncode == 0 and rerank_name in show.stdout, show.stderr
@@ -81,6 +81,25 @@ def check_commands(log: Path, cwd: Path, rerank_name: str, retriever_name: str) 
     assert stats.returncode == 0 and retriever_name in stats.stdout, stats.stderr
     diff = run([*rtrace, "diff", str(log), str(log), "--format", "json"], cwd)
     assert diff.returncode == 0, diff.stderr
+    replay = run([*rtrace, "replay", str(log), "--no-wait"], cwd)
+    assert replay.returncode == 0 and f"✓ {retriever_name}" in replay.stdout, replay.stderr
+    # Label each retriever run's top document relevant: every labelled query is then graded
+    # with recall@10 = 1 for that retriever (its other documents are unjudged).
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    queries = {e["run_id"]: e["query"] for e in events if e["event"] == "retriever_start" and e["name"] == retriever_name}
+    labels: dict[str, str] = {}  # a query asked twice is graded by its first run, as eval does
+    for e in events:
+        if e["event"] == "retriever_end" and e["run_id"] in queries and e["documents"]:
+            labels.setdefault(queries[e["run_id"]], e["documents"][0]["id"])
+    assert labels
+    (cwd / "labels.jsonl").write_text("".join(json.dumps({"query": q, "doc_id": d, "relevance": 1}) + "\n"
+                                             for q, d in labels.items()))
+    graded = run([*rtrace, "eval", str(log), "--qrels", "labels.jsonl", "--name", retriever_name,
+                  "--format", "json"], cwd)
+    assert graded.returncode == 0, graded.stderr
+    (graded_retriever,) = json.loads(graded.stdout)["logs"][0]["retrievers"]
+    assert graded_retriever["name"] == retriever_name and graded_retriever["evaluated"] == len(labels)
+    assert graded_retriever["means"]["recall@10"] == 1.0, graded_retriever
     spans = cwd / "spans.json"
     export = run([*rtrace, "export", str(log), "-o", str(spans)], cwd)
     assert export.returncode == 0, export.stderr
