@@ -28,7 +28,8 @@ def run_filter_command(source: Source, run_filter: RunFilter, runs_only: bool, l
     written_sessions: set[str] = set()
     try:
         # Lines are echoed raw, so documents are parsed only when a filter reads them.
-        for item in selected_items(source, run_filter, runs_only, last, stats, builder, documents=run_filter.doc is not None):
+        for item in selected_items(source, run_filter, runs_only, last, stats, builder,
+                                   documents=run_filter.doc is not None, skim_traces=True):
             seen = True
             if isinstance(item, Session):
                 if item.session_id not in written_sessions and item.start_event is not None:

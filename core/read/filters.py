@@ -13,7 +13,9 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
+from typing import Any
 
+from rtrace.core import events
 from rtrace.core.errors import UsageError
 from rtrace.core.read.trees import ERROR, INCOMPLETE, OK, Run, Session, Trace
 
@@ -102,6 +104,20 @@ class RunFilter:
 
     def __call__(self, run: Run) -> bool:
         return all(pred(run) for pred in self._predicates)
+
+    def line_hint(self) -> Callable[[dict[str, Any]], bool] | None:
+        """A test on single events that every trace this filter keeps passes on one of its lines.
+
+        None when no such cheap test is known (then every trace must be built to decide).
+        Used by ``skim`` to drop traces that cannot match before building them.
+        """
+        if self.status == ERROR:
+            return lambda ev: ev["event"].endswith("_error")
+        if self.status == INCOMPLETE:
+            return lambda ev: False  # only traces that never finish (skim hands those over at the end)
+        if self.retried:
+            return lambda ev: ev["event"] == events.RETRY
+        return None
 
 
 @dataclass(eq=False)

@@ -6,11 +6,12 @@ they are done, ``report`` the lines that were skipped or oddities in the trees.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from rtrace.core.read.filters import RunFilter, Selected, select
-from rtrace.core.read.reader import ReadStats, read_lines
+from rtrace.core.read.reader import Event, ReadStats, read_lines
+from rtrace.core.read.skim import skim
 from rtrace.core.read.trees import Session, TreeBuilder
 from rtrace.core.store import latest_log
 
@@ -27,9 +28,16 @@ def resolve_paths(paths: Sequence[str]) -> list[str]:
 
 
 def selected_items(source: Source, run_filter: RunFilter, runs_only: bool, last: int | None,
-           stats: ReadStats, builder: TreeBuilder, documents: bool = True) -> Iterator[Selected | Session]:
-    events = read_lines(source.paths, lenient=source.lenient, stats=stats, follow=source.follow,
-                        documents=documents)
+           stats: ReadStats, builder: TreeBuilder, documents: bool = True,
+           skim_traces: bool = False) -> Iterator[Selected | Session]:
+    """``skim_traces``: drop traces that cannot match before building them (``skim``); the
+    selection is unchanged, but the builder never sees those traces (no run flags or
+    counts from them), so only commands that echo lines (``filter``) ask for it."""
+    events: Iterable[Event] = read_lines(source.paths, lenient=source.lenient, stats=stats,
+                                         follow=source.follow, documents=documents)
+    hint = run_filter.line_hint() if skim_traces else None
+    if hint is not None:
+        events = skim(events, hint)
     return select(builder.build(events), run_filter, runs_only=runs_only, last=last)
 
 

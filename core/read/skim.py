@@ -1,0 +1,127 @@
+"""Dropping whole traces that cannot match a filter before any tree is built for them.
+
+``rtrace filter`` echoes the lines of matching traces. Building run trees costs
+far more than reading and parsing the lines, and most traces of a big log do
+not match, so ``skim`` groups events into traces by their ids alone and lets
+through only the traces that contain a line the filter could match on (a
+``*_error`` line for ``--status error``), plus every session event. The tree
+builder then sees exactly the events it would have built the kept traces from,
+in the same order relative to each other and to session events, so what is
+selected and printed does not change.
+
+This holds because ``skim`` groups events with the tree builder's own linking
+rule and only while the log is well formed: every run starts once, ends once,
+and its parent (when recorded) started earlier in the same trace, or it is the
+root of a trace of its own. At the first event that breaks this (a repeated id,
+an end or retry of an unknown run, a run ending twice, a non-string id), it
+hands everything it holds back in log order and passes the rest through
+untouched: the builder then sees what it would have seen, less traces that were
+complete, well formed and could not match (which leave it no warning to give).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from rtrace.core import events as names
+from rtrace.core.read.reader import Event
+
+LineHint = Callable[[dict[str, Any]], bool]
+
+_PHASES = {"start": 1, "end": 2, "error": 2}
+
+
+def _phase(event: str) -> int:
+    """1 for a run start, 2 for a run end or error, 0 for anything else (as trees._kind)."""
+    kind, _, phase = event.rpartition("_")
+    if kind and kind != "session":
+        return _PHASES.get(phase, 0)
+    return 0
+
+
+class _Trace:
+    __slots__ = ("root", "events", "open", "root_ended", "keep", "runs")
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.events: list[tuple[int, Event]] = []
+        self.open = 0
+        self.root_ended = False
+        self.keep = False
+        self.runs: list[str] = []
+
+
+def skim(events: Iterable[Event], hint: LineHint) -> Iterator[Event]:
+    """``events`` less the complete, well-formed traces none of whose lines ``hint`` accepts."""
+    it = iter(events)
+    of_run: dict[str, _Trace] = {}  # every run id of every trace in flight
+    ended: set[str] = set()  # runs of traces in flight that have ended
+    phases: dict[str, int] = {}  # event name -> _phase, cached
+    session_events = names.SESSION_EVENTS
+    timeline = names.TIMELINE_EVENTS
+    n = 0
+    for ev in it:
+        n += 1
+        data = ev.data
+        name = data.get("event")
+        if type(name) is not str:
+            break
+        if name in session_events:
+            yield ev
+            continue
+        run_id = data.get("run_id")
+        if type(run_id) is not str:
+            break
+        phase = phases.get(name)
+        if phase is None:
+            phase = phases[name] = _phase(name)
+        if phase == 1:
+            if run_id in of_run:
+                break  # a repeated run id
+            parent = data.get("parent_run_id")
+            trace = of_run.get(parent) if type(parent) is str else None
+            if trace is None:
+                if parent is not None and type(parent) is not str:
+                    break
+                trace = _Trace(run_id)  # a root, or an orphan: a trace of its own, as the builder does
+            trace.open += 1
+            trace.runs.append(run_id)
+            of_run[run_id] = trace
+        else:
+            trace = of_run.get(run_id)
+            if trace is None:
+                break  # an event of a run whose start is not here
+            if phase == 2:
+                if run_id in ended:
+                    break  # a run that ended twice
+                ended.add(run_id)
+                trace.open -= 1
+                if run_id == trace.root:
+                    trace.root_ended = True
+            elif name not in timeline:
+                break  # an event the builder does not know: let it see everything
+        trace.events.append((n, ev))
+        if not trace.keep and hint(data):
+            trace.keep = True
+        if trace.open == 0 and trace.root_ended:
+            for rid in trace.runs:
+                del of_run[rid]
+                ended.discard(rid)
+            if trace.keep:
+                for _, held in trace.events:
+                    yield held
+    else:
+        yield from _held(of_run)
+        return
+    # Not well formed: everything held, in log order, then the rest as it comes.
+    held = list(_held(of_run))
+    yield from held
+    yield ev
+    yield from it
+
+
+def _held(of_run: dict[str, _Trace]) -> Iterator[Event]:
+    traces = {id(t): t for t in of_run.values()}.values()
+    for _, ev in sorted((item for t in traces for item in t.events), key=lambda item: item[0]):
+        yield ev
