@@ -15,7 +15,7 @@ from rtrace.core.integrations.frameworks import trace_frameworks
 from rtrace.core.record.context import current_run, trace_to
 from rtrace.core.record.documents import Document
 from rtrace.core.record.handlers import AsyncCallbackHandler, BaseCallbackHandler
-from rtrace.core.record.instrument import Retriever, dispatch_custom_event, retriever
+from rtrace.core.record.instrument import Retriever, adispatch_custom_event, dispatch_custom_event, retriever
 from rtrace.core.record.jsonl import JsonlHandler
 from rtrace.core.record.managers import (
     AsyncCallbackManager,
@@ -58,6 +58,7 @@ __all__ = [
     "StdOutCallbackHandler",
     "UsageError",
     "__version__",
+    "adispatch_custom_event",
     "current_run",
     "dispatch_custom_event",
     "retriever",

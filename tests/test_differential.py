@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from typing import Any, Callable
 from uuid import UUID
@@ -409,3 +410,260 @@ def test_run_manager_custom_events_reach_handlers_unlike_langchain() -> None:
 def test_both_implementations_are_really_different_objects() -> None:
     assert IMPLS[0].CallbackManager is not IMPLS[1].CallbackManager
     assert IMPLS[1].CallbackManager.__module__.startswith("rtrace.core")
+
+
+# ---- round two: what LangChain's own tests found (issue 12), one case per item ----
+
+
+def test_configure_accepts_every_kind_of_callbacks() -> None:
+    """Item 1: None, lists of rtrace or LangChain handlers, rtrace or LangChain managers."""
+    import rtrace.core as rtc
+
+    def scenario(impl: Any) -> Any:
+        log = Log()
+        rt_h, lc_h = recorder(RT, log, "rt"), recorder(LC, log, "lc")
+        names = {id(rt_h): "rt", id(lc_h): "lc"}
+        lc_m = LC.CallbackManager(handlers=[lc_h], inheritable_handlers=[lc_h], parent_run_id=FIXED,
+                                  tags=["t"], inheritable_tags=["t"], metadata={"m": 1})
+        rt_m = RT.CallbackManager(handlers=[rt_h], inheritable_handlers=[rt_h], parent_run_id=FIXED,
+                                  tags=["t"], inheritable_tags=["t"], metadata={"m": 1})
+        states = []
+        for callbacks in (None, [], [rt_h, lc_h], lc_m, rt_m):
+            for cls in (impl.CallbackManager, impl.AsyncCallbackManager):
+                cm = cls.configure(callbacks, None, inheritable_tags=["x"])
+                states.append((manager_state(cm, names), cm.parent_run_id))
+        return states
+
+    lc_states = scenario(LC)
+    assert scenario(RT) == lc_states
+    assert lc_states[6][0]["handlers"] == ["lc"] and lc_states[6][1] == FIXED  # a LangChain manager
+
+    # ... which is what LangChain passes down: an rtrace Retriever called from a RunnableLambda.
+    from langchain_core.runnables import RunnableLambda
+
+    class Inner(rtc.Retriever):
+        def _get_relevant_documents(self, query: str, *, run_manager: Any) -> list[Any]:
+            return DOCS
+
+    log = Log()
+    out = RunnableLambda(lambda q, config: Inner().invoke(q, config)).invoke(
+        "q", {"callbacks": [recorder(RT, log, "h")]})
+    assert out == DOCS
+    assert [c[1] for c in log.calls] == ["on_retriever_start", "on_retriever_end"]
+    assert log.calls[0][3]["parent_run_id"] is not None  # a child of the lambda's run
+
+
+def test_run_manager_custom_event_takes_the_documented_keywords() -> None:
+    """Item 2: on_custom_event(name, data, run_id=, tags=, metadata=) as LangChain's run managers
+    accept it; rtrace forwards it to the handlers (LangChain's is a no-op: a listed difference)."""
+    seen = {}
+    for impl in (LC, RT):
+        log = Log()
+        rm = impl.CallbackManager.configure([recorder(impl, log, "h")], local_tags=["own"]).on_retriever_start(None, "q")
+        rm.on_custom_event("rerank", {"kept": 2}, run_id=FIXED, tags=["given"], metadata={"k": 1})
+        if impl is RT:
+            rm.on_custom_event("defaults", 1)
+        seen[impl.label] = normalized(log)
+    assert [c[1] for c in seen["langchain"]] == ["on_retriever_start"]
+    assert seen["rtrace"][1] == ("h", "on_custom_event", ("rerank", {"kept": 2}),
+                                 {"run_id": "id1", "tags": ["given"], "metadata": {"k": 1}})
+    assert seen["rtrace"][2][3] == {"run_id": "id0", "tags": ["own"], "metadata": {}}
+
+
+def test_a_single_async_handler_cannot_leak_context_into_the_caller() -> None:
+    """Item 3: non-inline async handlers run in tasks, so their ContextVar writes stay there."""
+    import contextvars
+
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+
+    def scenario(impl: Any) -> Any:
+        class Setter(impl.AsyncCallbackHandler):  # type: ignore[name-defined, misc]
+            def __init__(self, inline: bool) -> None:
+                self.run_inline = inline
+
+            async def on_retriever_start(self, *args: Any, **kwargs: Any) -> None:
+                var.set("set by handler")
+
+            async def on_text(self, *args: Any, **kwargs: Any) -> None:
+                var.set("set by on_text")
+
+        async def main() -> list[str]:
+            out = []
+            for inline in (False, True):
+                var.set("unset")
+                rm = await impl.AsyncCallbackManager.configure([Setter(inline)]).on_retriever_start(None, "q")
+                out.append(var.get())
+                await rm.on_text("t")
+                out.append(var.get())
+            return out
+
+        return asyncio.run(main())
+
+    assert _both(scenario) == ["unset", "unset", "set by handler", "set by on_text"]
+
+
+def test_dispatch_custom_event_as_langchain() -> None:
+    """Item 4: RuntimeError outside a run, config=, inside LangChain runnables, and the async one."""
+    import langchain_core.callbacks.manager as lcm
+    import rtrace.core as rtc
+    from langchain_core.runnables import RunnableLambda
+
+    dispatchers = {"langchain": (lcm.dispatch_custom_event, lcm.adispatch_custom_event),
+                   "rtrace": (rtc.dispatch_custom_event, rtc.adispatch_custom_event)}
+
+    def scenario(impl: Any) -> Any:
+        sync, asyn = dispatchers[impl.label]
+        with pytest.raises(RuntimeError, match="without a parent run id"):
+            sync("outside", {})
+        with pytest.raises(RuntimeError, match="without a parent run id"):
+            asyncio.run(asyn("outside", {}))
+        log = Log()
+
+        def body(x: int, config: Any) -> int:
+            sync("implicit", {"x": x})
+            sync("explicit", {"x": x}, config=config)
+            return x
+
+        async def abody(x: int, config: Any) -> int:
+            await asyn("implicit", {"x": x})
+            await asyn("explicit", {"x": x}, config=config)
+            return x
+
+        RunnableLambda(body).invoke(1, {"callbacks": [recorder(impl, log, "h")], "run_id": FIXED,
+                                        "tags": ["t"], "metadata": {"m": 1}})
+        asyncio.run(RunnableLambda(abody).ainvoke(2, {"callbacks": [recorder(impl, log, "a", is_async=True)],
+                                                      "run_id": UUID(int=8)}))
+        return [c for c in normalized(log) if c[1] == "on_custom_event"]
+
+    calls = _both(scenario)
+    assert calls[0] == ("h", "on_custom_event", ("implicit", {"x": 1}),
+                        {"run_id": "id0", "tags": ["t"], "metadata": {"m": 1}})
+    assert len(calls) == 4 and calls[3][3]["run_id"] == "id1"
+
+
+def test_retriever_name_ls_params_and_fields() -> None:
+    """Item 5: ls_retriever_name from name=/get_name(), _get_ls_params, fields in the constructor."""
+    import rtrace.core as rtc
+    from langchain_core.retrievers import BaseRetriever
+
+    class MyRetriever(BaseRetriever):
+        throw_error: bool = False
+        k: int = 2
+
+        def _get_relevant_documents(self, query: str, *, run_manager: Any) -> list[Any]:
+            if self.throw_error:
+                raise ValueError("asked to")
+            return DOCS[: self.k]
+
+    class MyRetrieverRT(rtc.Retriever):
+        throw_error: bool = False
+        k: int = 2
+
+        def _get_relevant_documents(self, query: str, *, run_manager: Any) -> list[Any]:
+            if self.throw_error:
+                raise ValueError("asked to")
+            return DOCS[: self.k]
+
+    MyRetrieverRT.__name__ = "MyRetriever"
+
+    def run(cls: Any, impl: Any) -> Any:
+        log = Log()
+        r = cls(name="CustomRetriever", k=1, tags=["x"])
+        params = r._get_ls_params()
+        r.invoke("q", {"callbacks": [recorder(impl, log, "h")]})
+        with pytest.raises(ValueError, match="asked to"):
+            cls(throw_error=True).invoke("q", {"callbacks": [recorder(impl, log, "h")]})
+        return params, r.get_name(), normalized(log)
+
+    lc, rt = run(MyRetriever, LC), run(MyRetrieverRT, RT)
+    assert rt == lc
+    assert lc[0] == {"ls_retriever_name": "custom"} and lc[2][0][3]["name"] == "CustomRetriever"
+
+
+def test_async_hook_assigned_on_the_instance_and_hasattr() -> None:
+    """Item 6: a coroutine function set on a handler instance is awaited; no catch-all hooks."""
+
+    def scenario(impl: Any) -> Any:
+        log = Log()
+        handler = impl.BaseCallbackHandler()
+
+        async def on_retriever_end(documents: Any, **kwargs: Any) -> None:
+            log.add("instance", "on_retriever_end", len(documents))
+
+        handler.on_retriever_end = on_retriever_end
+
+        async def main() -> None:
+            rm = await impl.AsyncCallbackManager.configure([handler]).on_retriever_start(None, "q")
+            await rm.on_retriever_end(DOCS)
+
+        asyncio.run(main())
+        return log.calls, hasattr(handler, "on_anything"), hasattr(handler, "ignore_anything")
+
+    assert _both(scenario) == ([("instance", "on_retriever_end", 2)], False, False)
+
+
+def test_configure_with_callbacks_does_not_nest_under_the_current_run() -> None:
+    """Item 7: only configure *without* callbacks nests under rtrace's current run."""
+    import rtrace.core as rtc
+
+    log = Log()
+    h = recorder(RT, log, "h")
+
+    @rtc.retriever
+    def outer(query: str) -> list[Any]:
+        cm = RT.CallbackManager.configure([h])
+        return [cm.parent_run_id, RT.CallbackManager.configure().parent_run_id]
+
+    with rtc.trace_to(os.devnull):
+        explicit, implicit = outer("q")
+    assert explicit is None  # as LangChain's configure([h]) gives
+    assert implicit is not None
+    assert LC.CallbackManager.configure([recorder(LC, log, "l")]).parent_run_id is None
+
+
+def test_a_retriever_inside_langchain_code_nests_under_the_langchain_run() -> None:
+    """Item 8: an rtrace @retriever / Retriever in a RunnableLambda is a child of it, reported to
+    the LangChain run's handlers as a LangChain retriever there is."""
+    import rtrace.core as rtc
+    from langchain_core.retrievers import BaseRetriever
+    from langchain_core.runnables import RunnableLambda
+
+    class LCDocs(BaseRetriever):
+        def _get_relevant_documents(self, query: str, *, run_manager: Any) -> list[Any]:
+            return DOCS
+
+    class RTDocs(rtc.Retriever):
+        def _get_relevant_documents(self, query: str, *, run_manager: Any) -> list[Any]:
+            return DOCS
+
+    RTDocs.__name__ = "LCDocs"
+
+    def scenario(impl: Any) -> Any:
+        log = Log()
+        inner = LCDocs().invoke if impl is LC else RTDocs().invoke
+        RunnableLambda(lambda q: inner(q)).invoke("q", {"callbacks": [recorder(impl, log, "h")], "run_id": FIXED})
+
+        async def main() -> None:
+            ainner = LCDocs().ainvoke if impl is LC else rtc.retriever(name="LCDocs")(_adocs)
+            await RunnableLambda(_alambda(ainner)).ainvoke("q", {"callbacks": [recorder(impl, log, "a")]})
+
+        asyncio.run(main())
+        calls = [c for c in normalized(log) if c[1].startswith("on_retriever")]
+        for call in calls[2:]:  # a decorated function has no class to take ls_retriever_name from
+            call[3].pop("metadata", None)
+        return calls
+
+    calls = _both(scenario)
+    assert calls[0][3]["parent_run_id"] == "id1" and calls[0][3]["name"] == "LCDocs"
+    assert calls[2][3]["parent_run_id"] is not None
+    assert [c[1] for c in calls] == ["on_retriever_start", "on_retriever_end"] * 2
+
+
+async def _adocs(query: str) -> list[Any]:
+    return DOCS
+
+
+def _alambda(inner: Any) -> Any:
+    async def body(q: str) -> Any:
+        return await inner(q)
+    return body

@@ -266,7 +266,9 @@ def test_dispatch_custom_event_attaches_to_the_current_run(tmp_path: Path) -> No
         return [query]
 
     log = tmp_path / "t.jsonl"
-    dispatch_custom_event("outside", {})  # outside any run: nothing, no error
+    with pytest.raises(RuntimeError, match="without a parent run"):  # outside any run, as LangChain
+        dispatch_custom_event("outside", {})
+    assert rerank("untraced") == ["untraced"]  # inside a run that nothing records: no error
     with trace_to(log):
         rerank("q")
     events = read_events(log)

@@ -7,16 +7,25 @@ inheritably. When ``langchain_core`` is not imported yet, the hook is registered
 the moment it is, so scripts that never use LangChain never pay for importing it.
 A script that also passes the same handler in ``callbacks=[...]`` is not recorded
 twice: LangChain adds a hook's handler only when that instance is not present.
+
+LangChain sees the handler through a ``LangChainHook``: LangChain's
+``AsyncCallbackManager.on_llm_start`` skips every handler that is not ``run_inline``
+when any handler is (a LangChain bug), so an inline rtrace handler would silence
+the user's own async handlers and ``astream_events``' ``on_llm_start``. The hook is
+inline everywhere but in that one partition, where it counts as inline only when
+another handler already is: LangChain then dispatches exactly as without rtrace.
 """
 
 from __future__ import annotations
 
+import inspect
 import sys
 from contextvars import ContextVar
-from types import ModuleType
+from types import CodeType, ModuleType
 from typing import Any
 
 from rtrace.core.integrations import _hooks
+from rtrace.core.record.handlers import BaseCallbackHandler
 
 HOOK_MODULE = "langchain_core.tracers.context"
 
@@ -26,21 +35,22 @@ _pending: list[Any] = []
 
 def install(handler: Any) -> None:
     """Send every LangChain run in this process to ``handler`` (now, or once LangChain loads)."""
+    hook = LangChainHook(handler)
     if HOOK_MODULE in sys.modules:
-        _register(handler)
+        _register(hook)
         return
-    _pending.append(handler)
+    _pending.append(hook)
     if not _hooks.is_pending(HOOK_MODULE, _register_pending):
         _hooks.when_imported(HOOK_MODULE, _register_pending, "LangChain")
 
 
 def uninstall(handler: Any) -> None:
     """Stop sending LangChain runs to ``handler``."""
-    if handler in _pending:
-        _pending.remove(handler)
+    for hook in [h for h in _pending if h.rtrace_handler is handler]:
+        _pending.remove(hook)
         if not _pending:
             _hooks.cancel(HOOK_MODULE, _register_pending)
-    for item in [i for i in _installed if i[0] is handler]:
+    for item in [i for i in _installed if i[0].rtrace_handler is handler]:
         _installed.remove(item)
         hooks = getattr(sys.modules.get(HOOK_MODULE), "_configure_hooks", None)
         if hooks is not None:
@@ -48,17 +58,75 @@ def uninstall(handler: Any) -> None:
 
 
 def installed_handlers() -> list[Any]:
-    """The handlers LangChain runs are currently sent to."""
+    """What LangChain runs are currently sent to (pass these in ``callbacks=`` to avoid doubles)."""
     return [h for h, _ in _installed] + list(_pending)
 
 
-def _register(handler: Any) -> None:
+# Code of LangChain's AsyncCallbackManager.on_llm_start, whose inline/non-inline split is buggy.
+_llm_start_codes: set[CodeType] = set()
+
+
+def _find_llm_start_code() -> None:
+    try:
+        from langchain_core.callbacks.manager import AsyncCallbackManager
+
+        _llm_start_codes.add(inspect.unwrap(AsyncCallbackManager.on_llm_start).__code__)
+    except Exception:  # another LangChain layout: the hook is then simply inline
+        pass
+
+
+class LangChainHook(BaseCallbackHandler):
+    """What LangChain is given for an rtrace handler: its hooks, and a ``run_inline`` that
+    keeps LangChain's dispatch as it is without rtrace (see the module docstring)."""
+
+    rtrace_wrapper = True  # rtrace's managers use ``rtrace_handler`` itself (managers._unwrapped)
+
+    def __init__(self, handler: Any) -> None:
+        self.rtrace_handler = handler
+        # The handler's own bound hooks, so a call costs no extra layer.
+        for name in dir(BaseCallbackHandler):
+            if name.startswith("on_"):
+                setattr(self, name, getattr(handler, name))
+
+    @property
+    def run_inline(self) -> bool:  # type: ignore[override]
+        if not self.rtrace_handler.run_inline:
+            return False
+        frame: Any = sys._getframe(1)
+        if frame.f_code.co_name == "<listcomp>":  # Python 3.11; 3.12+ inlines comprehensions
+            frame = frame.f_back
+        if frame is None or frame.f_code not in _llm_start_codes:
+            return True
+        manager = frame.f_locals.get("self")
+        others = getattr(manager, "handlers", None) or ()
+        return any(h is not self and not getattr(type(h), "rtrace_wrapper", False)
+                   and getattr(h, "run_inline", False) for h in others)
+
+    @property
+    def raise_error(self) -> bool:  # type: ignore[override]
+        return bool(getattr(self.rtrace_handler, "raise_error", False))
+
+    ignore_llm = property(lambda self: self.rtrace_handler.ignore_llm)
+    ignore_retry = property(lambda self: self.rtrace_handler.ignore_retry)
+    ignore_chain = property(lambda self: self.rtrace_handler.ignore_chain)
+    ignore_agent = property(lambda self: self.rtrace_handler.ignore_agent)
+    ignore_retriever = property(lambda self: self.rtrace_handler.ignore_retriever)
+    ignore_chat_model = property(lambda self: self.rtrace_handler.ignore_chat_model)
+    ignore_custom_event = property(lambda self: self.rtrace_handler.ignore_custom_event)
+
+    def __repr__(self) -> str:
+        return f"LangChainHook({self.rtrace_handler!r})"
+
+
+def _register(hook: LangChainHook) -> None:
     from langchain_core.tracers.context import register_configure_hook
 
-    # The default (not .set()) makes the handler visible in every thread and task.
-    var: ContextVar[Any] = ContextVar(f"rtrace_langchain_{id(handler)}", default=handler)
+    if not _llm_start_codes:
+        _find_llm_start_code()
+    # The default (not .set()) makes the hook visible in every thread and task.
+    var: ContextVar[Any] = ContextVar(f"rtrace_langchain_{id(hook)}", default=hook)
     register_configure_hook(var, inheritable=True)
-    _installed.append((handler, var))
+    _installed.append((hook, var))
 
 
 def _register_pending(_module: ModuleType) -> None:

@@ -38,7 +38,14 @@ _executor_: ThreadPoolExecutor | None = None
 
 
 def hook_is_async(handler: Any, event: str) -> bool:
-    """Whether ``handler``'s hook for ``event`` is a coroutine function (cached per class)."""
+    """Whether ``handler``'s hook for ``event`` is a coroutine function.
+
+    Cached per class; a hook assigned on the instance (``h.on_retriever_end = coro_fn``)
+    is looked at each time, as LangChain does for every handler.
+    """
+    own = getattr(handler, "__dict__", None)
+    if own and event in own:
+        return inspect.iscoroutinefunction(own[event])
     key = (type(handler), event)
     try:
         return _async_hooks[key]
@@ -163,10 +170,10 @@ async def ahandle_event(
         if handler.run_inline:
             await _ahandle_one(handler, event, ignore, *args, **kwargs)
     rest = [h for h in handlers if not h.run_inline]
-    asyncio = sys.modules["asyncio"]
-    if len(rest) == 1:
-        await _ahandle_one(rest[0], event, ignore, *args, **kwargs)
-    elif rest:
+    if rest:
+        # Each in a task of its own (even a single one), as LangChain's gather does: a
+        # handler's ContextVar writes must not leak into the traced code.
+        asyncio = sys.modules["asyncio"]
         await asyncio.gather(*(_ahandle_one(h, event, ignore, *args, **kwargs) for h in rest))
 
 

@@ -1,7 +1,9 @@
 """Callback handler bases, with LangChain's hook names, flags and signatures.
 
 A handler overrides the hooks it cares about; every other hook is a no-op, so
-rtrace handlers can also be passed to LangChain (``callbacks=[handler]``).
+rtrace handlers can also be passed to LangChain (``callbacks=[handler]``). The
+hooks are LangChain's, one by one (no catch-all ``__getattr__``: ``hasattr`` must
+answer as it does for a LangChain handler).
 """
 
 from __future__ import annotations
@@ -11,10 +13,6 @@ from typing import Any
 from uuid import UUID
 
 
-def _noop(*args: Any, **kwargs: Any) -> None:
-    return None
-
-
 class BaseCallbackHandler:
     """Base for synchronous handlers (``langchain_core.callbacks.BaseCallbackHandler``)."""
 
@@ -22,15 +20,6 @@ class BaseCallbackHandler:
     """Re-raise exceptions from this handler into the traced code."""
     run_inline: bool = False
     """Under an async manager, call this handler on the event loop, in order, first."""
-
-    def __getattr__(self, name: str) -> Any:
-        # Hooks and flags a newer LangChain may call that this class does not know:
-        # a no-op and False, so handlers stay usable there instead of erroring per event.
-        if name.startswith("on_"):
-            return _noop
-        if name.startswith("ignore_"):
-            return False
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     @property
     def ignore_llm(self) -> bool:
@@ -156,6 +145,9 @@ class BaseCallbackHandler:
     def on_llm_new_token(self, token: Any, *, run_id: UUID, **kwargs: Any) -> Any:
         """A streamed token."""
 
+    def on_stream_event(self, event: Any, *, run_id: UUID, **kwargs: Any) -> Any:
+        """A protocol event of ``stream_events(version="v3")``."""
+
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> Any:
         """An LLM run ended."""
 
@@ -217,6 +209,9 @@ class AsyncCallbackHandler(BaseCallbackHandler):
 
     async def on_llm_new_token(self, token: Any, *, run_id: UUID, **kwargs: Any) -> None:  # type: ignore[override]
         """A streamed token."""
+
+    async def on_stream_event(self, event: Any, *, run_id: UUID, **kwargs: Any) -> None:  # type: ignore[override]
+        """A protocol event of ``astream_events(version="v3")``."""
 
     async def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:  # type: ignore[override]
         """An LLM run ended."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import inspect
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
@@ -20,16 +21,19 @@ from rtrace.core.record.managers import (
     BaseCallbackManager,
     CallbackManager,
     CallbackManagerForRetrieverRun,
+    _enclosing,
+    _langchain_scope,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+_RETRIEVER_CODES: set[Any] = set()  # code objects of the wrappers that run a retriever
 M = TypeVar("M", bound=BaseCallbackManager)
 
 
 def _manager(cls: type[M], tags: list[str] | None, metadata: dict[str, Any] | None) -> M | None:
     """The manager for a new run here, or ``None`` when nothing would record it."""
-    parent = context.current_run()
-    if parent is None and not context.default_handlers():
+    if context.current_run() is None and not context.default_handlers() and not _langchain_scope():
         return None
     manager = cls.configure(local_tags=tags, local_metadata=metadata)
     return manager if manager.handlers else None
@@ -110,6 +114,7 @@ def retriever(
                 await rm.on_retriever_end(result)
                 return result
 
+            _RETRIEVER_CODES.add(async_wrapper.__code__)
             return async_wrapper  # type: ignore[return-value]
 
         @functools.wraps(fn)
@@ -133,9 +138,22 @@ def retriever(
             rm.on_retriever_end(result)
             return result
 
+        _RETRIEVER_CODES.add(wrapper.__code__)
         return wrapper  # type: ignore[return-value]
 
     return wrap(fn) if fn is not None else wrap
+
+
+def _fields(cls: type) -> set[str]:
+    """The names ``cls(**fields)`` accepts: annotated or public non-callable class attributes."""
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        if klass is object:
+            continue
+        names.update(n for n in getattr(klass, "__annotations__", {}) if not n.startswith("_"))
+        names.update(n for n, v in vars(klass).items()
+                     if not n.startswith("_") and not callable(v) and not isinstance(v, (property, classmethod, staticmethod)))
+    return names
 
 
 def _accepts(method: Callable[..., Any], name: str) -> bool:
@@ -180,21 +198,22 @@ class Retriever:
 
     _anew_arg_supported: bool = True
 
-    def __init__(self, *, name: str | None = None, tags: list[str] | None = None,
-                 metadata: dict[str, Any] | None = None) -> None:
-        if name is not None:
-            self.name = name
-        if tags is not None:
-            self.tags = tags
-        if metadata is not None:
-            self.metadata = metadata
+    def __init__(self, **fields: Any) -> None:
+        # As a pydantic BaseRetriever: any field the class declares (an annotation or a
+        # public class attribute, here or in a base) can be given to the constructor.
+        known = _fields(type(self))
+        for key, value in fields.items():
+            if key not in known:
+                raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument {key!r}")
+            setattr(self, key, value)
 
     def get_name(self) -> str:
+        """``name`` if set, else the class name (LangChain's ``Runnable.get_name``)."""
         return self.name or type(self).__name__
 
-    def _ls_params(self) -> dict[str, Any]:
-        # LangChain's _get_ls_params: class name minus a leading or trailing "Retriever".
-        n = type(self).__name__
+    def _get_ls_params(self, **kwargs: Any) -> dict[str, Any]:
+        """LangChain's standard tracing params: ``get_name()`` minus a leading or trailing "Retriever"."""
+        n = self.get_name()
         if n.startswith("Retriever"):
             n = n[len("Retriever"):]
         elif n.endswith("Retriever"):
@@ -209,7 +228,7 @@ class Retriever:
             verbose=kwargs.get("verbose", False),
             inheritable_tags=config.get("tags"),
             local_tags=self.tags,
-            inheritable_metadata={**(config.get("metadata") or {}), **self._ls_params()},
+            inheritable_metadata={**(config.get("metadata") or {}), **self._get_ls_params(**kwargs)},
             local_metadata=self.metadata,
         )
         return manager, config
@@ -282,11 +301,64 @@ class Retriever:
             context.reset_current_run(token)
 
 
-def dispatch_custom_event(name: str, data: Any) -> None:
-    """Record a user-defined event on the current run (a no-op outside any run)."""
-    run = context.current_run()
-    if run is None:
-        return
-    if isinstance(run, AsyncCallbackManagerForRetrieverRun):
-        run = run.get_sync()
-    run.on_custom_event(name, data)
+_NO_PARENT = (
+    "Unable to dispatch an adhoc event without a parent run id. "
+    "This function can only be called from within an existing run (e.g., "
+    "inside a retriever, a tool or a RunnableLambda). "
+    "If you are doing that and still seeing this error, try explicitly "
+    "passing the config parameter to this function."
+)
+
+
+def _inside_untraced_retriever() -> bool:
+    """Whether a ``@retriever`` or ``Retriever`` call that nothing records is on the stack.
+
+    Such a call sets no current run (that would cost every untraced call); a custom
+    event inside it is dropped, not an error, so a program behaves the same traced or not.
+    Only looked at on the error path.
+    """
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code in _RETRIEVER_CODES:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _custom_event_manager(cls: type[M], config: dict[str, Any] | None) -> M:
+    config = config or {}
+    callbacks = config.get("callbacks")
+    if callbacks is None:
+        # The enclosing run in this process (rtrace's or LangChain's); never the run that
+        # started a traced child process, so a script raises here as it does under python.
+        parent, lc_parent = _enclosing()
+        if parent is None and lc_parent is None:
+            if _inside_untraced_retriever():
+                return cls(handlers=[])  # nothing records this run: the event goes nowhere, as its run
+            raise RuntimeError(_NO_PARENT)
+    manager = cls.configure(callbacks, inheritable_tags=config.get("tags"),
+                            inheritable_metadata=config.get("metadata"))
+    if manager.parent_run_id is None:
+        raise RuntimeError(_NO_PARENT)
+    return manager
+
+
+def dispatch_custom_event(name: str, data: Any, *, config: dict[str, Any] | None = None) -> None:
+    """Send a user-defined event to the run the calling code is inside, as LangChain's does.
+
+    The run is the enclosing rtrace run or LangChain run, or the one ``config["callbacks"]``
+    (a run's child manager) belongs to; ``RuntimeError`` when there is none.
+    """
+    manager = _custom_event_manager(CallbackManager, config)
+    if manager.handlers:
+        manager.on_custom_event(name, data, run_id=manager.parent_run_id)
+
+
+async def adispatch_custom_event(name: str, data: Any, *, config: dict[str, Any] | None = None) -> None:
+    """``dispatch_custom_event`` for async code (async handlers are awaited)."""
+    manager = _custom_event_manager(AsyncCallbackManager, config)
+    if manager.handlers:
+        await manager.on_custom_event(name, data, run_id=manager.parent_run_id)
+
+
+_RETRIEVER_CODES.update(f.__code__ for f in (Retriever.invoke, Retriever.ainvoke, Retriever._call_sync))

@@ -6,10 +6,17 @@ run manager (``CallbackManagerForRetrieverRun``) whose ``on_retriever_end``,
 on that run; ``get_child`` nests a run under it. Lists and dicts are shared by
 reference exactly where LangChain shares them (see reference/langchain-callbacks.md).
 
-Where rtrace departs from LangChain, on purpose:
-- ``configure`` with no callbacks nests under the current run (``rtrace.core.current_run``)
-  and adds the process's default handlers (``trace_to``, ``RTRACE_OUTPUT``, ``rtrace run``);
-  this plays the part of LangChain's tracing context and configure hooks.
+``configure`` takes what LangChain's takes: ``None``, a list of handlers (rtrace's or
+LangChain's), or a callback manager (rtrace's or LangChain's, as LangChain code passes
+down in ``config["callbacks"]``).
+
+Where rtrace departs from LangChain, on purpose (the README's "Differences from
+LangChain" lists these with the others):
+- ``configure`` with no callbacks nests under the innermost enclosing run: rtrace's
+  current run (``rtrace.core.current_run``) or the LangChain run whose code is running
+  (LangChain's runnable config), and adds the process's default handlers (``trace_to``,
+  ``RTRACE_OUTPUT``, ``rtrace run``); this plays the part of LangChain's tracing context
+  and configure hooks. With callbacks given, the handlers see what LangChain's would.
 - A run manager's ``on_custom_event`` reaches handlers (LangChain's is a no-op),
   so an event can be attached to the run it belongs to.
 - Async events skip tasks and ``gather`` when every handler is inline and sync.
@@ -17,6 +24,7 @@ Where rtrace departs from LangChain, on purpose:
 
 from __future__ import annotations
 
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -52,7 +60,7 @@ def _merge_metadata(base: dict[str, Any], incoming: dict[str, Any]) -> dict[str,
 
 def _share(source: Any, cls: type[Any], run_id: UUID | None = None) -> Any:
     """``cls`` for ``run_id`` (default: ``source``'s run), sharing ``source``'s lists and dicts."""
-    return cls(
+    manager = cls(
         run_id=source.run_id if run_id is None else run_id,
         handlers=source.handlers,
         inheritable_handlers=source.inheritable_handlers,
@@ -62,10 +70,16 @@ def _share(source: Any, cls: type[Any], run_id: UUID | None = None) -> Any:
         metadata=source.metadata,
         inheritable_metadata=source.inheritable_metadata,
     )
+    scope = source._lc_scope
+    if scope is not None:
+        manager._lc_scope = scope
+    return manager
 
 
 class BaseRunManager:
     """A manager bound to one run (``run_id``)."""
+
+    _lc_scope: Any = None  # the LangChain runnable config this run was started in (see _enclosing)
 
     def __init__(
         self,
@@ -126,15 +140,20 @@ class RunManager(BaseRunManager):
             run_id=self.run_id, parent_run_id=self.parent_run_id, tags=self.tags, **kwargs,
         )
 
-    def on_custom_event(self, name: str, data: Any, **kwargs: Any) -> None:
-        """Record a user-defined event on this run."""
+    def on_custom_event(
+        self, name: str, data: Any, *, run_id: UUID | None = None, tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None, **kwargs: Any,
+    ) -> None:
+        """Record a user-defined event on this run (or on ``run_id``), with its tags and metadata."""
         if not self.handlers:
             return
         if kwargs:
             raise ValueError(_CUSTOM_KWARGS_ERROR)
         handle_event(
             self.handlers, "on_custom_event", "ignore_custom_event", name, data,
-            run_id=self.run_id, tags=self.tags, metadata=self.metadata,
+            run_id=self.run_id if run_id is None else run_id,
+            tags=self.tags if tags is None else tags,
+            metadata=self.metadata if metadata is None else metadata,
         )
 
 
@@ -149,6 +168,8 @@ class ParentRunManager(RunManager):
         manager.add_metadata(self.inheritable_metadata)
         if tag is not None:
             manager.add_tags([tag], inherit=False)
+        if self._lc_scope is not None:
+            manager._lc_scope = self._lc_scope
         return manager
 
 
@@ -177,15 +198,20 @@ class AsyncRunManager(BaseRunManager, ABC):
             run_id=self.run_id, parent_run_id=self.parent_run_id, tags=self.tags, **kwargs,
         )
 
-    async def on_custom_event(self, name: str, data: Any, **kwargs: Any) -> None:
-        """Record a user-defined event on this run."""
+    async def on_custom_event(
+        self, name: str, data: Any, *, run_id: UUID | None = None, tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None, **kwargs: Any,
+    ) -> None:
+        """Record a user-defined event on this run (or on ``run_id``), with its tags and metadata."""
         if not self.handlers:
             return
         if kwargs:
             raise ValueError(_CUSTOM_KWARGS_ERROR)
         await ahandle_event(
             self.handlers, "on_custom_event", "ignore_custom_event", name, data,
-            run_id=self.run_id, tags=self.tags, metadata=self.metadata,
+            run_id=self.run_id if run_id is None else run_id,
+            tags=self.tags if tags is None else tags,
+            metadata=self.metadata if metadata is None else metadata,
         )
 
 
@@ -200,6 +226,8 @@ class AsyncParentRunManager(AsyncRunManager):
         manager.add_metadata(self.inheritable_metadata)
         if tag is not None:
             manager.add_tags([tag], inherit=False)
+        if self._lc_scope is not None:
+            manager._lc_scope = self._lc_scope
         return manager
 
 
@@ -256,6 +284,8 @@ _R = TypeVar("_R", bound=BaseRunManager)
 
 class BaseCallbackManager:
     """Handlers, tags and metadata, each split into local and inheritable."""
+
+    _lc_scope: Any = None  # the LangChain runnable config this manager was configured in
 
     def __init__(
         self,
@@ -480,6 +510,58 @@ class AsyncCallbackManager(BaseCallbackManager):
 _M = TypeVar("_M", bound=BaseCallbackManager)
 
 
+def _is_manager(callbacks: Any) -> bool:
+    """A callback manager, rtrace's or LangChain's (anything with the manager's handler lists)."""
+    return isinstance(callbacks, BaseCallbackManager) or (
+        not isinstance(callbacks, (list, tuple)) and hasattr(callbacks, "inheritable_handlers")
+    )
+
+
+def _unwrapped(handlers: Any) -> list[Any]:
+    # rtrace's LangChain hook handler stands for an rtrace handler (integrations/langchain.py):
+    # inside rtrace's managers the handler itself is used, so it is not added twice.
+    return [h.rtrace_handler if getattr(type(h), "rtrace_wrapper", False) else h for h in handlers]
+
+
+def _from_manager(cls: type[_M], m: Any) -> _M:
+    """A copy of manager ``m`` (rtrace's or LangChain's): all six fields, as LangChain copies them."""
+    return cls(
+        handlers=_unwrapped(m.handlers),
+        inheritable_handlers=_unwrapped(m.inheritable_handlers),
+        parent_run_id=m.parent_run_id,
+        tags=list(m.tags),
+        inheritable_tags=list(m.inheritable_tags),
+        metadata=dict(m.metadata),
+        inheritable_metadata=dict(m.inheritable_metadata),
+    )
+
+
+def _langchain_scope() -> Any:
+    """The config of the LangChain runnable whose code is running here, if any."""
+    config_module = sys.modules.get("langchain_core.runnables.config")
+    if config_module is None:  # LangChain not imported: no LangChain run can enclose this code
+        return None
+    try:
+        return config_module.var_child_runnable_config.get()
+    except Exception:  # a LangChain version without it
+        return None
+
+
+def _enclosing() -> tuple[Any, Any]:
+    """``(rtrace run, None)`` or ``(None, LangChain child manager)``: the innermost enclosing run.
+
+    rtrace's current run is the innermost unless a LangChain runnable started after it
+    (its config differs from the one the rtrace run was started in).
+    """
+    scope = _langchain_scope()
+    current = context.current_run()
+    if scope:
+        callbacks = scope.get("callbacks")
+        if _is_manager(callbacks) and (current is None or current._lc_scope is not scope):
+            return None, callbacks
+    return current, None
+
+
 def _configure(
     cls: type[_M],
     inheritable_callbacks: Callbacks,
@@ -490,39 +572,36 @@ def _configure(
     inheritable_metadata: dict[str, Any] | None,
     local_metadata: dict[str, Any] | None,
 ) -> _M:
-    parent = context.current_run()
-    parent_run_id = None if parent is None else parent.run_id
-    if isinstance(inheritable_callbacks, BaseCallbackManager):
-        m = inheritable_callbacks
-        manager = cls(
-            handlers=m.handlers.copy(),
-            inheritable_handlers=m.inheritable_handlers.copy(),
-            parent_run_id=m.parent_run_id,
-            tags=m.tags.copy(),
-            inheritable_tags=m.inheritable_tags.copy(),
-            metadata=m.metadata.copy(),
-            inheritable_metadata=m.inheritable_metadata.copy(),
-        )
+    if _is_manager(inheritable_callbacks):
+        manager = _from_manager(cls, inheritable_callbacks)
     elif inheritable_callbacks or local_callbacks:
-        handlers = list(inheritable_callbacks or [])
-        manager = cls(handlers=handlers.copy(), inheritable_handlers=handlers, parent_run_id=parent_run_id)
-    elif parent is not None:
-        # Nothing passed in: nest under the run this code is running inside.
-        inherited = parent.inheritable_handlers
-        manager = cls(
-            handlers=inherited.copy(),
-            inheritable_handlers=inherited.copy(),
-            parent_run_id=parent_run_id,
-            tags=parent.inheritable_tags.copy(),
-            inheritable_tags=parent.inheritable_tags.copy(),
-            metadata=parent.inheritable_metadata.copy(),
-            inheritable_metadata=parent.inheritable_metadata.copy(),
-        )
-    else:  # a root here; in a child process, a child of the run that started the process
-        manager = cls(handlers=[], parent_run_id=lineage.implicit_parent())
+        # Callbacks given: exactly what LangChain's configure makes (no rtrace nesting here;
+        # the log still nests the run, see lineage.py).
+        handlers = _unwrapped(inheritable_callbacks or [])
+        manager = cls(handlers=handlers.copy(), inheritable_handlers=handlers)
+    else:
+        parent, lc_parent = _enclosing()
+        if lc_parent is not None:  # inside LangChain code: a child of that LangChain run
+            manager = _from_manager(cls, lc_parent)
+        elif parent is not None:  # nest under the rtrace run this code is running inside
+            inherited = parent.inheritable_handlers
+            manager = cls(
+                handlers=inherited.copy(),
+                inheritable_handlers=inherited.copy(),
+                parent_run_id=parent.run_id,
+                tags=parent.inheritable_tags.copy(),
+                inheritable_tags=parent.inheritable_tags.copy(),
+                metadata=parent.inheritable_metadata.copy(),
+                inheritable_metadata=parent.inheritable_metadata.copy(),
+            )
+        else:  # a root here; in a child process, a child of the run that started the process
+            manager = cls(handlers=[], parent_run_id=lineage.implicit_parent())
+    scope = _langchain_scope()
+    if scope is not None:  # runs started from this manager know which LangChain run they are inside
+        manager._lc_scope = scope
     if local_callbacks:
-        local = local_callbacks if isinstance(local_callbacks, list) else local_callbacks.handlers
-        for handler in local:
+        local = local_callbacks.handlers if _is_manager(local_callbacks) else local_callbacks
+        for handler in _unwrapped(local):
             manager.add_handler(handler, inherit=False)
     if inheritable_tags or local_tags:
         manager.add_tags(inheritable_tags or [])
