@@ -59,6 +59,15 @@ class Histogram:
         return self.max
 
 
+RunFacts = tuple[str, int, int, "float | None"]  # status, retries, documents, duration_ms
+
+
+def run_facts(run: Run) -> RunFacts:
+    """What the stats take from a run, computed once however many groups it counts in."""
+    status = run.status
+    return status, len(run.retries), len(run.documents) if status == OK else 0, run.duration_ms
+
+
 @dataclass
 class GroupStats:
     """Everything ``rtrace stats`` reports for one group of runs."""
@@ -75,21 +84,21 @@ class GroupStats:
     durations: Histogram = field(default_factory=Histogram)
 
     def add(self, run: Run) -> None:
+        self.add_facts(run_facts(run))
+
+    def add_facts(self, facts: RunFacts) -> None:
+        status, n_retries, n_docs, d = facts
         self.runs += 1
-        status = run.status
         if status == ERROR:
             self.errors += 1
         elif status == INCOMPLETE:
             self.incomplete += 1
-        n_retries = len(run.retries)
         self.retries += n_retries
         self.retried_runs += 1 if n_retries else 0
         if status == OK:
             self.ok_runs += 1
-            n_docs = len(run.documents)
             self.documents += n_docs
             self.empty += 0 if n_docs else 1
-        d = run.duration_ms
         if d is not None:
             self.durations.add(d)
 
@@ -147,12 +156,13 @@ class StatsCollector:
     def add(self, run: Run) -> None:
         if run.kind != "retriever":
             return
+        facts = run_facts(run)
         for key in group_keys(run, self.by):
             group = self.groups.get(key)
             if group is None:
                 group = self.groups[key] = GroupStats(key)
-            group.add(run)
-        self.total.add(run)
+            group.add_facts(facts)
+        self.total.add_facts(facts)
 
     def add_all(self, runs: Iterable[Run]) -> None:
         for run in runs:

@@ -12,6 +12,7 @@ wrong types are counted in ``TreeBuilder.warnings`` and the event is skipped.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -167,7 +168,9 @@ class TreeBuilder:
         self.warnings: dict[str, int] = {}
         self.unknown_events: dict[str, int] = {}
         self._inflight: dict[int, Trace] = {}  # id(trace) -> trace, in creation order
-        self._retired_ids: dict[str, None] = {}  # recently finished run ids, oldest first (bounded)
+        # Recently finished run ids, oldest first (bounded). An OrderedDict: evicting the oldest
+        # key of a plain dict scans the deleted slots before it (6.7 s per 300,000 runs).
+        self._retired_ids: OrderedDict[str, None] = OrderedDict()
 
     def _warn(self, what: str) -> None:
         self.warnings[what] = self.warnings.get(what, 0) + 1
@@ -283,7 +286,7 @@ class TreeBuilder:
                 del self.runs[run.run_id]
             self._retired_ids[run.run_id] = None
         while len(self._retired_ids) > FINISHED_MEMORY:
-            del self._retired_ids[next(iter(self._retired_ids))]
+            self._retired_ids.popitem(last=False)
 
     def finish(self) -> list[Trace]:
         """At the end of the stream: everything still open, finished as incomplete."""
