@@ -99,8 +99,8 @@ _MIN_MS = typer.Option(None, "--min-ms", metavar="MS", help="Runs that took at l
 _MAX_MS = typer.Option(None, "--max-ms", metavar="MS", help="Runs that took at most MS milliseconds.")
 _QUERY = typer.Option(None, "--query", metavar="REGEX", help="Runs whose query matches (case-insensitive).")
 _DOC = typer.Option(None, "--doc", metavar="REGEX", help="Runs that returned a document whose text matches.")
-_RUN = typer.Option(None, "--run", metavar="ID-PREFIX", help="The run whose id starts with this.")
-_TRACE = typer.Option(None, "--trace", metavar="ID-PREFIX", help="The trace whose id starts with this.")
+_RUN = typer.Option(None, "--run", metavar="ID", help="The run with this short id (as show prints it), or whose id starts with this.")
+_TRACE = typer.Option(None, "--trace", metavar="ID", help="The trace with this short id (as show prints it), or whose id starts with this.")
 _SINCE = typer.Option(None, "--since", metavar="TIME", help="Runs from TIME on: ISO time, 10m, 2h, 3d, today.")
 _UNTIL = typer.Option(None, "--until", metavar="TIME", help="Runs up to TIME.")
 _LAST = typer.Option(None, "--last", metavar="N", min=1, help="Only the last N matching traces.")
@@ -137,7 +137,10 @@ def show(
     since: Optional[str] = _SINCE, until: Optional[str] = _UNTIL,  # noqa: UP007
     last: Optional[int] = _LAST, session: Optional[str] = _SESSION,  # noqa: UP007
     runs: bool = _RUNS, lenient: bool = _LENIENT, follow: bool = _FOLLOW,
-    fmt: str = typer.Option("tree", "--format", metavar="FORMAT", help="tree, table, jsonl or json."),
+    fmt: str = typer.Option("tree", "--format", metavar="FORMAT", help="tree, table, timeline, jsonl or json."),
+    sort: str = typer.Option("start", "--sort", metavar="ORDER",
+                             help="Runs under a parent by start (as recorded), duration (slowest first) or name."),
+    all_tags: bool = typer.Option(False, "--all-tags", help="Also LangChain's automatic tags (seq:step:N, map:key:K)."),
     docs: bool = typer.Option(True, "--docs/--no-docs", help="Show retrieved documents."),
     max_docs: int = typer.Option(5, "--max-docs", metavar="N", min=0, help="Documents shown per run."),
     full: bool = typer.Option(False, "--full", help="Whole document contents, not one-line previews."),
@@ -149,13 +152,18 @@ def show(
     """Show runs as trees: queries, documents, retries, errors."""
     from rtrace.cli.commands.show import run_show_command
     from rtrace.cli.render.tree import ShowOptions
+    from rtrace.core.errors import UsageError
     from rtrace.core.read.pipeline import Source, resolve_paths
+    from rtrace.core.read.trees import SORTS
 
     run_filter = _run_filter(name, tag, meta, status, retried, min_ms, max_ms, query, doc, run_prefix,
                              trace_prefix, since, until, session)
-    opts = ShowOptions(docs=docs, max_docs=max_docs, full=full, expand=expand, traceback=traceback)
-    run_show_command(Source(resolve_paths(paths or []), lenient, follow), run_filter, runs, last, fmt, opts,
-                     pager=not no_pager, width=width)
+    if sort not in SORTS:
+        raise UsageError(f"--sort is one of {', '.join(SORTS)}, not {sort!r}")
+    opts = ShowOptions(docs=docs, max_docs=max_docs, full=full, expand=expand, traceback=traceback, sort=sort,
+                       auto_tags=all_tags)
+    raise typer.Exit(run_show_command(Source(resolve_paths(paths or []), lenient, follow), run_filter, runs, last, fmt,
+                                      opts, pager=not no_pager, width=width))
 
 
 @app.command(name="filter")
@@ -176,7 +184,7 @@ def filter_(
 
     run_filter = _run_filter(name, tag, meta, status, retried, min_ms, max_ms, query, doc, run_prefix,
                              trace_prefix, since, until, session)
-    run_filter_command(Source(resolve_paths(paths or []), lenient, follow), run_filter, runs, last)
+    raise typer.Exit(run_filter_command(Source(resolve_paths(paths or []), lenient, follow), run_filter, runs, last))
 
 
 @app.command()
@@ -191,14 +199,17 @@ def stats(
     run_prefix: Optional[str] = _RUN, trace_prefix: Optional[str] = _TRACE,  # noqa: UP007
     since: Optional[str] = _SINCE, until: Optional[str] = _UNTIL,  # noqa: UP007
     session: Optional[str] = _SESSION, lenient: bool = _LENIENT,  # noqa: UP007
+    slowest: int = typer.Option(5, "--slowest", metavar="N", min=0, help="List the N slowest runs (0: none)."),
+    slowest_of: str = typer.Option("roots", "--slowest-of", metavar="WHICH",
+                                   help="roots (whole traces) or leaves (retrievers with no child runs)."),
 ) -> None:
-    """Per retriever: runs, errors, retries, latency percentiles, documents returned."""
+    """Per retriever: runs, errors, retries, latency percentiles and histogram, self time, documents; the slowest runs."""
     from rtrace.cli.commands.stats import run_stats
     from rtrace.core.read.pipeline import Source, resolve_paths
 
     run_filter = _run_filter(name, tag, meta, status, retried, min_ms, max_ms, query, doc, run_prefix,
                              trace_prefix, since, until, session)
-    run_stats(Source(resolve_paths(paths or []), lenient), run_filter, by, fmt)
+    raise typer.Exit(run_stats(Source(resolve_paths(paths or []), lenient), run_filter, by, fmt, slowest, slowest_of))
 
 
 @app.command()

@@ -89,8 +89,9 @@ def test_stats_group_by_and_formats(tmp_path: Path) -> None:
     rows = list(csv.DictReader(io.StringIO(rtrace("stats", str(log), "--format", "csv", cwd=tmp_path).stdout)))
     assert [row["group"] for row in rows] == ["Dense", "Sparse", "(total)"] and rows[0]["errors"] == "4"
     table = rtrace("stats", str(log), cwd=tmp_path).stdout.splitlines()
-    assert table[0].split() == ["name", "runs", "err", "err%", "retry", "p50", "p90", "p99", "max", "docs", "empty"]
-    assert table[1].split()[:3] == ["Dense", "100", "4"] and table[-1].split()[:2] == ["total", "110"]
+    assert table[0] == f"rtrace stats: 110 retriever runs in {log}"
+    assert table[1].split() == ["name", "runs", "err", "err%", "retry", "p50", "p90", "p99", "max", "self", "docs", "empty", "latency"]
+    assert table[2].split()[:3] == ["Dense", "100", "4"] and table[5].split()[:2] == ["total", "110"]
     filtered = json.loads(rtrace("stats", str(log), "--tag", "bm25", "--format", "json", cwd=tmp_path).stdout)
     assert [g["group"] for g in filtered["groups"]] == ["Sparse"]
     bad = rtrace("stats", str(log), "--by", "colour", cwd=tmp_path)

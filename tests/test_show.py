@@ -168,6 +168,9 @@ def _ids(stdout: bytes) -> list[str]:
 def test_filters(tmp_path: Path, args: list[str], runs: list[str]) -> None:
     log = standard_log(tmp_path / "l.jsonl")
     r = rtrace("filter", str(log), *args, cwd=tmp_path)
+    if not runs:  # as grep does: nothing matched is said on stderr, naming the log, and exit 1
+        assert (r.returncode, r.stdout, r.stderr.decode()) == (1, b"", f"rtrace: no run matches the filters in {log}\n")
+        return
     assert r.returncode == 0, r.stderr
     assert _ids(r.stdout) == runs
     original = log.read_bytes().splitlines(keepends=True)
@@ -190,7 +193,7 @@ def test_show_highlights_matches_and_formats(tmp_path: Path) -> None:
     text = r.stdout.decode()
     assert "├── » ✓ Dense" in text and "Flaky" not in text and "━━ exit 0" in text
     table = rtrace("show", str(log), "--format", "table", "--status", "error", cwd=tmp_path).stdout.decode()
-    assert table.splitlines()[0].split() == ["time", "trace", "run", "name", "status", "ms", "docs", "retries", "query"]
+    assert table.splitlines()[0].split() == ["time", "trace", "run", "name", "status", "ms", "self", "docs", "retries", "query"]
     assert "Flaky" in table and "✗ error" in table and "Hybrid" not in table
     data = json.loads(rtrace("show", str(log), "--format", "json", cwd=tmp_path).stdout)
     assert [t["root"]["name"] for t in data] == ["Hybrid", "Flaky", "Slow", "Child"]
@@ -211,7 +214,7 @@ def test_show_reads_stdin_and_the_latest_run(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "setup, message",
     [
-        (lambda p: p.write_bytes(b""), "rtrace: warning: no events in {p}\n"),
+        (lambda p: p.write_bytes(b""), "rtrace: no runs in {p}\n"),
         (lambda p: p.mkdir(), "rtrace: error: {p}: is a directory (give a .jsonl log)\n"),
         (lambda p: None, "rtrace: error: {p}: no such file\n"),
         (lambda p: p.write_bytes(os.urandom(64).replace(b"\n", b"") + b"\n"), None),
@@ -227,7 +230,7 @@ def test_bad_input_is_one_line(tmp_path: Path, setup: Any, message: str | None) 
         assert "Traceback" not in err and len(err.splitlines()) == 1, err
         if message:
             assert err == message.format(p=p)
-        assert r.returncode == (0 if "warning" in err else 1)
+        assert r.returncode == 1
 
 
 def test_lenient_skips_and_counts(tmp_path: Path) -> None:
@@ -246,7 +249,7 @@ def test_bad_options_are_usage_errors(tmp_path: Path) -> None:
         (["--status", "weird"], "rtrace: error: --status is one of ok, error, incomplete, not 'weird'\n"),
         (["--query", "("], None),
         (["--since", "last tuesday"], None),
-        (["--format", "xml"], "rtrace: error: --format is one of tree, table, jsonl, json, not 'xml'\n"),
+        (["--format", "xml"], "rtrace: error: --format is one of tree, table, timeline, jsonl, json, not 'xml'\n"),
     ]:
         r = rtrace("show", str(log), *args, cwd=tmp_path)
         assert r.returncode == 2, (args, r.stderr)

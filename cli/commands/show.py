@@ -17,20 +17,30 @@ from rtrace.core.read.pipeline import Source, report, selected_items
 from rtrace.core.read.reader import ReadStats
 from rtrace.core.read.trees import Session, TreeBuilder, trace_to_dict
 
-FORMATS = ("tree", "table", "jsonl", "json")
+FORMATS = ("tree", "table", "timeline", "jsonl", "json")
 
 
-def run_filter_command(source: Source, run_filter: RunFilter, runs_only: bool, last: int | None) -> None:
-    """Matching events, each line byte-identical to the input, on stdout."""
+def log_names(source: Source) -> str:
+    return ", ".join("stdin" if p == "-" else p for p in source.paths)
+
+
+def nothing_matched(source: Source, run_filter: RunFilter) -> int:
+    """As grep does: say so on stderr, naming the log, and exit 1."""
+    what = "no run matches the filters in" if run_filter.active else "no runs in"
+    print(f"rtrace: {what} {log_names(source)}", file=sys.stderr)
+    return 1
+
+
+def run_filter_command(source: Source, run_filter: RunFilter, runs_only: bool, last: int | None) -> int:
+    """Matching events, each line byte-identical to the input, on stdout; 1 when no run matched."""
     stats, builder = ReadStats(), TreeBuilder()
     out = sys.stdout.buffer
-    seen = False
+    seen = False  # a trace was written
     written_sessions: set[str] = set()
     try:
         # Lines are echoed raw, so documents are parsed only when a filter reads them.
         for item in selected_items(source, run_filter, runs_only, last, stats, builder,
                                    documents=run_filter.doc is not None, skim_traces=True):
-            seen = True
             if isinstance(item, Session):
                 if item.session_id not in written_sessions and item.start_event is not None:
                     written_sessions.add(item.session_id)
@@ -38,6 +48,7 @@ def run_filter_command(source: Source, run_filter: RunFilter, runs_only: bool, l
                 elif item.end is not None and item.end_event is not None:
                     out.write(item.end_event.raw)
                 continue
+            seen = True
             for raw in event_lines(item):
                 out.write(raw)
             if source.follow:
@@ -45,58 +56,63 @@ def run_filter_command(source: Source, run_filter: RunFilter, runs_only: bool, l
         out.flush()
     except BrokenPipeError:
         _quiet_broken_pipe()
-        return
-    report(stats, builder, source, seen)
+        return 0
+    except KeyboardInterrupt:
+        if not source.follow:
+            raise
+    report(stats, builder, source, True)
+    return 0 if seen else nothing_matched(source, run_filter)
 
 
 def run_show_command(source: Source, run_filter: RunFilter, runs_only: bool, last: int | None, fmt: str,
-                     opts: Any, pager: bool, width: int | None) -> None:
+                     opts: Any, pager: bool, width: int | None) -> int:
+    """Trees, a table, timelines or JSON of the matching traces; 1 when no run matched."""
     from rtrace.cli.console import make_console
-    from rtrace.cli.render import table
 
     if fmt not in FORMATS:
         raise UsageError(f"--format is one of {', '.join(FORMATS)}, not {fmt!r}")
     if fmt == "jsonl":
-        run_filter_command(source, run_filter, runs_only, last)
-        return
+        return run_filter_command(source, run_filter, runs_only, last)
     stats, builder = ReadStats(), TreeBuilder()
-    items = selected_items(source, run_filter, runs_only, last, stats, builder)
-    seen = False
+    # Traces in the order they started; when following, each as soon as it ends.
+    items = selected_items(source, run_filter, runs_only, last, stats, builder, start_order=not source.follow)
+    shown = _Shown()
     try:
         if fmt == "json":
-            seen = _write_json(items)
+            shown.traces = _write_json(items)
         else:
             use_pager = pager and not source.follow and sys.stdout.isatty()
             with _pager(use_pager) as stream:
                 console = make_console(stream, width=width, terminal=True if use_pager else None)
-                if fmt == "table":
-                    rows = [(item, run) for item in items if isinstance(item, Selected)
-                            for run in (item.matched if item.runs_only else item.trace.runs)]
-                    seen = bool(rows)
-                    if rows:
-                        console.print(table.runs_table(rows))
-                else:
-                    seen = _write_trees(items, console, opts, source.follow)
+                _write_blocks(items, console, fmt, opts, source.follow, shown)
     except BrokenPipeError:
         _quiet_broken_pipe()
-        return
+        return 0
     except KeyboardInterrupt:
         if not source.follow:
             raise
-    report(stats, builder, source, seen)
+    report(stats, builder, source, True)
+    return 0 if shown.traces else nothing_matched(source, run_filter)
 
 
-def _write_trees(items: Iterator[Selected | Session], console: Any, opts: Any, follow: bool) -> bool:
-    from rtrace.cli.render import tree
+class _Shown:
+    traces = 0  # kept outside the writer: Ctrl-C while following ends it mid-stream
+
+
+def _write_blocks(items: Iterator[Selected | Session], console: Any, fmt: str, opts: Any, follow: bool,
+                  shown: _Shown) -> None:
+    """Each session and trace as a block of lines, written as soon as it is read (so ``--follow`` streams)."""
+    from rtrace.cli.render import table, timeline, tree
 
     plain = console.no_color or console.color_system is None
     width = console.width
     stream = console.file
     headed: set[str] = set()
-    seen = False
+    layout = table.plan(width) if fmt == "table" else None
     for item in items:
-        seen = True
         if isinstance(item, Session):
+            if fmt == "table":
+                continue  # a table is rows of runs: sessions are not rows
             if item.session_id not in headed:
                 headed.add(item.session_id)
                 block = tree.session_header(item)
@@ -105,17 +121,24 @@ def _write_trees(items: Iterator[Selected | Session], console: Any, opts: Any, f
             else:
                 continue
         else:
-            block = tree.trace_lines(item, opts)
+            if fmt == "table":
+                block = table.trace_rows(item, layout, opts.sort)
+                if not shown.traces:
+                    block.lines[:0] = table.header(layout).lines
+            elif fmt == "timeline":
+                block = timeline.trace_timeline(item, opts)
+            else:
+                block = tree.trace_lines(item, opts)
+            shown.traces += 1
         if plain:  # no styles to draw: skip Rich's pipeline (10,000 traces in a few seconds)
             stream.write(block.plain(width))
         else:
             console.print(block)
         if follow:
             stream.flush()
-    return seen
 
 
-def _write_json(items: Iterator[Selected | Session]) -> bool:
+def _write_json(items: Iterator[Selected | Session]) -> int:
     out = sys.stdout.buffer
     out.write(b"[")
     first = True
@@ -127,7 +150,7 @@ def _write_json(items: Iterator[Selected | Session]) -> bool:
         out.write(orjson.dumps(trace_to_dict(item.trace), default=str, option=orjson.OPT_NON_STR_KEYS))
     out.write(b"\n]\n")
     out.flush()
-    return not first
+    return 0 if first else 1
 
 
 @contextmanager

@@ -23,15 +23,27 @@ def matched_runs(source: Source, run_filter: RunFilter, stats: ReadStats, builde
             yield from item.matched
 
 
-def run_stats(source: Source, run_filter: RunFilter, by: str, fmt: str) -> None:
+def run_stats(source: Source, run_filter: RunFilter, by: str, fmt: str, slowest: int = 5,
+              slowest_of: str = "roots") -> int:
+    """Aggregate the matching runs; 1 (and a line on stderr naming the log) when no run matched."""
+    from rtrace.cli.commands.show import log_names, nothing_matched
+    from rtrace.cli.render.stats import BINS
+
     if fmt not in STATS_FORMATS:
         raise UsageError(f"--format is one of {', '.join(STATS_FORMATS)}, not {fmt!r}")
-    collector = StatsCollector(by)
+    collector = StatsCollector(by, slowest, slowest_of)
     stats, builder = ReadStats(), TreeBuilder()
     collector.add_all(matched_runs(source, run_filter, stats, builder))
-    rows, total = collector.rows(), collector.total.as_dict()
+    rows, total = collector.rows(bins=BINS if fmt == "table" else 0), collector.total.as_dict()
+    report(stats, builder, source, True)
+    if not total["runs"] and not collector.slowest:
+        return nothing_matched(source, run_filter)
+    logs = log_names(source)
     if fmt == "json":
-        sys.stdout.buffer.write(orjson.dumps({"by": by, "groups": rows, "total": total}, option=orjson.OPT_INDENT_2) + b"\n")
+        slow = [{"duration_ms": s.duration_ms, "name": s.name, "short_id": s.short_id, "query": s.query,
+                 "status": s.status} for s in collector.slowest]
+        data = {"logs": source.paths, "by": by, "groups": rows, "total": total, "slowest": slow, "slowest_of": slowest_of}
+        sys.stdout.buffer.write(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
     elif fmt == "csv":
         writer = csv.DictWriter(sys.stdout, fieldnames=list(total), lineterminator="\n")
         writer.writeheader()
@@ -40,7 +52,9 @@ def run_stats(source: Source, run_filter: RunFilter, by: str, fmt: str) -> None:
         writer.writerow({**total, "group": "(total)"})
     else:
         from rtrace.cli.console import make_console
-        from rtrace.cli.render.stats import stats_table
+        from rtrace.cli.render.stats import slowest_lines, stats_lines
 
-        make_console().print(stats_table(rows, total, by))
-    report(stats, builder, source, bool(rows) or bool(builder.sessions))
+        console = make_console()
+        console.print(stats_lines(rows, total, by, logs))
+        console.print(slowest_lines(collector.slowest, slowest_of))
+    return 0

@@ -2,7 +2,10 @@
 
 Each ``Line`` is a guide prefix plus styled spans; it is cut to the console's
 width with an ellipsis (``wrap=True`` lines, such as full document text and
-tracebacks, wrap under their guide instead). ``Lines`` is a Rich renderable.
+tracebacks, wrap under their guide instead). Spans added with ``give=N`` are
+text that gives way first: when a line is too wide they shrink, last first,
+down to N cells (0: dropped), so numbers after them stay whole on a narrow
+terminal. ``Lines`` is a Rich renderable.
 """
 
 from __future__ import annotations
@@ -56,9 +59,13 @@ class Line:
     spans: list[tuple[str, str]] = field(default_factory=list)
     wrap: bool = False
     prefix_style: str = "dim"
+    give: dict[int, int] = field(default_factory=dict)  # span index -> the fewest cells it shrinks to
 
-    def add(self, text: str, spec: str = "") -> Line:
+    def add(self, text: str, spec: str = "", give: int | None = None) -> Line:
+        """Append a span; ``give=N``: it shrinks to N cells (0: vanishes) before the line is cut."""
         if text:
+            if give is not None:
+                self.give[len(self.spans)] = give
             self.spans.append((text, spec))
         return self
 
@@ -70,7 +77,7 @@ class Line:
         room = max(1, width - cells(self.prefix))
         rows: list[list[tuple[str, str]]] = []
         if not self.wrap:
-            rows.append(_cut(self.spans, room))
+            rows.append(_cut(_yield(self.spans, self.give, room) if self.give else self.spans, room))
         else:
             current: list[tuple[str, str]] = []
             used = 0
@@ -112,6 +119,34 @@ def _take(text: str, room: int) -> str:
         return text
     out = set_cell_size(text, room)
     return out.rstrip(" ") if out.strip() else out
+
+
+def _yield(spans: list[tuple[str, str]], give: dict[int, int], room: int) -> list[tuple[str, str]]:
+    """Shrink the spans that give way, last first, until the line fits ``room`` (or none can give more)."""
+    widths = [cells(t) for t, _ in spans]
+    excess = sum(widths) - room
+    if excess <= 0:
+        return spans
+    out = list(spans)
+    for index in sorted(give, reverse=True):
+        least = give[index]
+        text, spec = out[index]
+        spare = widths[index] - least
+        if spare <= 0:
+            continue
+        keep = max(least, widths[index] - excess)
+        body = text.rstrip(" ")  # padding goes before any text does
+        if keep <= 0:
+            out[index] = ("", spec)
+        elif cells(body) <= keep:
+            out[index] = (body + " " * (keep - cells(body)), spec)
+        else:  # cut inside the span, keeping its leading separator spaces, and mark the cut
+            lead = len(body) - len(body.lstrip(" "))
+            out[index] = (_take(body, keep - 1) + "…", spec) if keep > lead + 1 else (body[:keep], spec)
+        excess -= widths[index] - cells(out[index][0])
+        if excess <= 0:
+            break
+    return [span for span in out if span[0]]
 
 
 def _cut(spans: list[tuple[str, str]], room: int) -> list[tuple[str, str]]:
@@ -167,6 +202,29 @@ class Lines:
 
     def __len__(self) -> int:
         return len(self.lines)
+
+
+class Flow(Line):
+    """Parts in a row, separated by ``sep``, wrapped between parts (never inside one) under ``indent``."""
+
+    def __init__(self, parts: list[tuple[str, str]], sep: str = " · ", indent: str = "  ") -> None:
+        super().__init__("")
+        self.parts, self.sep, self.indent = parts, sep, indent
+
+    def fit(self, width: int) -> list[list[tuple[str, str]]]:
+        rows: list[list[tuple[str, str]]] = [[]]
+        used = 0
+        for text, spec in self.parts:
+            n = cells(text)
+            if rows[-1] and used + cells(self.sep) + n > width:
+                rows.append([(self.indent, "")])
+                used = cells(self.indent)
+            elif rows[-1]:
+                rows[-1].append((self.sep, "dim"))
+                used += cells(self.sep)
+            rows[-1].append((text, spec))
+            used += n
+        return [_cut(row, width) for row in rows]
 
 
 def blank() -> Line:

@@ -12,44 +12,40 @@ if TYPE_CHECKING:
 
 
 def summary(s: RunSummary, log: str, show_command: str) -> RenderableType:
-    """What ``rtrace run`` prints after the script: counts, slowest runs, where the log is."""
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
+    """What ``rtrace run`` prints after the script: counts, slowest runs, where the log is.
+
+    Counts wrap between themselves, never inside one; in the slowest runs the
+    names and queries give way, the durations stay whole at any width.
+    """
+    from rtrace.cli.render.lines import Flow, Line, Lines
 
     def plural(n: int, word: str, many: str | None = None) -> str:
         return f"{n} {word if n == 1 else many or word + 's'}"
 
-    head = Text("rtrace: ", style="bold")
-    head.append(f"{plural(s.runs, 'run')} in {plural(s.roots, 'trace')}")
-    parts = [(plural(s.errors, "error"), "red" if s.errors else ""), (plural(s.retries, "retry", "retries"), "yellow" if s.retries else ""),
+    parts = [("rtrace: " + f"{plural(s.runs, 'run')} in {plural(s.roots, 'trace')}", "bold"),
+             (plural(s.errors, "error"), "red" if s.errors else ""),
+             (plural(s.retries, "retry", "retries"), "yellow" if s.retries else ""),
              (plural(s.documents, "document"), "")]
     if s.incomplete:
         parts.append((f"{s.incomplete} incomplete", "magenta"))
-    for text, style in parts:
-        head.append(" · ")
-        head.append(text, style=style)
     if s.duration_ms is not None:
-        head.append(f" · {ms(s.duration_ms)}")
-    rows: list[RenderableType] = [head]
+        parts.append((ms(s.duration_ms), ""))
+    out = Lines([Flow(parts)])
     slow = s.slowest
     if slow:
-        table = Table(box=None, show_header=False, padding=(0, 1), pad_edge=False)
-        table.add_column(no_wrap=True)
-        table.add_column(no_wrap=True)
-        table.add_column(justify="right", no_wrap=True)
-        table.add_column(overflow="ellipsis", no_wrap=True)
-        for i, run in enumerate(slow):
-            table.add_row(
-                "  slowest" if i == 0 else "",
-                Text(clean(run.name, 30, True), style="red" if run.status == "error" else "cyan"),
-                ms(run.duration_ms),
-                Text(clean(run.query, 80, True) if run.query is not None else "", style="dim"),
-            )
-        rows.append(table)
-    rows.append(Text.assemble("  log    ", (log, "bold")))
-    rows.append(Text.assemble("  see it ", (show_command, "bold green")))
-    return Group(*rows)
+        took = [ms(run.duration_ms) for run in slow]
+        names = [clean(run.name, 30, True) for run in slow]
+        tw, nw = max(map(len, took)), max(map(len, names))
+        for i, (run, t, name) in enumerate(zip(slow, took, names)):
+            line = Line("").add("  slowest  " if i == 0 else "           ", "")
+            line.add(t.rjust(tw), "yellow" if run.duration_ms >= 1000 else "")
+            line.add("  " + name.ljust(nw), "red" if run.status == "error" else "cyan", give=2 + min(nw, 6))
+            if run.query is not None:
+                line.add("  " + clean(run.query, 80, True), "dim", give=0)
+            out.lines.append(line)
+    out.lines.append(Line("").add("  log    ").add(log, "bold"))
+    out.lines.append(Line("").add("  see it ").add(show_command, "bold green"))
+    return out
 
 
 def in_flight(s: RunSummary) -> RenderableType:

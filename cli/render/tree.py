@@ -16,12 +16,14 @@ class ShowOptions:
     """How much of each trace to show."""
 
     def __init__(self, *, docs: bool = True, max_docs: int | None = 5, full: bool = False,
-                 expand: bool = False, traceback: bool = False) -> None:
+                 expand: bool = False, traceback: bool = False, sort: str = "start", auto_tags: bool = False) -> None:
         self.docs = docs
         self.max_docs = max_docs
         self.full = full
         self.expand = expand
         self.traceback = traceback
+        self.sort = sort  # siblings: "start" (as recorded), "duration" (slowest first) or "name"
+        self.auto_tags = auto_tags  # LangChain's own tags (seq:step:N, map:key:K, ...) shown too
 
 
 def _compact(value: Any, limit: int = 60) -> str:

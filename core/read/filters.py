@@ -85,12 +85,13 @@ class RunFilter:
         if self.doc is not None:
             d = _regex(self.doc, "--doc")
             p.append(lambda r: any(isinstance(x.get("page_content"), str) and d.search(x["page_content"]) for x in r.documents))
+        # An id prefix, or the short id rtrace shows (``rtrace.core.read.shortids``), which names one run.
         if self.run_prefix:
             rp = self.run_prefix.lower()
-            p.append(lambda r: r.run_id.startswith(rp))
+            p.append(lambda r: r.short_id == rp or r.run_id.startswith(rp))
         if self.trace_prefix:
             tp = self.trace_prefix.lower()
-            p.append(lambda r: r.trace is not None and r.trace.trace_id.startswith(tp))
+            p.append(lambda r: r.trace is not None and (r.trace.short_id == tp or r.trace.trace_id.startswith(tp)))
         if self.since:
             since = self.since
             p.append(lambda r: (r.ts or "") >= since)

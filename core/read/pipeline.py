@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from rtrace.core.read.filters import RunFilter, Selected, select
 from rtrace.core.read.reader import Event, ReadStats, read_lines
 from rtrace.core.read.skim import skim
-from rtrace.core.read.trees import Session, TreeBuilder
+from rtrace.core.read.trees import Session, Trace, TreeBuilder, in_start_order
 from rtrace.core.store import latest_log
 
 
@@ -29,16 +29,22 @@ def resolve_paths(paths: Sequence[str]) -> list[str]:
 
 def selected_items(source: Source, run_filter: RunFilter, runs_only: bool, last: int | None,
            stats: ReadStats, builder: TreeBuilder, documents: bool = True,
-           skim_traces: bool = False) -> Iterator[Selected | Session]:
+           skim_traces: bool = False, start_order: bool = False) -> Iterator[Selected | Session]:
     """``skim_traces``: drop traces that cannot match before building them (``skim``); the
     selection is unchanged, but the builder never sees those traces (no run flags or
-    counts from them), so only commands that echo lines (``filter``) ask for it."""
+    counts from them), so only commands that echo lines (``filter``) ask for it.
+    ``start_order``: traces in the order they started (what people read), not the order they finished."""
     events: Iterable[Event] = read_lines(source.paths, lenient=source.lenient, stats=stats,
                                          follow=source.follow, documents=documents)
-    hint = run_filter.line_hint() if skim_traces else None
+    # Short ids are assigned over every run read, so a filter naming one must see them all.
+    by_short_id = run_filter.run_prefix or run_filter.trace_prefix
+    hint = run_filter.line_hint() if skim_traces and not by_short_id else None
     if hint is not None:
         events = skim(events, hint)
-    return select(builder.build(events), run_filter, runs_only=runs_only, last=last)
+    traces: Iterable[Trace | Session] = builder.build(events)
+    if start_order:
+        traces = in_start_order(traces, builder)
+    return select(traces, run_filter, runs_only=runs_only, last=last)
 
 
 def report(stats: ReadStats, builder: TreeBuilder, source: Source, seen_any: bool) -> None:

@@ -9,13 +9,14 @@ counters per group, whatever the log's size; ``max`` is exact.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from rtrace.core.errors import UsageError
-from rtrace.core.read.trees import ERROR, INCOMPLETE, OK, Run
+from rtrace.core.read.trees import ERROR, INCOMPLETE, OK, Run, self_ms
 
 GAMMA = 1.01
 _LOG_GAMMA = math.log(GAMMA)
@@ -58,6 +59,31 @@ class Histogram:
                 return min(value, self.max) if self.max is not None else value
         return self.max
 
+    def bins(self, n: int = 8) -> list[int]:
+        """Counts in ``n`` bins of equal width on a log scale, from the smallest bucket to the largest.
+
+        Zero durations count in the first bin. A small picture of the distribution
+        (``rtrace stats`` draws it), not a measurement: use the quantiles for that.
+        """
+        if not self.count:
+            return [0] * n
+        if not self.buckets:
+            return [self.count] + [0] * (n - 1)
+        lo, hi = min(self.buckets), max(self.buckets)
+        width = (hi - lo + 1) / n
+        out = [0] * n
+        out[0] += self.zeros
+        for key, count in self.buckets.items():
+            out[min(n - 1, int((key - lo) / width))] += count
+        return out
+
+    def bin_edges(self, n: int = 8) -> tuple[float, float] | None:
+        """The smallest and largest duration the bins cover (bucket representatives), or None."""
+        if not self.buckets:
+            return None
+        lo, hi = min(self.buckets), max(self.buckets)
+        return 2 * GAMMA**lo / (GAMMA + 1), 2 * GAMMA**hi / (GAMMA + 1)
+
 
 RunFacts = tuple[str, int, int, "float | None"]  # status, retries, documents, duration_ms
 
@@ -81,6 +107,8 @@ class GroupStats:
     documents: int = 0
     ok_runs: int = 0
     empty: int = 0
+    self_total_ms: float = 0.0  # runs' own time, less their children's (``trees.self_ms``)
+    self_runs: int = 0
     durations: Histogram = field(default_factory=Histogram)
 
     def add(self, run: Run) -> None:
@@ -101,6 +129,10 @@ class GroupStats:
             self.empty += 0 if n_docs else 1
         if d is not None:
             self.durations.add(d)
+            own = self_ms(run) if run.timeline and run.children else d  # a leaf's own time is its time
+            if own is not None:
+                self.self_total_ms += own
+                self.self_runs += 1
 
     def as_dict(self) -> dict[str, Any]:
         h = self.durations
@@ -120,6 +152,7 @@ class GroupStats:
             "p90_ms": r(h.quantile(0.90)),
             "p99_ms": r(h.quantile(0.99)),
             "max_ms": r(h.max),
+            "mean_self_ms": r(self.self_total_ms / self.self_runs) if self.self_runs else None,
             "mean_docs": r(self.documents / self.ok_runs) if self.ok_runs else None,
             "empty_results": self.empty,
         }
@@ -143,17 +176,63 @@ def group_keys(run: Run, by: str) -> list[str]:
     raise UsageError(f"--by is one of {BY_CHOICES}, not {by!r}")
 
 
-class StatsCollector:
-    """Feed runs; read per-group and total stats. Memory: groups x histogram buckets."""
+@dataclass(frozen=True)
+class SlowRun:
+    """One of the slowest runs: enough to name it and find it again (``show --run SHORT_ID``)."""
 
-    def __init__(self, by: str = "name") -> None:
+    duration_ms: float
+    name: str
+    short_id: str
+    query: str | None
+    status: str
+    depth: str  # "root" or "leaf" (or "root leaf": a root without children)
+
+
+SLOWEST_OF = ("roots", "leaves")
+
+
+class StatsCollector:
+    """Feed runs; read per-group and total stats and the slowest runs. Memory: groups x histogram buckets."""
+
+    def __init__(self, by: str = "name", slowest: int = 5, slowest_of: str = "roots") -> None:
         if not (by in ("name", "tag", "session") or (by.startswith("meta.") and len(by) > 5)):
             raise UsageError(f"--by is one of {BY_CHOICES}, not {by!r}")
+        if slowest_of not in SLOWEST_OF:
+            raise UsageError(f"--slowest-of is one of {', '.join(SLOWEST_OF)}, not {slowest_of!r}")
         self.by = by
         self.groups: dict[str, GroupStats] = {}
         self.total = GroupStats("total")
+        self._keep = slowest
+        self._leaves = slowest_of == "leaves"
+        self._slow: list[tuple[float, int, Run | SlowRun]] = []  # a min-heap of the slowest seen
+        self._seen = 0
+
+    def _consider(self, run: Run) -> None:
+        # Roots of any kind (a trace's whole time), or leaf retrievers (where the time goes).
+        d = run.duration_ms
+        if d is None or (self._slow and len(self._slow) >= self._keep and d <= self._slow[0][0]):
+            return
+        if self._leaves:
+            if run.kind != "retriever" or run.children:
+                return
+        elif run.parent is not None:
+            return
+        self._seen += 1
+        depth = " ".join(w for w, yes in (("root", run.parent is None), ("leaf", not run.children)) if yes)
+        entry = (d, -self._seen, SlowRun(d, run.name, run.short_id, run.query, run.status, depth))
+        if len(self._slow) < self._keep:
+            heapq.heappush(self._slow, entry)
+        else:
+            heapq.heappushpop(self._slow, entry)
+
+    @property
+    def slowest(self) -> list[SlowRun]:
+        """The slowest runs, slowest first (ties: the earlier in the log first)."""
+        return [entry[2] for entry in sorted(self._slow, reverse=True)]  # type: ignore[misc]
 
     def add(self, run: Run) -> None:
+        if self._keep:
+            self._consider(run)
         if run.kind != "retriever":
             return
         facts = run_facts(run)
@@ -168,6 +247,9 @@ class StatsCollector:
         for run in runs:
             self.add(run)
 
-    def rows(self) -> list[dict[str, Any]]:
-        """Groups, most runs first, then by name."""
-        return [g.as_dict() for g in sorted(self.groups.values(), key=lambda g: (-g.runs, g.key))]
+    def rows(self, bins: int = 0) -> list[dict[str, Any]]:
+        """Groups, most runs first, then by name; ``bins``: with a ``hist`` of that many latency bins."""
+        groups = sorted(self.groups.values(), key=lambda g: (-g.runs, g.key))
+        if not bins:
+            return [g.as_dict() for g in groups]
+        return [{**g.as_dict(), "hist": g.durations.bins(bins)} for g in groups]

@@ -12,6 +12,7 @@ wrong types are counted in ``TreeBuilder.warnings`` and the event is skipped.
 
 from __future__ import annotations
 
+import heapq
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ from typing import Any
 
 from rtrace.core import events
 from rtrace.core.read.reader import Event
+from rtrace.core.read.shortids import ShortIds
+from rtrace.core.times import ts_nanos
 
 OK, ERROR, INCOMPLETE = "ok", "error", "incomplete"
 FINISHED_MEMORY = 100_000  # run ids remembered after their trace finished (to tell "late" from "missing")
@@ -42,6 +45,7 @@ class Run:
     late: bool = False  # the parent's trace had already finished (e.g. a child process's runs, copied later)
     duplicate: bool = False
     trace: Trace | None = None
+    short_id: str = ""  # unique within the log as read (``rtrace.core.read.shortids``)
 
     @property
     def status(self) -> str:
@@ -118,6 +122,8 @@ class Trace:
     runs: list[Run] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     open_runs: int = 0
+    short_id: str = ""
+    order: int = 0  # the how-manieth trace to start in this read (traces finish in another order)
 
     @property
     def trace_id(self) -> str:
@@ -167,10 +173,13 @@ class TreeBuilder:
         self.sessions: dict[str, Session] = {}
         self.warnings: dict[str, int] = {}
         self.unknown_events: dict[str, int] = {}
-        self._inflight: dict[int, Trace] = {}  # id(trace) -> trace, in creation order
+        # id(trace) -> trace, in creation order; an OrderedDict, as the oldest is looked up often (oldest_open)
+        self._inflight: OrderedDict[int, Trace] = OrderedDict()
         # Recently finished run ids, oldest first (bounded). An OrderedDict: evicting the oldest
         # key of a plain dict scans the deleted slots before it (6.7 s per 300,000 runs).
         self._retired_ids: OrderedDict[str, None] = OrderedDict()
+        self.short_ids = ShortIds()
+        self._traces_started = 0
 
     def _warn(self, what: str) -> None:
         self.warnings[what] = self.warnings.get(what, 0) + 1
@@ -250,9 +259,13 @@ class TreeBuilder:
         else:
             run.orphan = run.parent_run_id is not None
             run.late = run.orphan and run.parent_run_id in self._retired_ids
-            trace = Trace(root=run)
+            trace = Trace(root=run, order=self._traces_started)
+            self._traces_started += 1
             run.trace = trace
             self._inflight[id(trace)] = trace
+        run.short_id = self.short_ids(run.run_id)
+        if run.trace.root is run:  # type: ignore[union-attr]
+            run.trace.short_id = self.short_ids(run.trace.trace_id)  # type: ignore[union-attr]
         run.trace.runs.append(run)  # type: ignore[union-attr]
         run.trace.open_runs += 1  # type: ignore[union-attr]
         self.runs[run.run_id] = run
@@ -304,6 +317,113 @@ class TreeBuilder:
     @property
     def in_flight(self) -> int:
         return len(self._inflight)
+
+    @property
+    def traces_started(self) -> int:
+        return self._traces_started
+
+    def oldest_open(self) -> int | None:
+        """The start order of the oldest trace still open (``None``: none is)."""
+        for trace in self._inflight.values():  # creation order: the first is the oldest
+            return trace.order
+        return None
+
+
+REORDER_WINDOW = 10_000  # finished traces held back at most, waiting for an older one to finish
+
+
+def in_start_order(items: Iterable[Trace | Session], builder: TreeBuilder,
+                   window: int = REORDER_WINDOW) -> Iterator[Trace | Session]:
+    """``builder``'s output with traces in the order they started, not the order they finished.
+
+    Concurrent traces finish in any order; a finished trace waits until every trace
+    that started before it has finished too, and a session item keeps its place
+    among them. At most ``window`` traces wait (memory stays bounded when one
+    trace never ends): past that the oldest waiting one goes out anyway.
+    """
+    waiting: list[tuple[int, int, int, Trace | Session]] = []
+    arrival = 0
+    for item in items:
+        if isinstance(item, Session):  # after the traces that started before it, before the rest
+            entry = (builder.traces_started, 0, arrival, item)
+        else:
+            entry = (item.order, 1, arrival, item)
+        arrival += 1
+        heapq.heappush(waiting, entry)
+        oldest = builder.oldest_open()
+        while waiting and (oldest is None or waiting[0][0] <= oldest or len(waiting) > window):
+            yield heapq.heappop(waiting)[3]
+    while waiting:
+        yield heapq.heappop(waiting)[3]
+
+
+SORTS = ("start", "duration", "name")
+
+
+def sort_key(sort: str) -> Any:
+    """How ``--sort`` orders sibling runs: by start (as recorded), slowest first, or by name."""
+    if sort == "duration":
+        return lambda r: (r.duration_ms is None, -(r.duration_ms or 0.0))
+    if sort == "name":
+        return lambda r: r.name
+    if sort == "start":
+        return lambda r: ((r.start or {}).get("ts") or "")
+    raise ValueError(sort)
+
+
+def ordered_children(run: Run, sort: str = "start") -> list[Run]:
+    """A run's children in ``sort`` order; "start" is the order their starts were recorded."""
+    children = run.children
+    return children if sort == "start" else sorted(children, key=sort_key(sort))
+
+
+def walk_ordered(root: Run, sort: str = "start") -> Iterator[tuple[Run, int]]:
+    """``root`` and its descendants with their depth, depth first, siblings in ``sort`` order (no recursion)."""
+    stack = [(root, 0)]
+    while stack:
+        run, depth = stack.pop()
+        yield run, depth
+        stack.extend((child, depth + 1) for child in reversed(ordered_children(run, sort)))
+
+
+def started_ns(run: Run) -> int | None:
+    """When a run started, in nanoseconds since the epoch (from its start event's ``ts``)."""
+    return ts_nanos((run.start or {}).get("ts"))
+
+
+def _offset_ms(start: Any, later: Any) -> float | None:
+    """Milliseconds from one recorded ``ts`` to another (a slice when both are in the same minute)."""
+    if isinstance(start, str) and isinstance(later, str) and len(start) == len(later) == 27 and start[:17] == later[:17]:
+        try:  # "2026-11-24T10:00:01.123456Z": seconds and microseconds only differ
+            return ((int(later[17:19]) - int(start[17:19])) * 1_000_000 + int(later[20:26]) - int(start[20:26])) / 1000
+        except ValueError:
+            return None
+    a, b = ts_nanos(start), ts_nanos(later)
+    return None if a is None or b is None else (b - a) / 1e6
+
+
+def self_ms(run: Run) -> float | None:
+    """A run's own time: its duration less the time its children cover (overlapping children count once)."""
+    total = run.duration_ms
+    children = run.children
+    if total is None or not children:
+        return total
+    begin = (run.start or {}).get("ts")
+    spans = []
+    for child in children:
+        lo = _offset_ms(begin, (child.start or {}).get("ts"))
+        if lo is None:
+            return None
+        took = child.duration_ms
+        hi = total if took is None else lo + took  # a child that never ended covers the rest
+        spans.append((max(0.0, lo), min(total, hi)))
+    covered, reach = 0.0, 0.0
+    for lo, hi in sorted(spans):
+        lo = max(lo, reach)
+        if hi > lo:
+            covered += hi - lo
+            reach = hi
+    return max(0.0, total - covered)
 
 
 def run_to_dict(run: Run) -> dict[str, Any]:

@@ -1,0 +1,42 @@
+"""Short ids that tell runs apart: the shortest unused tail of an id, assigned in log order.
+
+rtrace's ids are time-ordered UUIDs, so their heads are alike (every run of one
+second shares its first 8 hex digits) and their tails are random. A run's short
+id is the last ``MIN_LENGTH`` characters of its id (dashes dropped), or more
+when that tail was already given to an earlier, different id in the same read
+of the log. Reading a log assigns the same short ids every time, so the short
+id a table shows is accepted back by ``--run`` / ``--trace`` and names one run.
+Memory: one small entry per distinct id (the owner is kept as a hash, not the id).
+"""
+
+from __future__ import annotations
+
+MIN_LENGTH = 7  # git's default: 28 bits; a collision only lengthens the later id
+
+
+class ShortIds:
+    """Assigns each distinct id one short id, unique among all assigned so far."""
+
+    __slots__ = ("_owner",)
+
+    def __init__(self) -> None:
+        self._owner: dict[str, int] = {}  # short id -> hash of the full id that holds it
+
+    def __call__(self, full_id: str) -> str:
+        """The short id of ``full_id`` (assigned now if it has none yet)."""
+        plain = full_id.replace("-", "")
+        owner = hash(full_id)
+        taken = self._owner
+        length = MIN_LENGTH
+        while True:
+            short = plain[-length:] if length < len(plain) else plain
+            holder = taken.get(short)
+            if holder is None:
+                taken[short] = owner
+                return short
+            if holder == owner or length >= len(plain):
+                return short  # already this id's (or nothing longer to take: the id itself)
+            length += 1
+
+    def __len__(self) -> int:
+        return len(self._owner)
