@@ -85,13 +85,15 @@ class Histogram:
         return 2 * GAMMA**lo / (GAMMA + 1), 2 * GAMMA**hi / (GAMMA + 1)
 
 
-RunFacts = tuple[str, int, int, "float | None"]  # status, retries, documents, duration_ms
+RunFacts = tuple[str, int, int, "float | None", "float | None"]  # status, retries, documents, duration_ms, self ms
 
 
 def run_facts(run: Run) -> RunFacts:
     """What the stats take from a run, computed once however many groups it counts in."""
     status = run.status
-    return status, len(run.retries), len(run.documents) if status == OK else 0, run.duration_ms
+    d = run.duration_ms
+    own = None if d is None else self_ms(run) if run.timeline and run.children else d  # a leaf's own time is its time
+    return status, len(run.retries), len(run.documents) if status == OK else 0, d, own
 
 
 @dataclass
@@ -115,7 +117,7 @@ class GroupStats:
         self.add_facts(run_facts(run))
 
     def add_facts(self, facts: RunFacts) -> None:
-        status, n_retries, n_docs, d = facts
+        status, n_retries, n_docs, d, own = facts
         self.runs += 1
         if status == ERROR:
             self.errors += 1
@@ -129,7 +131,6 @@ class GroupStats:
             self.empty += 0 if n_docs else 1
         if d is not None:
             self.durations.add(d)
-            own = self_ms(run) if run.timeline and run.children else d  # a leaf's own time is its time
             if own is not None:
                 self.self_total_ms += own
                 self.self_runs += 1
