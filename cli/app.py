@@ -355,6 +355,9 @@ def schema() -> None:
 
 def main() -> None:
     """Entry point: the only place errors become messages and exit codes."""
+    from rtrace.core.process.changes import remember_python_state
+
+    remember_python_state()  # before Typer replaces sys.excepthook: `rtrace run` gives the script python's
     try:
         code = app(standalone_mode=False)
         if isinstance(code, int) and code:  # typer.Exit(n) comes back as n without standalone mode

@@ -47,4 +47,6 @@ def _no_leftover_default_handlers() -> Any:
 
     before = context._defaults
     yield
-    context._defaults = before
+    for handler in context._defaults:
+        if not any(h is handler for h in before):
+            context.remove_default_handler(handler)  # also releases its use of the thread patches

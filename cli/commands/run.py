@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
+import atexit
 import os
-import shutil
+import signal
+import stat
 import sys
-import tempfile
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 from rtrace.core import events
 from rtrace.core.errors import UsageError, warn
-from rtrace.core.process import runner, signals
+from rtrace.core.process import changes, pump, runner, signals
 from rtrace.core.read.summary import RunSummary
-from rtrace.core.record.context import install_env_handler, remove_default_handler
 from rtrace.core.record.ids import uuid7
 from rtrace.core.record.jsonl import JsonlHandler
 from rtrace.core.record.redact import DEFAULT_REDACT
@@ -51,7 +49,14 @@ def _exit_code(e: SystemExit) -> int:
 
 
 class TraceRun:
-    """One traced run of a target: writer, LangChain hook, signals, summary."""
+    """One traced run of a target: writer, process changes, signals, summary.
+
+    The script runs as python would run it: after it ends, python's own shutdown
+    follows (non-daemon threads are joined, then the script's ``atexit`` handlers
+    run, still traced); the log is closed and the summary printed last, from an
+    ``atexit`` handler registered before the script's. Everything process-wide is
+    installed and undone by ``rtrace.core.process.changes.RunChanges``.
+    """
 
     def __init__(self, target: runner.Target, *, output: str | None, quiet: bool, live: bool,
                  langchain: bool, redact: Sequence[str], max_content: int | None,
@@ -69,61 +74,103 @@ class TraceRun:
         self.children = children
         self.export_endpoint = export_endpoint
         self.summary = RunSummary()
+        self.pid = os.getpid()
+        self.exit_code: int = 0
+        self.error: BaseException | None = None
+        self.finished = False
 
     def execute(self) -> int:
+        """Run the target; return its exit code. The rest happens at interpreter exit (``finish``)."""
         runner.check(self.target)
-        exporter = None
         session_id = str(uuid7())
-        out = open_output(self.output_option, session_id)
+        out = self.out = open_output(self.output_option, session_id)
+        out.fd = pump.high_fd(out.fd)
+        # A shared output that is not a regular file (stdout, a pipe, a terminal, /dev/full):
+        # everyone writes a private file and one pump copies whole lines out; nothing is read back from it.
+        self.pump = None if _is_regular(out.fd) else pump.Pump(out.fd)
+        log_fd = self.pump.fd if self.pump is not None else out.fd
+        log_path = self.pump.path if self.pump is not None else os.path.abspath(str(out.path))
+        self.log_path, self.log_offset = log_path, os.fstat(log_fd).st_size
+        self.exporter = None
         if self.export_endpoint is not None:  # before the script runs: a wrong URL fails fast
-            from rtrace.core.integrations.otel import LiveExporter, check_endpoint
+            from rtrace.core.integrations.otel import check_endpoint
 
             check_endpoint(self.export_endpoint)
-            if out.path is None:  # JSONL on stdout: nothing to follow, so export from this process
-                exporter = LiveExporter(self.export_endpoint)
-            else:  # another process follows the log: the script pays nothing for it
-                exporter = _ExportProcess(out.path, os.fstat(out.fd).st_size, session_id, self.export_endpoint)
-        handler = JsonlHandler(
-            out.fd, name=out.display, redact=self.redact, max_content=self.max_content,
+            # Another process follows the log (the private one too): the script pays nothing
+            # for it, and the children's spans are exported with the script's.
+            self.exporter = _ExportProcess(log_path, self.log_offset, session_id, self.export_endpoint)
+        handler = self.handler = JsonlHandler(
+            log_fd, name=out.display, redact=self.redact, max_content=self.max_content,
             session_id=session_id, root_tags=self.tags, root_metadata=self.metadata,
-            observers=[self.summary] + ([exporter] if callable(exporter) else []),  # a LiveExporter; _ExportProcess follows the file
+            observers=[self.summary],
         )
         if out.to_stdout:
             sys.stdout.flush()
             os.dup2(2, 1)  # the script's stdout goes to stderr; fd `out.fd` keeps the real stdout
         handler.open_session(argv=self.target.argv, rtrace_argv=list(sys.argv))
-        exit_code, error = 0, None
-        with ExitStack() as stack:
-            install_env_handler(handler)  # also marks RTRACE_OUTPUT as handled in this process
-            stack.callback(remove_default_handler, handler)
-            children_log = None
-            if self.children:
-                children_log = stack.enter_context(
-                    _follow_children(out, self.redact, self.max_content, self.frameworks))
-            install_frameworks(handler, self.frameworks, stack)
-            stack.enter_context(signals.sigterm_as_exit())
-            if self.live:
-                stack.enter_context(_live_view(self.summary))
-            try:
-                runner.run(self.target)
-            except SystemExit as e:
-                exit_code = _exit_code(e)
-            except KeyboardInterrupt as e:
-                exit_code, error = 130, e
-                _print_traceback(e)
-            except BaseException as e:
-                exit_code, error = 1, e
-                _print_traceback(e)
-            handler.close(exit_code=exit_code, error=error)
-            if children_log is not None:
-                _absorb_children(children_log, handler.session_id, self.summary, out)
-        if exporter is not None:  # the script is done: now wait for the backend, so nothing is lost
-            exporter.close()
-            if exporter.dropped:
-                warn(f"{exporter.dropped} events were not exported")
+        self.changes = changes.RunChanges(
+            handler, children_log=log_path if self.children else None, frameworks=self.frameworks,
+            redact=list(self.redact), max_content=self.max_content, on_term=self._on_term)
+        self.changes.install()
+        self.live_view = _live_view(self.summary)
+        if self.live:
+            self.live_view.__enter__()
+        # Registered before the script registers its own: runs after them (atexit is LIFO).
+        atexit.register(self.finish)
+        try:
+            runner.run(self.target, before_script=self.changes.before_script)
+        except SystemExit as e:
+            self.exit_code = _exit_code(e)
+        except KeyboardInterrupt as e:
+            self.exit_code, self.error = 130, e
+            _print_traceback(e)
+        except BaseException as e:
+            self.exit_code, self.error = 1, e
+            _print_traceback(e)
+        return self.exit_code
+
+    def _on_term(self, signum: int) -> None:
+        self.exit_code, self.error = 128 + signum, None
+        self.finish(dying=True)
+
+    def finish(self, dying: bool = False) -> None:
+        """Close the log, undo every change, report. In a forked child: close the child's session only."""
+        if self.finished:
+            return
+        self.finished = True
+        if os.getpid() != self.pid:  # a forked child leaving through the script's exit path
+            self.handler.close(exit_code=self.exit_code, error=self.error)
+            return
+        atexit.unregister(self.finish)
+        self.handler.close(exit_code=self.exit_code, error=self.error)
+        self.live_view.__exit__()
+        self.changes.uninstall()
+        self._count_children()
+        if self.exporter is not None:  # the script is done: now wait for the backend, so nothing is lost
+            self.exporter.close()  # (before the pump stops: it removes the private log the exporter reads)
+        if self.pump is not None and not self.pump.finish():
+            warn("the log's last lines may not have reached the output")
         if not self.quiet:
-            self._report(out.display, out.show_command)
-        return exit_code
+            self._report(self.out.display, self.out.show_command)
+        if isinstance(self.error, KeyboardInterrupt) and not dying:
+            signals.die_of(signal.SIGINT)  # what python does after an uncaught KeyboardInterrupt
+
+    def _count_children(self) -> None:
+        """Count the children's runs in the summary, from the log's regular file (never another file)."""
+        if not self.children:
+            return
+        from rtrace.core.errors import RtraceError
+        from rtrace.core.read.reader import read_lines
+
+        try:
+            if not os.path.isfile(self.log_path):
+                return
+            for ev in read_lines([self.log_path], lenient=True, offset=self.log_offset):
+                data = ev.data
+                if data.get("session_id") != self.handler.session_id and data.get("event") not in events.SESSION_EVENTS:
+                    self.summary(data)  # the summary is the main session's
+        except (OSError, RtraceError):
+            pass
 
     def _report(self, display: str, show_command: str) -> None:
         from rtrace.cli.console import make_console
@@ -133,6 +180,13 @@ class TraceRun:
             make_console(stderr=True).print(summary(self.summary, display, show_command))
         except Exception:  # a closed stderr must not change the exit code
             pass
+
+
+def _is_regular(fd: int) -> bool:
+    try:
+        return stat.S_ISREG(os.fstat(fd).st_mode)
+    except OSError:
+        return False
 
 
 class _ExportProcess:
@@ -147,6 +201,7 @@ class _ExportProcess:
              "--until-session", session_id, "--offset", str(offset)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
             env={k: v for k, v in os.environ.items() if k != "PYTHONPATH" or "rtrace-site-" not in v},
+            close_fds=True, start_new_session=True,  # Ctrl-C is for the script; the exporter drains
         )
 
     def close(self, timeout: float = 120.0) -> None:
@@ -161,77 +216,6 @@ class _ExportProcess:
         if self.proc.returncode != 0:
             last = (err or "").strip().splitlines()[-1:] or ["the exporter failed"]
             warn(f"export: {last[0].removeprefix('rtrace: error: ')}")
-
-
-def install_frameworks(handler: JsonlHandler, enabled: dict[str, bool], stack: ExitStack) -> None:
-    """Hook the frameworks turned on (each installs when the script imports it), undone by ``stack``."""
-    from rtrace.core.integrations.frameworks import NAMES, hook
-
-    for name in NAMES:
-        if enabled.get(name, True):
-            module = hook(name)
-            module.install(handler)
-            stack.callback(module.uninstall, handler)
-
-
-@dataclass
-class _ChildrenLog:
-    path: str
-    offset: int
-    temporary: bool
-
-
-@contextmanager
-def _follow_children(out: Any, redact: Sequence[str], max_content: int | None,
-                     frameworks: dict[str, bool]) -> Iterator[_ChildrenLog]:
-    """Make Python children trace themselves into our log (or, for -o -, a file merged at the end)."""
-    from rtrace.core.process import children
-
-    site_dir = tempfile.mkdtemp(prefix="rtrace-site-")
-    if out.path is None:  # stdout: children cannot share the pipe safely; they write a file we copy out
-        fd, path = tempfile.mkstemp(prefix="rtrace-children-", suffix=".jsonl")
-        os.close(fd)
-        log = _ChildrenLog(path, 0, True)
-    else:
-        log = _ChildrenLog(os.path.abspath(out.path), os.fstat(out.fd).st_size, False)
-    children.write_sitecustomize(site_dir)
-    env = children.child_environment(site_dir, log.path, frameworks=frameworks, redact=list(redact),
-                                     max_content=max_content)
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    children.patch_process_starts()
-    try:
-        yield log
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        shutil.rmtree(site_dir, ignore_errors=True)
-
-
-def _absorb_children(log: _ChildrenLog, session_id: str, summary: RunSummary, out: Any) -> None:
-    """Count the children's runs in the summary; for -o -, copy their events to stdout."""
-    from rtrace.core.errors import RtraceError
-    from rtrace.core.read.reader import read_lines
-
-    try:
-        for ev in read_lines([log.path], lenient=True, offset=log.offset):
-            if ev.data.get("session_id") == session_id:
-                continue
-            if ev.data.get("event") not in events.SESSION_EVENTS:  # the summary is the main session's
-                summary(ev.data)
-            if log.temporary:
-                os.write(out.fd, ev.raw)
-    except (OSError, RtraceError):
-        pass
-    finally:
-        if log.temporary:
-            try:
-                os.unlink(log.path)
-            except OSError:
-                pass
 
 
 def _print_traceback(error: BaseException) -> None:

@@ -16,6 +16,7 @@ import sys
 import threading
 from typing import Any
 
+from rtrace.core.process.patching import Patch
 from rtrace.core.record import lineage
 
 ENV_LANGCHAIN = "RTRACE_LANGCHAIN"
@@ -24,71 +25,106 @@ ENV_FRAMEWORKS = {"langchain": ENV_LANGCHAIN, "llamaindex": "RTRACE_LLAMAINDEX",
 ENV_REDACT = "RTRACE_REDACT"
 ENV_MAX_CONTENT = "RTRACE_MAX_CONTENT"
 
-_lock = threading.Lock()
-_patched = False
+ENV_VERBOSE = "RTRACE_VERBOSE"  # "1": rtrace's warnings about untraced children go to stderr
 
-def patch_process_starts() -> None:
-    """Pass the current run to children started with subprocess or multiprocessing. Idempotent."""
-    global _patched
-    with _lock:
-        if _patched:
-            return
-        _patched = True
+_lock = threading.Lock()
+_users = 0
+
+
+def _env_index() -> int:
+    # Popen's env may come positionally: find its place in the signature once.
+    import inspect
     import subprocess
 
-    original_init = subprocess.Popen.__init__
+    try:
+        return list(inspect.signature(subprocess.Popen.__init__).parameters).index("env") - 1
+    except (ValueError, TypeError):
+        return -1
 
-    @functools.wraps(original_init)
-    def popen_init(self: Any, *args: Any, **kwargs: Any) -> None:
-        value = lineage.for_children()
-        if value is not None:
+
+def _popen_init(self: Any, *args: Any, **kwargs: Any) -> None:
+    value = lineage.for_children() if _users else None
+    if value is not None:
+        if "env" in kwargs or len(args) <= _ENV_INDEX or _ENV_INDEX < 0:
             env = kwargs.get("env")
             kwargs["env"] = {**(os.environ if env is None else env), lineage.ENV_PARENT: value}
-        original_init(self, *args, **kwargs)
+        else:
+            env = args[_ENV_INDEX]
+            args = (*args[:_ENV_INDEX], {**(os.environ if env is None else env), lineage.ENV_PARENT: value},
+                    *args[_ENV_INDEX + 1:])
+    _POPEN.original(self, *args, **kwargs)
 
-    subprocess.Popen.__init__ = popen_init  # type: ignore[method-assign]
-    _patch_multiprocessing()
 
-
-def _patch_multiprocessing() -> None:
+def _process_start(self: Any) -> None:
     # multiprocessing's spawn children inherit os.environ (not an env argument), so
     # the parent run is put there for the duration of start().
-    try:
+    value = lineage.for_children() if _users else None
+    if value is None:
+        return _START.original(self)
+    with _lock:
+        previous = os.environ.get(lineage.ENV_PARENT)
+        os.environ[lineage.ENV_PARENT] = value
+        try:
+            return _START.original(self)
+        finally:
+            if previous is None:
+                os.environ.pop(lineage.ENV_PARENT, None)
+            else:
+                os.environ[lineage.ENV_PARENT] = previous
+
+
+def _patches() -> tuple[Patch, ...]:
+    global _POPEN, _START, _ENV_INDEX
+    if not _PATCHES:
+        import subprocess
         from multiprocessing import process
-    except ImportError:
-        return
-    original_start = process.BaseProcess.start
 
-    @functools.wraps(original_start)
-    def start(self: Any) -> None:
-        value = lineage.for_children()
-        if value is None:
-            return original_start(self)
-        with _lock:
-            previous = os.environ.get(lineage.ENV_PARENT)
-            os.environ[lineage.ENV_PARENT] = value
-            try:
-                return original_start(self)
-            finally:
-                if previous is None:
-                    os.environ.pop(lineage.ENV_PARENT, None)
-                else:
-                    os.environ[lineage.ENV_PARENT] = previous
-
-    process.BaseProcess.start = start  # type: ignore[method-assign]
+        _ENV_INDEX = _env_index()
+        _POPEN = Patch(subprocess.Popen, "__init__", functools.wraps(subprocess.Popen.__init__)(_popen_init))
+        _START = Patch(process.BaseProcess, "start", functools.wraps(process.BaseProcess.start)(_process_start))
+        _PATCHES.extend((_POPEN, _START))
+    return tuple(_PATCHES)
 
 
-def close_on_os_exit(handler: Any) -> None:
+_PATCHES: list[Patch] = []
+_POPEN: Patch
+_START: Patch
+_ENV_INDEX = -1
+
+
+def install_process_starts() -> None:
+    """Pass the current run to children started with subprocess or multiprocessing (counted)."""
+    global _users
+    with _lock:
+        _users += 1
+        if _users == 1:
+            for patch in _patches():
+                patch.install()
+
+
+def uninstall_process_starts() -> None:
+    global _users
+    with _lock:
+        if _users == 0:
+            return
+        _users -= 1
+        if _users == 0:
+            for patch in _patches():
+                patch.uninstall()
+
+
+def close_on_os_exit(handler: Any) -> Patch:
     """multiprocessing children leave through os._exit, skipping atexit: close the log there."""
-    original = os._exit
 
     def _exit(code: int) -> None:
         try:
             handler.close(exit_code=code)
         finally:
-            original(code)
+            patch.original(code)
 
-    os._exit = _exit  # type: ignore[assignment]
+    patch = Patch(os, "_exit", _exit)
+    patch.install()
+    return patch
 
 
 def autotrace() -> None:
@@ -110,7 +146,7 @@ def autotrace() -> None:
     context.install_env_handler(handler)
     handler.close_at_exit()
     close_on_os_exit(handler)
-    patch_process_starts()
+    install_process_starts()
     from rtrace.core.integrations.frameworks import NAMES, hook
 
     for name in NAMES:
@@ -127,8 +163,9 @@ try:
     from rtrace.core.process.children import autotrace as _autotrace
 
     _autotrace()
-except Exception as _e:  # tracing must never stop the program
-    print(f"rtrace: warning: this child process is not traced: {_e!r}", file=_sys.stderr)
+except Exception as _e:  # tracing must never stop the program, nor write into its stderr
+    if _os.environ.get("RTRACE_VERBOSE") == "1":
+        print(f"rtrace: warning: this child process is not traced: {_e!r}", file=_sys.stderr)
 
 _here = _os.path.dirname(_os.path.abspath(__file__))
 for _entry in _sys.path:
@@ -159,7 +196,42 @@ def child_environment(site_dir: str, output: str, *, frameworks: dict[str, bool]
     return env
 
 
-def write_sitecustomize(directory: str) -> None:
-    with open(os.path.join(directory, "sitecustomize.py"), "w", encoding="utf-8") as f:
-        f.write(SITECUSTOMIZE)
-    sys.path_importer_cache.pop(directory, None)
+class SiteDir:
+    """The children's bootstrap directory: private (mkdtemp: 0700, ours), removed only by its creator.
+
+    Made under ``$XDG_RUNTIME_DIR`` when that is a private directory of ours (nobody else
+    can re-create the name there after we remove it), else in the temporary directory.
+    """
+
+    def __init__(self) -> None:
+        import tempfile
+
+        self.pid = os.getpid()
+        self.path = tempfile.mkdtemp(prefix="rtrace-site-", dir=_private_base())
+        fd = os.open(os.path.join(self.path, "sitecustomize.py"),
+                     os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(SITECUSTOMIZE)
+        sys.path_importer_cache.pop(self.path, None)
+
+    def remove(self) -> None:
+        if os.getpid() != self.pid:  # a forked child: the directory is its parent's
+            return
+        import shutil
+
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _private_base() -> str | None:
+    import stat
+
+    base = os.environ.get("XDG_RUNTIME_DIR")
+    if not base or not os.path.isabs(base):
+        return None
+    try:
+        st = os.lstat(base)
+    except OSError:
+        return None
+    if stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o077:
+        return base
+    return None

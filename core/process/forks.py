@@ -1,12 +1,25 @@
-"""After ``fork``: each live writer in the child becomes a writer of its own (new session, seq)."""
+"""After ``fork``: the child starts as a new writer with empty run bookkeeping.
+
+One at-fork hook, registered once (CPython cannot unregister them), dispatches to
+what is installed now: with nothing installed it does nothing. In the child it
+(1) makes the run that was current at the fork the child's origin, so the child's
+runs join the parent's trace like a spawned child's; (2) turns each live writer into
+a writer of its own (new session, seq, no open runs); (3) runs the child hooks that
+undo parent-only changes (rtrace run's SIGTERM handler: a forked child gets the
+disposition the user had, as under python).
+"""
 
 from __future__ import annotations
 
 import os
+import threading
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 _writers: weakref.WeakSet[Any] = weakref.WeakSet()
+_child_hooks: list[Callable[[], None]] = []
+_lock = threading.Lock()
 
 
 def track(writer: Any) -> None:
@@ -14,10 +27,36 @@ def track(writer: Any) -> None:
     _writers.add(writer)
 
 
-def _reset_after_fork() -> None:
-    for writer in list(_writers):
-        writer._after_fork()
+def add_child_hook(hook: Callable[[], None]) -> None:
+    """Call ``hook()`` in every forked child until ``remove_child_hook``."""
+    with _lock:
+        _child_hooks.append(hook)
 
 
-if hasattr(os, "register_at_fork"):  # at-fork hooks cannot be unregistered: this one is a no-op with no writers
-    os.register_at_fork(after_in_child=_reset_after_fork)
+def remove_child_hook(hook: Callable[[], None]) -> None:
+    with _lock:
+        if hook in _child_hooks:
+            _child_hooks.remove(hook)
+
+
+def _set_origin() -> None:
+    from rtrace.core.record import lineage
+    from rtrace.core.record.context import current_run
+
+    run = current_run()
+    if run is not None:
+        lineage.ORIGIN = (run.run_id, lineage.trace_of(run.run_id))
+
+
+def _after_fork_in_child() -> None:
+    if not _writers and not _child_hooks:
+        return
+    for step in (_set_origin, *[w._after_fork for w in list(_writers)], *list(_child_hooks)):
+        try:
+            step()
+        except Exception:  # a fault in tracing never breaks the child
+            pass
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

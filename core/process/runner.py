@@ -17,10 +17,12 @@ import sys
 import traceback
 import types
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 
 from rtrace.core.errors import UsageError
+from rtrace.core.process import recursion
 
 
 @dataclass(frozen=True)
@@ -63,8 +65,13 @@ def check(target: Target) -> None:
             raise UsageError(f"cannot run -m {target.value}: no module named {target.value!r}")
 
 
-def run(target: Target) -> None:
-    """Run ``target`` in this process; its exceptions propagate."""
+def run(target: Target, before_script: Callable[[int], None] | None = None) -> None:
+    """Run ``target`` in this process; its exceptions propagate.
+
+    ``before_script(n)`` is called just before the target's first line, with the number
+    of frames it will run on beyond those python itself puts below it.
+    """
+    hook = before_script or _no_hook
     saved_argv = sys.argv[:]
     saved_path0 = sys.path[0] if sys.path else None
     try:
@@ -72,12 +79,15 @@ def run(target: Target) -> None:
             sys.argv[:] = [target.value, *target.args]
             _set_path0(os.path.dirname(os.path.realpath(target.value)))
             if os.path.isfile(target.value) and not zipfile.is_zipfile(target.value):
-                _run_script_file(target.value)
+                _run_script_file(target.value, hook)
             else:  # a directory or zip app with __main__.py
+                hook(recursion.depth())
                 runpy.run_path(target.value, run_name="__main__")
         elif target.kind == "module":
             sys.argv[:] = [target.value, *target.args]  # runpy replaces [0] with the module's file
             _set_path0(os.getcwd())
+            # python -m runs the module under runpy's frames too: as many levels as run_module's.
+            hook(recursion.depth())
             runpy.run_module(target.value, run_name="__main__", alter_sys=True)
         else:
             sys.argv[:] = ["-c", *target.args]
@@ -86,6 +96,7 @@ def run(target: Target) -> None:
             main = sys.modules["__main__"]
             namespace = {"__name__": "__main__", "__builtins__": __builtins__, "__file__": None,
                          "__doc__": None, "__loader__": getattr(main, "__loader__", None)}
+            hook(recursion.depth())
             exec(code, namespace)
     finally:
         sys.argv[:] = saved_argv
@@ -93,7 +104,11 @@ def run(target: Target) -> None:
             _set_path0(saved_path0)
 
 
-def _run_script_file(path: str) -> None:
+def _no_hook(frames: int) -> None:
+    return None
+
+
+def _run_script_file(path: str, hook: Callable[[int], None]) -> None:
     # Like python (and coverage.py): a fresh __main__ module, an absolute __file__,
     # sys.argv[0] left as typed (runpy.run_path would make it absolute).
     abspath = os.path.abspath(path)
@@ -101,14 +116,17 @@ def _run_script_file(path: str) -> None:
         source = f.read()
     code = compile(source, abspath, "exec", dont_inherit=True)
     main = types.ModuleType("__main__")
-    main.__file__ = abspath
+    # The keys in python's order (a script listing globals() sees the same list).
     main.__loader__ = importlib.machinery.SourceFileLoader("__main__", abspath)
-    main.__builtins__ = builtins  # type: ignore[attr-defined]
     main.__spec__ = None
+    main.__annotations__ = {}
+    main.__builtins__ = builtins  # type: ignore[attr-defined]
+    main.__file__ = abspath
     main.__cached__ = None  # type: ignore[attr-defined]
     saved = sys.modules["__main__"]
     sys.modules["__main__"] = main
     try:
+        hook(recursion.depth())
         exec(code, main.__dict__)
     finally:
         sys.modules["__main__"] = saved

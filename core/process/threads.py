@@ -1,48 +1,96 @@
-"""Carrying rtrace's current run into threads and executor jobs.
+"""Carrying rtrace's current run into threads and executor jobs, and nothing else.
 
-Once tracing is on, ``Thread.start`` and ``ThreadPoolExecutor.submit`` run their
-target in a copy of the starter's context, as Python 3.14 does with
-``-X thread_inherit_context`` and OpenTelemetry's threading instrumentation does.
+While tracing is on, a thread started (or a ``ThreadPoolExecutor`` job submitted)
+inside a traced run starts with that run as its current run, so its runs nest
+under it. The starter's other context variables and its ``decimal`` context stay
+behind, exactly as under plain Python; outside a run nothing is changed at all.
+Installed with the first tracing user (``trace_to``, ``rtrace run``), uninstalled
+with the last: the patched methods are then the original objects again.
 """
 
 from __future__ import annotations
 
 import contextvars
-import functools
 import threading
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures.thread import _worker as _executor_worker
 from typing import Any
 
+from rtrace.core.process.patching import Patch
+
 _lock = threading.Lock()
+_users = 0
+_var: contextvars.ContextVar[Any] | None = None
+_pending: dict[threading.Thread, Any] = {}  # started threads -> the run to make current in them
 
-_patched = False
+
+def _start(self: threading.Thread) -> None:
+    var = _var
+    run = var.get() if var is not None and _users else None
+    # An executor's worker outlives the job that started it: its jobs get their run from submit().
+    if run is not None and getattr(self, "_target", None) is not _executor_worker:
+        _pending[self] = run
+    try:
+        _START.original(self)
+    except BaseException:
+        _pending.pop(self, None)
+        raise
 
 
-def install() -> None:
-    """Make threads and executor jobs run in a copy of their starter's context.
+def _bootstrap_inner(self: threading.Thread) -> None:
+    # Runs in the new thread, whose context starts empty: only rtrace's variable is set.
+    # (Below Thread.run, so a traceback of the thread's exception shows no rtrace frame.)
+    run = _pending.pop(self, None)
+    if run is not None and _var is not None:
+        _var.set(run)
+    _BOOTSTRAP.original(self)
 
-    What Python 3.14 does with ``-X thread_inherit_context``; OpenTelemetry's
-    threading instrumentation does the same. Idempotent; never undone.
-    """
-    global _patched
+
+def _in_run(var: contextvars.ContextVar[Any], run: Any, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+    token = var.set(run)
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        var.reset(token)  # executor threads are reused: leave no run behind
+
+
+def _submit(self: ThreadPoolExecutor, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+    var = _var
+    run = var.get() if var is not None and _users else None
+    if run is None:
+        return _SUBMIT.original(self, fn, *args, **kwargs)
+    return _SUBMIT.original(self, _in_run, var, run, fn, *args, **kwargs)
+
+
+_START = Patch(threading.Thread, "start", _start)
+_BOOTSTRAP = Patch(threading.Thread, "_bootstrap_inner", _bootstrap_inner)
+_SUBMIT = Patch(ThreadPoolExecutor, "submit", _submit)
+PATCHES = (_START, _BOOTSTRAP, _SUBMIT)
+
+
+def install(var: contextvars.ContextVar[Any]) -> None:
+    """One more user of thread propagation of ``var`` (the current-run variable)."""
+    global _users, _var
     with _lock:
-        if _patched:
+        _var = var
+        _users += 1
+        if _users == 1:
+            for patch in PATCHES:
+                patch.install()
+
+
+def uninstall() -> None:
+    """One user fewer; with none left, the original methods are back."""
+    global _users
+    with _lock:
+        if _users == 0:
             return
-        _patched = True
-    from concurrent.futures import ThreadPoolExecutor
+        _users -= 1
+        if _users == 0:
+            for patch in PATCHES:
+                patch.uninstall()
+            _pending.clear()
 
-    original_start = threading.Thread.start
-    original_submit = ThreadPoolExecutor.submit
 
-    @functools.wraps(original_start)
-    def start(self: threading.Thread) -> None:
-        ctx = contextvars.copy_context()
-        run = self.run
-        self.run = functools.partial(ctx.run, run)  # type: ignore[method-assign]
-        original_start(self)
-
-    @functools.wraps(original_submit)
-    def submit(self: ThreadPoolExecutor, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
-        return original_submit(self, contextvars.copy_context().run, fn, *args, **kwargs)
-
-    threading.Thread.start = start  # type: ignore[method-assign]
-    ThreadPoolExecutor.submit = submit  # type: ignore[method-assign]
+def installed() -> bool:
+    return _users > 0

@@ -1,8 +1,9 @@
 """Process-wide tracing state: the current run and the default handlers.
 
-The current run lives in a ``ContextVar`` so nesting follows asyncio tasks; once
-tracing is on, threads started (and executor jobs submitted) inherit the
-submitting code's context too, so nesting follows threads as well.
+The current run lives in a ``ContextVar`` so nesting follows asyncio tasks; while
+tracing is on, threads started (and executor jobs submitted) inside a run start
+with that run as theirs, so nesting follows threads as well (only rtrace's variable
+travels: see ``rtrace.core.process.threads``).
 
 Default handlers are what ``configure`` adds when the code under trace passed
 none: the ``trace_to`` block's writer, ``RTRACE_OUTPUT``'s, or ``rtrace run``'s.
@@ -56,15 +57,19 @@ def add_default_handler(handler: Any) -> None:
     """Send every traced run in this process to ``handler`` too."""
     global _defaults
     with _lock:
-        if not any(h is handler for h in _defaults):
-            _defaults = (*_defaults, handler)
-    threads.install()
+        if any(h is handler for h in _defaults):
+            return
+        _defaults = (*_defaults, handler)
+    threads.install(_current_run)  # one use per default handler: the last one out uninstalls
 
 
 def remove_default_handler(handler: Any) -> None:
     global _defaults
     with _lock:
+        if not any(h is handler for h in _defaults):
+            return
         _defaults = tuple(h for h in _defaults if h is not handler)
+    threads.uninstall()
 
 
 def install_env_handler(handler: Any) -> None:

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from uuid import UUID, SafeUUID
 
-_getrandbits = random.getrandbits  # reseeded after fork by the random module
+# A private generator seeded from the OS: the program's global ``random`` stream is never
+# consumed, and its ``random.seed()`` never makes ids repeat. Reseeded in every forked child
+# (the copy would otherwise give parent and child the same ids).
+_rng = random.Random(os.urandom(32))
+_getrandbits = _rng.getrandbits
+
+
+def _reseed() -> None:
+    _rng.seed(os.urandom(32))
+
+
+if hasattr(os, "register_at_fork"):  # touches only rtrace's own generator: nothing to undo
+    os.register_at_fork(after_in_child=_reseed)
 _new = object.__new__
 _set = object.__setattr__
 _RAND_A_SHIFT = 62

@@ -95,23 +95,29 @@ def retriever(
 
             @functools.wraps(fn)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                # One call site for traced and untraced calls: a traceback through this
+                # wrapper is the same under `rtrace run` as under python.
                 manager = _manager(AsyncCallbackManager, local_tags, local_meta)
+                rm = token = None
                 if manager is None:
                     if wants_rm and "run_manager" not in kwargs:
                         kwargs["run_manager"] = AsyncCallbackManagerForRetrieverRun.get_noop_manager()
-                    return await fn(*args, **kwargs)
-                rm = await manager.on_retriever_start(None, _query(args, kwargs, index), name=run_name)
-                if wants_rm and "run_manager" not in kwargs:
-                    kwargs["run_manager"] = rm
-                token = context.set_current_run(rm)
+                else:
+                    rm = await manager.on_retriever_start(None, _query(args, kwargs, index), name=run_name)
+                    if wants_rm and "run_manager" not in kwargs:
+                        kwargs["run_manager"] = rm
+                    token = context.set_current_run(rm)
                 try:
                     result = await fn(*args, **kwargs)
                 except Exception as e:
-                    await rm.on_retriever_error(e)
+                    if rm is not None:
+                        await rm.on_retriever_error(e)
                     raise
                 finally:
-                    context.reset_current_run(token)
-                await rm.on_retriever_end(result)
+                    if token is not None:
+                        context.reset_current_run(token)
+                if rm is not None:
+                    await rm.on_retriever_end(result)
                 return result
 
             _RETRIEVER_CODES.add(async_wrapper.__code__)
@@ -119,23 +125,29 @@ def retriever(
 
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            # One call site for traced and untraced calls: a traceback through this
+            # wrapper is the same under `rtrace run` as under python.
             manager = _manager(CallbackManager, local_tags, local_meta)
+            rm = token = None
             if manager is None:
                 if wants_rm and "run_manager" not in kwargs:
                     kwargs["run_manager"] = CallbackManagerForRetrieverRun.get_noop_manager()
-                return fn(*args, **kwargs)
-            rm = manager.on_retriever_start(None, _query(args, kwargs, index), name=run_name)
-            if wants_rm and "run_manager" not in kwargs:
-                kwargs["run_manager"] = rm
-            token = context.set_current_run(rm)
+            else:
+                rm = manager.on_retriever_start(None, _query(args, kwargs, index), name=run_name)
+                if wants_rm and "run_manager" not in kwargs:
+                    kwargs["run_manager"] = rm
+                token = context.set_current_run(rm)
             try:
                 result = fn(*args, **kwargs)
             except Exception as e:
-                rm.on_retriever_error(e)
+                if rm is not None:
+                    rm.on_retriever_error(e)
                 raise
             finally:
-                context.reset_current_run(token)
-            rm.on_retriever_end(result)
+                if token is not None:
+                    context.reset_current_run(token)
+            if rm is not None:
+                rm.on_retriever_end(result)
             return result
 
         _RETRIEVER_CODES.add(wrapper.__code__)

@@ -251,6 +251,10 @@ class JsonlHandler(BaseCallbackHandler):
         # A forked child is a new writer: its own session and seq, same file.
         self._lock = threading.Lock()
         self._session_extra = {**self._session_extra, "parent_session_id": self._session_id}
+        origin = lineage.origin_run_id()  # set at the fork to the run that was current
+        if origin is not None:
+            self._session_extra["parent_run_id"] = origin
+        self._runs = {}  # the parent's open runs are the parent's to end, not this child's
         self._session_id = str(uuid7())
         self._seq = 0
         self._started = False

@@ -1,0 +1,122 @@
+"""One writer owns a shared output that is not a regular file (``-o -``, a pipe, a terminal).
+
+Lines longer than ``PIPE_BUF`` written into one pipe by several processes tear. So
+when the log goes to such an output, every process (the script, its forked and
+spawned children) appends to a private regular file, and one pump process copies
+whole lines from it to the output as they arrive. The pump is detached (double
+fork): the script never sees it as a child (``os.wait``, ``SIGCHLD``), and it
+outlives a ``kill -9`` of ``rtrace run``, so what was recorded still reaches the
+output. It stops when ``rtrace run`` closes its end of the ``alive`` pipe (or dies),
+after copying what is left; then it removes the private file.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import tempfile
+from typing import Any
+
+from rtrace.core.process import forks
+
+
+def high_fd(fd: int) -> int:
+    """``fd`` moved above the numbers a program usually gets (close-on-exec), so the script's
+    own files get the descriptor numbers python would give them."""
+    import fcntl
+    import resource
+
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    floor = 900 if soft == resource.RLIM_INFINITY or soft >= 1024 else max(3, soft // 2)
+    try:
+        new = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, floor)
+    except OSError:
+        return fd
+    os.close(fd)
+    return new
+
+
+class Pump:
+    """A private log file and the detached process that copies its lines to ``out_fd``."""
+
+    def __init__(self, out_fd: int) -> None:
+        self.pid = os.getpid()
+        fd, self.path = tempfile.mkstemp(prefix="rtrace-log-", suffix=".jsonl")  # 0600, O_EXCL
+        os.close(fd)
+        self.fd = high_fd(os.open(self.path, os.O_WRONLY | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0)))
+        alive_r, alive_w = os.pipe()
+        done_r, done_w = os.pipe()
+        self._alive_w, self._done_r = high_fd(alive_w), high_fd(done_r)
+        child = os.fork()
+        if child == 0:  # pragma: no cover - runs in the pump's own processes
+            try:
+                os.close(self._alive_w)
+                os.close(self._done_r)
+                if os.fork() == 0:
+                    _pump(self.path, out_fd, alive_r, done_w)
+            finally:
+                os._exit(0)
+        os.close(alive_r)
+        os.close(done_w)
+        os.waitpid(child, 0)  # the intermediate process exits at once; the pump is init's
+        forks.add_child_hook(self._forget)
+
+    def _forget(self) -> None:
+        # A forked child of the script must not keep the pump waiting after rtrace run ends.
+        for fd in (self._alive_w, self._done_r):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def finish(self, timeout: float = 60.0) -> bool:
+        """Let the pump copy what is left and stop; True when it did within ``timeout``."""
+        if os.getpid() != self.pid:
+            return False
+        forks.remove_child_hook(self._forget)
+        os.close(self._alive_w)
+        try:
+            ready, _, _ = select.select([self._done_r], [], [], timeout)
+            if ready:
+                os.read(self._done_r, 1)
+            return bool(ready)
+        finally:
+            os.close(self._done_r)
+
+
+def _pump(path: str, out_fd: int, alive_r: int, done_w: int) -> Any:  # pragma: no cover - the pump
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the script; the pump drains
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for std in (0, 1, 2):
+        if std != out_fd:
+            os.dup2(devnull, std)
+    src = os.open(path, os.O_RDONLY)
+    rest = b""
+    parent_gone = False
+    try:
+        while True:
+            chunk = os.read(src, 1 << 20)
+            if chunk:
+                rest += chunk
+                cut = rest.rfind(b"\n") + 1
+                if cut:
+                    view = memoryview(rest)[:cut]
+                    while view:
+                        view = view[os.write(out_fd, view):]
+                    rest = rest[cut:]
+                continue
+            if parent_gone:
+                break
+            ready, _, _ = select.select([alive_r], [], [], 0.02)
+            if ready and os.read(alive_r, 1) == b"":
+                parent_gone = True  # one more pass copies what came last
+    except OSError:  # the reader went away: nothing more to do
+        pass
+    finally:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        os.close(done_w)
+    os._exit(0)
