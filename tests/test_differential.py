@@ -667,3 +667,46 @@ def _alambda(inner: Any) -> Any:
     async def body(q: str) -> Any:
         return await inner(q)
     return body
+
+
+def test_with_retry_attempts_are_retries_of_one_call(tmp_path: Any) -> None:
+    """Item 9: LangChain's with_retry records each attempt as a run (tagged retry:attempt:N from
+    the second on); show, --retried and stats present them as retries of one call."""
+    import json
+    import subprocess
+    import sys
+
+    from langchain_core.retrievers import BaseRetriever
+    from rtrace.core import JsonlHandler
+
+    class Flaky(BaseRetriever):
+        calls: int = 0
+        fail_times: int = 2
+
+        def _get_relevant_documents(self, query: str, *, run_manager: Any) -> list[Any]:
+            self.calls += 1
+            if self.calls <= self.fail_times:
+                raise TimeoutError(f"attempt {self.calls} timed out")
+            return DOCS
+
+    log = tmp_path / "retry.jsonl"
+    writer = JsonlHandler(log)
+    retrying = Flaky().with_retry(stop_after_attempt=4, wait_exponential_jitter=False)
+    assert retrying.invoke("q", {"callbacks": [writer]}) == DOCS
+    with pytest.raises(TimeoutError):
+        Flaky(fail_times=9).with_retry(stop_after_attempt=2, wait_exponential_jitter=False).invoke(
+            "never", {"callbacks": [writer]})
+    writer.close()
+
+    def rtrace(*args: str) -> str:
+        r = subprocess.run([sys.executable, "-m", "rtrace.cli", *args, str(log)], capture_output=True,
+                           text=True, timeout=60, env={**os.environ, "COLUMNS": "120", "NO_COLOR": "1"})
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+    stats = json.loads(rtrace("stats", "--format", "json"))["groups"]
+    assert [(g["group"], g["runs"], g["errors"], g["retries"]) for g in stats] == [("Flaky", 2, 1, 3)]
+    shown = rtrace("show", "--retried", "--no-docs")
+    assert "↻ attempt 1 failed  TimeoutError: attempt 1 timed out" in shown
+    assert "↻ attempt 2 failed  TimeoutError: attempt 2 timed out" in shown
+    assert "“never”" in shown  # the call that failed in every attempt is a retried call too

@@ -234,7 +234,7 @@ class StatsCollector:
     def add(self, run: Run) -> None:
         if self._keep:
             self._consider(run)
-        if run.kind != "retriever":
+        if run.kind != "retriever" or run.superseded:  # a superseded attempt is a retry of the next
             return
         facts = run_facts(run)
         for key in group_keys(run, self.by):

@@ -46,6 +46,7 @@ class Run:
     duplicate: bool = False
     trace: Trace | None = None
     short_id: str = ""  # unique within the log as read (``rtrace.core.read.shortids``)
+    superseded: bool = False  # a failed attempt that a later attempt retried (LangChain's with_retry)
 
     @property
     def status(self) -> str:
@@ -165,6 +166,39 @@ def _kind(event: str) -> tuple[str, str] | None:
     return None
 
 
+RETRY_ATTEMPT_TAG = "retry:attempt:"  # LangChain's RunnableRetry tags its attempts from the second on
+
+
+def _retried_attempt(run: Run, parent: Run) -> None:
+    """LangChain's ``with_retry`` records each attempt as a run of its own, the second one on
+    tagged ``retry:attempt:2``: present them as one call. The failed attempt before is marked
+    ``superseded`` (stats count the call once) and becomes a retry of this run, carrying the
+    retries it had, so ``--retried``, ``stats`` and ``show`` see retries of one call."""
+    number = None
+    for tag in run.tags:
+        if tag.startswith(RETRY_ATTEMPT_TAG):
+            number = tag[len(RETRY_ATTEMPT_TAG):]
+            break
+    if number is None or not number.isdigit() or int(number) < 2:
+        return
+    previous = None
+    for kind, sibling in reversed(parent.timeline):
+        if kind == "child" and sibling is not run and sibling.name == run.name and sibling.kind == run.kind:
+            previous = sibling
+            break
+    if previous is None or previous.status != ERROR or previous.superseded:
+        return
+    previous.superseded = True
+    error = previous.error or {}
+    run.timeline.extend(("retry", ev) for ev in previous.retries)
+    run.timeline.append(("retry", {
+        "event": events.RETRY, "run_id": run.run_id, "ts": (previous.end or {}).get("ts"),
+        "attempt": int(number) - 1, "outcome": "failed",
+        "exception": {"type": error.get("type"), "message": error.get("message")} if error else None,
+        "slept_s": None, "next_sleep_s": None, "attempt_run_id": previous.run_id,
+    }))
+
+
 class TreeBuilder:
     """Feed events in log order; get sessions and finished traces back."""
 
@@ -263,6 +297,8 @@ class TreeBuilder:
             self._traces_started += 1
             run.trace = trace
             self._inflight[id(trace)] = trace
+        if parent is not None and run.start is not None:
+            _retried_attempt(run, parent)
         run.short_id = self.short_ids(run.run_id)
         if run.trace.root is run:  # type: ignore[union-attr]
             run.trace.short_id = self.short_ids(run.trace.trace_id)  # type: ignore[union-attr]
