@@ -223,11 +223,14 @@ def diff(
         None, "--fail-under", metavar="SCORE", help="Exit 1 when the mean overlap@K is below SCORE (for CI)."
     ),
     lenient: bool = _LENIENT,
+    docs: Optional[str] = typer.Option(  # noqa: UP007
+        None, "--docs", metavar="REGEX", help="List the documents of queries matching REGEX side by side, A | B."
+    ),
 ) -> None:
-    """Compare two runs' retrievals query by query: overlap@k, Jaccard, RBO, latency."""
+    """Compare two runs' retrievals query by query (every retriever, matched by path and query): overlap@k, Jaccard, RBO, status, latency."""
     from rtrace.cli.commands.diff import run_diff
 
-    raise typer.Exit(run_diff(a, b, k, worst, fmt, fail_under, lenient))
+    raise typer.Exit(run_diff(a, b, k, worst, fmt, fail_under, lenient, docs))
 
 
 @app.command(name="eval")

@@ -176,7 +176,64 @@ def test_diff_table_and_fail_under(tmp_path: Path) -> None:
 def test_diff_of_a_sample_with_itself(sample_logs: dict[str, Path], tmp_path: Path) -> None:
     log = str(sample_logs["hybrid.py"])
     data = json.loads(rtrace("diff", log, log, "--format", "json", "--fail-under", "1", cwd=tmp_path).stdout)
-    assert data["matched"] == 4 and data["mean_overlap_at_k"] == 1.0 and data["mean_rbo"] == pytest.approx(1.0)
+    assert data["matched"] == 16 and data["mean_overlap_at_k"] == 1.0 and data["mean_rbo"] == pytest.approx(1.0)
+    assert {q["name"] for q in data["queries"]} == {"Hybrid", "Hybrid › Keyword", "Hybrid › Dense", "Hybrid › Rerank"}
+
+
+def deeper_logs(tmp_path: Path) -> tuple[Path, Path]:
+    """A nested retriever whose ranking changes, and a root that fails in B."""
+    logs = []
+    for side in ("a", "b"):
+        b = LogBuilder().session_start()
+        b.start(1, "Hybrid", "what is bm25").start(2, "Dense", "what is bm25", parent=1, root=1)
+        dense = [doc("d1", "Dense retrieval embeds text.", 0.91), doc("d2", "BM25 ranks by term frequency.", 0.55),
+                 doc("d3", "third", 0.3)]
+        if side == "b":
+            dense = [doc("d2", "BM25 ranks by term frequency.", 0.8), doc("d1", "Dense retrieval embeds text.", 0.7),
+                     doc("d9", "new one", 0.2)]
+        b.end(2, "Dense", dense, 10.0 if side == "a" else 12.0, parent=1, root=1)
+        b.end(1, "Hybrid", [doc("d1", "Dense retrieval embeds text.", 0.91)], 20.0 if side == "a" else 22.0)
+        b.start(3, "Hybrid", "flaky one")
+        if side == "a":
+            b.end(3, "Hybrid", [doc("x", "x text")], 5.0)
+        else:
+            b.error(3, "Hybrid", 50.0)
+        logs.append(b.session_end().write(tmp_path / f"deep-{side}.jsonl"))
+    return logs[0], logs[1]
+
+
+def test_diff_compares_child_runs_and_explains_status_changes(tmp_path: Path) -> None:
+    a, b = deeper_logs(tmp_path)
+    data = json.loads(rtrace("diff", str(a), str(b), "--k", "3", "--format", "json", cwd=tmp_path).stdout)
+    by_name = {(q["name"], q["query"]): q for q in data["queries"]}
+    assert data["matched"] == 3 and data["status_changes"] == 1
+    dense = by_name[("Hybrid › Dense", "what is bm25")]  # a child run, matched by its path of names and its query
+    assert dense["lost"] == [{"id": "d3", "rank": 3}] and dense["gained"] == [{"id": "d9", "rank": 3}]
+    flaky = by_name[("Hybrid", "flaky one")]
+    assert (flaky["status_a"], flaky["status_b"], flaky["error_b"]) == ("ok", "error", "TimeoutError: timed out")
+    r = rtrace("diff", str(a), str(b), "--k", "3", "--docs", "bm25", cwd=tmp_path, env={**ENV, "COLUMNS": "70"})
+    assert r.returncode == 0, r.stderr
+    text = r.stdout.split("worst", 1)[1]
+    assert text == """ 2 of 3 queries
+overlap  jaccard    rbo      Δ ms  run  query
+✓ ok → ✗ error              +45.0  Hybrid  “flaky one”
+   0.67     0.50   0.63      +2.0  Hybrid › Dense  “what is bm25”
+  Hybrid “flaky one”: A ok B error (TimeoutError: timed out)
+  Hybrid › Dense “what is bm25”: -d3@3 +d9@3 d1 1→2 d2 2→1
+
+Hybrid  “what is bm25”
+ = same rank, N: its rank on the other side, - only in A, + only in B
+   A  ✓ ok                          │ B  ✓ ok
+ 1  = 0.910 d1 Dense retrieval emb… │  = 0.910 d1 Dense retrieval emb…
+
+Hybrid › Dense  “what is bm25”
+ = same rank, N: its rank on the other side, - only in A, + only in B
+   A  ✓ ok                          │ B  ✓ ok
+ 1  2 0.910 d1 Dense retrieval emb… │  2 0.800 d2 BM25 ranks by term …
+ 2  1 0.550 d2 BM25 ranks by term … │  1 0.700 d1 Dense retrieval emb…
+ 3  - 0.300 d3 third                │  + 0.200 d9 new one
+"""
+    assert all(len(line) <= 70 for line in r.stdout.splitlines())
 
 
 # --- replay --------------------------------------------------------------------------------------

@@ -14,13 +14,18 @@ from rtrace.core.read.reader import ReadStats
 from rtrace.core.read.trees import TreeBuilder
 
 
-def run_diff(a: str, b: str, k: int, worst: int, fmt: str, fail_under: float | None, lenient: bool) -> int:
+def run_diff(a: str, b: str, k: int, worst: int, fmt: str, fail_under: float | None, lenient: bool,
+             docs: str | None = None) -> int:
+    """Compare A and B; ``docs``: list the documents of queries matching this regex side by side."""
+    from rtrace.core.read.filters import _regex as regex
+
     if fmt not in ("table", "json"):
         raise UsageError(f"--format is one of table, json, not {fmt!r}")
+    show = regex(docs, "--docs") if docs is not None else None
     sides = []
     for path in (a, b):
         stats, builder = ReadStats(), TreeBuilder()
-        found, _ = retrievals(matched_runs(Source([path], lenient), RunFilter(), stats, builder))
+        found, _ = retrievals(matched_runs(Source([path], lenient), RunFilter(), stats, builder), show)
         report(stats, builder, Source([path], lenient), bool(found) or bool(builder.sessions))
         sides.append(found)
     result = compare(sides[0], sides[1], k)

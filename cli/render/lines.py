@@ -204,6 +204,17 @@ class Lines:
         return len(self.lines)
 
 
+def fit_cells(text: str, width: int, pad: bool = True) -> str:
+    """``text`` in exactly ``width`` terminal cells: cut with an ellipsis, or padded (``pad``)."""
+    n = cells(text)
+    if n > width:
+        if width <= 0:
+            return ""
+        text = _take(text, width - 1) + "…"
+        n = cells(text)
+    return text + " " * (width - n) if pad else text
+
+
 class Flow(Line):
     """Parts in a row, separated by ``sep``, wrapped between parts (never inside one) under ``indent``."""
 

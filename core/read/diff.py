@@ -1,15 +1,18 @@
 """Comparing two logs' retrievals: did the same queries get the same documents?
 
-Root runs of A and B are matched by (name, query), first occurrence of each.
+Retriever runs of A and B, at any depth, are matched by their path of names
+from the root ("Hybrid › Dense") and their query, first occurrence of each.
 Documents are compared by id, or by a hash of their content where a log has no
 id. Per query: overlap@k (shared documents in both top-k lists / k), Jaccard of
 the top-k sets, rank-biased overlap (RBO, p = 0.9, extrapolated, over the top k),
-documents gained and lost with rank moves, and the latency change.
+documents gained and lost with rank moves, the latency change, and a status
+change (a run that failed on one side is reported as failed, with its error).
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,28 +31,70 @@ def doc_key(doc: dict[str, Any]) -> str:
 
 
 @dataclass
-class Retrieval:
-    """What a root run returned: ranked document keys and its duration."""
+class Shown:
+    """A document as a side-by-side listing shows it."""
 
-    name: str
+    key: str
+    score: float | None
+    text: str
+
+
+@dataclass
+class Retrieval:
+    """What a retriever run returned: ranked document keys, its duration, how it ended."""
+
+    name: str  # its path of names from the root: "Hybrid › Dense"
     query: str
     docs: list[str]
     duration_ms: float | None
     status: str
+    error: str | None = None  # "Type: message" of a failed run
+    shown: list[Shown] | None = None  # kept only for queries asked to be listed side by side
 
 
-def retrievals(runs: Iterable[Run]) -> tuple[dict[tuple[str, str], Retrieval], int]:
-    """First root run per (name, query); also how many repeats were ignored."""
+PATH_SEP = " › "
+MAX_PATH = 32  # names kept in a path; deeper runs are keyed by their last MAX_PATH names
+
+
+def run_path(run: Run) -> str:
+    """The names from the trace's root down to ``run`` (no recursion: runs nest without limit)."""
+    names = []
+    node: Run | None = run
+    while node is not None and len(names) < MAX_PATH:
+        names.append(node.name)
+        node = node.parent
+    return PATH_SEP.join(reversed(names))
+
+
+def _error_text(run: Run) -> str | None:
+    err = run.error
+    if err is None:
+        return None
+    return f"{err.get('type', 'Error')}: {err.get('message', '')}"
+
+
+def retrievals(runs: Iterable[Run], show: re.Pattern[str] | None = None) -> tuple[dict[tuple[str, str], Retrieval], int]:
+    """First retriever run per (path of names, query), at any depth; also how many repeats were ignored.
+
+    ``show``: for queries it matches, keep each document's score and text too (``diff --docs``).
+    """
     out: dict[tuple[str, str], Retrieval] = {}
     repeats = 0
     for run in runs:
-        if run.parent is not None or run.kind != "retriever":
+        if run.kind != "retriever":
             continue
-        key = (run.name, run.query or "")
+        query = run.query or ""
+        key = (run_path(run) if run.parent is not None else run.name, query)
         if key in out:
             repeats += 1
             continue
-        out[key] = Retrieval(run.name, run.query or "", [doc_key(d) for d in run.documents], run.duration_ms, run.status)
+        docs = run.documents
+        shown = None
+        if show is not None and show.search(query):
+            shown = [Shown(doc_key(d), d.get("score") if isinstance(d.get("score"), (int, float)) else None,
+                           d.get("page_content") if isinstance(d.get("page_content"), str) else "") for d in docs]
+        out[key] = Retrieval(key[0], query, [doc_key(d) for d in docs], run.duration_ms, run.status,
+                             _error_text(run), shown)
     return out, repeats
 
 
@@ -114,6 +159,19 @@ class QueryDiff:
     latency_b: float | None
     status_a: str
     status_b: str
+    error_a: str | None = None
+    error_b: str | None = None
+    shown_a: list[Shown] | None = None
+    shown_b: list[Shown] | None = None
+
+    @property
+    def status_changed(self) -> bool:
+        return self.status_a != self.status_b
+
+    @property
+    def failed(self) -> bool:
+        """Failed on either side: its documents say nothing about ranking."""
+        return self.status_a != "ok" or self.status_b != "ok"
 
     @property
     def latency_change_ms(self) -> float | None:
@@ -129,6 +187,7 @@ class QueryDiff:
             "moved": [{"id": i, "from": a, "to": b} for i, a, b in self.moved],
             "latency_a_ms": self.latency_a, "latency_b_ms": self.latency_b,
             "latency_change_ms": self.latency_change_ms, "status_a": self.status_a, "status_b": self.status_b,
+            "error_a": self.error_a, "error_b": self.error_b,
         }
 
 
@@ -152,7 +211,12 @@ class DiffResult:
         return sum(changes) / len(changes) if changes else None
 
     def worst(self, n: int) -> list[QueryDiff]:
-        return sorted(self.queries, key=lambda q: (q.overlap, q.rbo, q.name, q.query))[:n]
+        """Status changes first, then the least overlap."""
+        return sorted(self.queries, key=lambda q: (not q.status_changed, q.overlap, q.rbo, q.name, q.query))[:n]
+
+    @property
+    def status_changes(self) -> list[QueryDiff]:
+        return [q for q in self.queries if q.status_changed]
 
     def as_dict(self, worst: int | None = None) -> dict[str, Any]:
         return {
@@ -160,6 +224,7 @@ class DiffResult:
             "only_in_b": [list(x) for x in self.only_b], "mean_overlap_at_k": self.mean("overlap"),
             "mean_jaccard": self.mean("jaccard"), "mean_rbo": self.mean("rbo"),
             "mean_latency_change_ms": self.mean_latency_change_ms,
+            "status_changes": len(self.status_changes),
             "queries": [q.as_dict() for q in (self.worst(worst) if worst is not None else self.queries)],
         }
 
@@ -181,6 +246,7 @@ def compare(a: dict[tuple[str, str], Retrieval], b: dict[tuple[str, str], Retrie
             lost=[(d, r) for d, r in rank_a.items() if d not in rank_b],
             moved=[(d, rank_a[d], rank_b[d]) for d in top_a if d in rank_b and rank_a[d] != rank_b[d]],
             latency_a=ra.duration_ms, latency_b=rb.duration_ms, status_a=ra.status, status_b=rb.status,
+            error_a=ra.error, error_b=rb.error, shown_a=ra.shown, shown_b=rb.shown,
         ))
     result.only_b = [key for key in b if key not in a]
     return result
