@@ -577,6 +577,8 @@ def test_retriever_name_ls_params_and_fields() -> None:
 
     lc, rt = run(MyRetriever, LC), run(MyRetrieverRT, RT)
     assert rt == lc
+    with pytest.raises(TypeError, match="unexpected keyword argument 'throw_eror'"):
+        MyRetrieverRT(throw_eror=True)  # a listed difference: pydantic would ignore the typo
     assert lc[0] == {"ls_retriever_name": "custom"} and lc[2][0][3]["name"] == "CustomRetriever"
 
 
@@ -710,3 +712,19 @@ def test_with_retry_attempts_are_retries_of_one_call(tmp_path: Any) -> None:
     assert "↻ attempt 1 failed  TimeoutError: attempt 1 timed out" in shown
     assert "↻ attempt 2 failed  TimeoutError: attempt 2 timed out" in shown
     assert "“never”" in shown  # the call that failed in every attempt is a retried call too
+
+
+def test_a_failing_handler_is_logged_once_per_hook_unlike_langchain(caplog: Any) -> None:
+    """A listed difference: LangChain logs a failing handler on every event; rtrace once per
+    handler class and hook, so a broken handler cannot flood the program's stderr."""
+    counts = {}
+    for impl in (LC, RT):
+        caplog.clear()
+        log = Log()
+        bad = recorder(impl, log, f"bad_{impl.label}", fail=("on_text",))
+        rm = impl.CallbackManager.configure([bad]).on_retriever_start(None, "q")
+        for _ in range(5):
+            rm.on_text("t")
+        counts[impl.label] = sum("fails in on_text" in r.getMessage() for r in caplog.records)
+        assert len([c for c in log.calls if c[1] == "on_text"]) == 5  # called every time all the same
+    assert counts == {"langchain": 5, "rtrace": 1}

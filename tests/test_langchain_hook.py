@@ -87,6 +87,7 @@ def test_the_hook_is_inline_outside_the_buggy_partition(tmp_path: Path) -> None:
     hook = lc_hook.LangChainHook(writer)
     assert hook.run_inline is True and hook.raise_error is False and hook.ignore_llm is False
     assert hook.on_retriever_start == writer.on_retriever_start  # no extra call layer
+    assert hook.on_hook_of_a_newer_langchain(1, run_id=None) is None and hook.ignore_newer is False
     writer.close()
 
 
@@ -107,3 +108,18 @@ def test_installed_handlers_passed_explicitly_are_not_added_twice(tmp_path: Path
         writer.close()
     assert [e["event"] for e in read_events(tmp_path / "t.jsonl")] == [
         "session_start", "retriever_start", "retriever_end", "session_end"]
+
+
+def test_a_hook_passed_by_hand_keeps_the_users_llm_start(tmp_path: Path) -> None:
+    """JsonlHandler itself is inline: passed to LangChain as is, LangChain's bug drops the user's
+    async on_llm_start; wrapped in LangChainHook, it does not."""
+    seen = {}
+    for wrap in (False, True):
+        writer = JsonlHandler(tmp_path / f"{wrap}.jsonl")
+        mine = Mine()
+        handler = lc_hook.LangChainHook(writer) if wrap else writer
+        asyncio.run(FakeListLLM(responses=["x"]).ainvoke("q", {"callbacks": [handler, mine]}))
+        writer.close()
+        seen[wrap] = [s[0] for s in mine.seen]
+        assert [e["event"] for e in read_events(tmp_path / f"{wrap}.jsonl")][1:3] == ["llm_start", "llm_end"]
+    assert seen == {False: ["llm_end"], True: ["llm_start", "llm_end"]}

@@ -64,9 +64,11 @@ def installed_handlers() -> list[Any]:
 
 # Code of LangChain's AsyncCallbackManager.on_llm_start, whose inline/non-inline split is buggy.
 _llm_start_codes: set[CodeType] = set()
+_looked_up: list[bool] = []
 
 
 def _find_llm_start_code() -> None:
+    _looked_up.append(True)
     try:
         from langchain_core.callbacks.manager import AsyncCallbackManager
 
@@ -77,7 +79,11 @@ def _find_llm_start_code() -> None:
 
 class LangChainHook(BaseCallbackHandler):
     """What LangChain is given for an rtrace handler: its hooks, and a ``run_inline`` that
-    keeps LangChain's dispatch as it is without rtrace (see the module docstring)."""
+    keeps LangChain's dispatch as it is without rtrace (see the module docstring).
+
+    ``callbacks=[LangChainHook(JsonlHandler("runs.jsonl"))]`` does the same for a handler
+    passed to LangChain by hand.
+    """
 
     rtrace_wrapper = True  # rtrace's managers use ``rtrace_handler`` itself (managers._unwrapped)
 
@@ -92,6 +98,8 @@ class LangChainHook(BaseCallbackHandler):
     def run_inline(self) -> bool:  # type: ignore[override]
         if not self.rtrace_handler.run_inline:
             return False
+        if not _looked_up:  # first read: LangChain is loaded now (it is asking)
+            _find_llm_start_code()
         frame: Any = sys._getframe(1)
         if frame.f_code.co_name == "<listcomp>":  # Python 3.11; 3.12+ inlines comprehensions
             frame = frame.f_back
@@ -114,15 +122,26 @@ class LangChainHook(BaseCallbackHandler):
     ignore_chat_model = property(lambda self: self.rtrace_handler.ignore_chat_model)
     ignore_custom_event = property(lambda self: self.rtrace_handler.ignore_custom_event)
 
+    def __getattr__(self, name: str) -> Any:
+        # A hook a newer LangChain calls that rtrace does not know: a no-op (and its ignore_
+        # flag False), never an "Error in callback" warning in the user's stderr per event.
+        if name.startswith("on_"):
+            return _noop
+        if name.startswith("ignore_"):
+            return False
+        raise AttributeError(name)
+
     def __repr__(self) -> str:
         return f"LangChainHook({self.rtrace_handler!r})"
+
+
+def _noop(*args: Any, **kwargs: Any) -> None:
+    return None
 
 
 def _register(hook: LangChainHook) -> None:
     from langchain_core.tracers.context import register_configure_hook
 
-    if not _llm_start_codes:
-        _find_llm_start_code()
     # The default (not .set()) makes the hook visible in every thread and task.
     var: ContextVar[Any] = ContextVar(f"rtrace_langchain_{id(hook)}", default=hook)
     register_configure_hook(var, inheritable=True)
