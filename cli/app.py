@@ -14,7 +14,7 @@ app = typer.Typer(
     name="rtrace",
     help="Trace retrievers locally: run a script traced, then show, filter and compare its runs.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (Typer's, for bash, zsh, fish)
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -35,6 +35,26 @@ def _root(
     """rtrace: local, offline tracing for retrievers."""
 
 
+def _set_color(value: Optional[str]) -> Optional[str]:  # noqa: UP007
+    from rtrace.cli.console import set_color_mode
+
+    if value is not None:
+        set_color_mode(value)
+    return value
+
+
+def _set_utc(value: bool) -> bool:
+    from rtrace.core.times import use_utc
+
+    use_utc(value)
+    return value
+
+
+_COLOR = typer.Option(None, "--color", metavar="WHEN", callback=_set_color,
+                      help="Colour: auto (on a terminal, unless NO_COLOR), always, never. FORCE_COLOR=1 forces it.")
+_UTC = typer.Option(False, "--utc", callback=_set_utc, help="Show and parse times in UTC, not local time.")
+
+
 @app.command(
     context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True},
     no_args_is_help=True,
@@ -51,6 +71,7 @@ def run(
         "Default: a new file under .rtrace/.",
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary after the run."),
+    color: Optional[str] = _COLOR,  # noqa: UP007
     live: bool = typer.Option(False, "--live", help="Show runs in flight while the script runs (on a terminal)."),
     no_langchain: bool = typer.Option(False, "--no-langchain", help="Do not hook into LangChain."),
     no_llamaindex: bool = typer.Option(False, "--no-llamaindex", help="Do not hook into LlamaIndex."),
@@ -103,12 +124,14 @@ _RUN = typer.Option(None, "--run", metavar="ID", help="The run with this short i
 _TRACE = typer.Option(None, "--trace", metavar="ID", help="The trace with this short id (as show prints it), or whose id starts with this.")
 _SINCE = typer.Option(None, "--since", metavar="TIME", help="Runs from TIME on: ISO time, 10m, 2h, 3d, today.")
 _UNTIL = typer.Option(None, "--until", metavar="TIME", help="Runs up to TIME.")
-_LAST = typer.Option(None, "--last", metavar="N", min=1, help="Only the last N matching traces.")
+_LAST = typer.Option(None, "--last", "-n", metavar="N", min=1, help="Only the last N matching traces.")
 _SESSION = typer.Option(None, "--session", metavar="ID-PREFIX", help="Runs of this session.")
 _RUNS = typer.Option(False, "--runs", help="Keep only the matching runs, not their whole traces.")
 _LENIENT = typer.Option(False, "--lenient", help="Skip malformed lines (counted) instead of stopping.")
 _FOLLOW = typer.Option(False, "--follow", "-f", help="Keep reading the log as it grows; Ctrl-C stops.")
-_PATHS = typer.Argument(None, metavar="[LOG]...", help="Logs to read ('-' for stdin). Default: the last `rtrace run`.")
+_PATHS = typer.Argument(None, metavar="[LOG]...",
+                        help="Logs to read ('-' for stdin; @ the last run, @1 the one before, ...: rtrace ls). Default: @.")
+
 
 
 def _run_filter(name: List[str], tag: List[str], meta: List[str], status: Optional[str], retried: bool,  # noqa: UP006, UP007
@@ -148,12 +171,13 @@ def show(
     traceback: bool = typer.Option(False, "--traceback", help="Full tracebacks of errors."),
     no_pager: bool = typer.Option(False, "--no-pager", help="Never page (never paged when not a terminal)."),
     width: Optional[int] = typer.Option(None, "--width", metavar="COLS", min=20, help="Render at this width."),  # noqa: UP007
+    color: Optional[str] = _COLOR, utc: bool = _UTC,  # noqa: UP007
 ) -> None:
     """Show runs as trees: queries, documents, retries, errors."""
     from rtrace.cli.commands.show import run_show_command
     from rtrace.cli.render.tree import ShowOptions
     from rtrace.core.errors import UsageError
-    from rtrace.core.read.pipeline import Source, resolve_paths
+    from rtrace.core.read.pipeline import source_for
     from rtrace.core.read.trees import SORTS
 
     run_filter = _run_filter(name, tag, meta, status, retried, min_ms, max_ms, query, doc, run_prefix,
@@ -162,7 +186,7 @@ def show(
         raise UsageError(f"--sort is one of {', '.join(SORTS)}, not {sort!r}")
     opts = ShowOptions(docs=docs, max_docs=max_docs, full=full, expand=expand, traceback=traceback, sort=sort,
                        auto_tags=all_tags)
-    raise typer.Exit(run_show_command(Source(resolve_paths(paths or []), lenient, follow), run_filter, runs, last, fmt,
+    raise typer.Exit(run_show_command(source_for(paths, lenient, follow, _announce), run_filter, runs, last, fmt,
                                       opts, pager=not no_pager, width=width))
 
 
@@ -176,15 +200,15 @@ def filter_(
     run_prefix: Optional[str] = _RUN, trace_prefix: Optional[str] = _TRACE,  # noqa: UP007
     since: Optional[str] = _SINCE, until: Optional[str] = _UNTIL,  # noqa: UP007
     last: Optional[int] = _LAST, session: Optional[str] = _SESSION,  # noqa: UP007
-    runs: bool = _RUNS, lenient: bool = _LENIENT, follow: bool = _FOLLOW,
+    runs: bool = _RUNS, lenient: bool = _LENIENT, follow: bool = _FOLLOW, utc: bool = _UTC,
 ) -> None:
     """Write the matching events as JSONL, each line exactly as in the log (for jq, DuckDB, ...)."""
     from rtrace.cli.commands.show import run_filter_command
-    from rtrace.core.read.pipeline import Source, resolve_paths
+    from rtrace.core.read.pipeline import source_for
 
     run_filter = _run_filter(name, tag, meta, status, retried, min_ms, max_ms, query, doc, run_prefix,
                              trace_prefix, since, until, session)
-    raise typer.Exit(run_filter_command(Source(resolve_paths(paths or []), lenient, follow), run_filter, runs, last))
+    raise typer.Exit(run_filter_command(source_for(paths, lenient, follow, _announce), run_filter, runs, last))
 
 
 @app.command()
@@ -202,6 +226,7 @@ def stats(
     slowest: int = typer.Option(5, "--slowest", metavar="N", min=0, help="List the N slowest runs (0: none)."),
     slowest_of: str = typer.Option("roots", "--slowest-of", metavar="WHICH",
                                    help="roots (whole traces) or leaves (retrievers with no child runs)."),
+    color: Optional[str] = _COLOR, utc: bool = _UTC,  # noqa: UP007
 ) -> None:
     """Per retriever: runs, errors, retries, latency percentiles and histogram, self time, documents; the slowest runs."""
     from rtrace.cli.commands.stats import run_stats
@@ -214,23 +239,24 @@ def stats(
 
 @app.command()
 def diff(
-    a: str = typer.Argument(..., metavar="A", help="The baseline log."),
-    b: str = typer.Argument(..., metavar="B", help="The log to compare with it."),
-    k: int = typer.Option(5, "--k", metavar="K", min=1, help="Compare the top K documents."),
+    a: str = typer.Argument("@1", metavar="[A]", help="The baseline log (default @1: the run before the last)."),
+    b: str = typer.Argument("@", metavar="[B]", help="The log to compare with it (default @: the last run)."),
+    k: int = typer.Option(5, "-k", "--k", metavar="K", min=1, help="Compare the top K documents."),
     worst: int = typer.Option(10, "--worst", metavar="N", min=0, help="Show the N least similar queries."),
     fmt: str = typer.Option("table", "--format", metavar="FORMAT", help="table or json."),
     fail_under: Optional[float] = typer.Option(  # noqa: UP007
         None, "--fail-under", metavar="SCORE", help="Exit 1 when the mean overlap@K is below SCORE (for CI)."
     ),
-    lenient: bool = _LENIENT,
+    lenient: bool = _LENIENT, color: Optional[str] = _COLOR,  # noqa: UP007
     docs: Optional[str] = typer.Option(  # noqa: UP007
         None, "--docs", metavar="REGEX", help="List the documents of queries matching REGEX side by side, A | B."
     ),
 ) -> None:
     """Compare two runs' retrievals query by query (every retriever, matched by path and query): overlap@k, Jaccard, RBO, status, latency."""
     from rtrace.cli.commands.diff import run_diff
+    from rtrace.core.store import resolve_log
 
-    raise typer.Exit(run_diff(a, b, k, worst, fmt, fail_under, lenient, docs))
+    raise typer.Exit(run_diff(resolve_log(a), resolve_log(b), k, worst, fmt, fail_under, lenient, docs))
 
 
 @app.command(name="eval")
@@ -266,6 +292,7 @@ def eval_(
     name: List[str] = _NAME, tag: List[str] = _TAG, meta: List[str] = _META,  # noqa: UP006
     since: Optional[str] = _SINCE, until: Optional[str] = _UNTIL,  # noqa: UP007
     session: Optional[str] = _SESSION, lenient: bool = _LENIENT,  # noqa: UP007
+    color: Optional[str] = _COLOR, utc: bool = _UTC,  # noqa: UP007
 ) -> None:
     """Grade retrievals against relevance labels: nDCG, recall, precision, MRR, MAP, hit rate (trec_eval's)."""
     from rtrace.cli.commands.eval import run_eval
@@ -295,7 +322,7 @@ def report(
     name: List[str] = _NAME, tag: List[str] = _TAG, meta: List[str] = _META,  # noqa: UP006
     status: Optional[str] = _STATUS, retried: bool = _RETRIED,  # noqa: UP007
     since: Optional[str] = _SINCE, until: Optional[str] = _UNTIL,  # noqa: UP007
-    session: Optional[str] = _SESSION, lenient: bool = _LENIENT,  # noqa: UP007
+    session: Optional[str] = _SESSION, lenient: bool = _LENIENT, utc: bool = _UTC,  # noqa: UP007
 ) -> None:
     """Write one self-contained HTML report: sessions, stats, traces, grades, diff (no network needed)."""
     from rtrace.cli.commands.report import run_report
@@ -307,7 +334,7 @@ def report(
 
 @app.command()
 def replay(
-    path: str = typer.Argument(..., metavar="LOG", help="The log to replay ('-' for stdin)."),
+    path: str = typer.Argument("@", metavar="[LOG]", help="The log to replay ('-' for stdin; default @: the last run)."),
     handler: List[str] = typer.Option(  # noqa: UP006
         [], "--handler", metavar="MODULE:ATTR", help="Send events to this handler (class or instance; repeatable)."
     ),
@@ -317,9 +344,9 @@ def replay(
 ) -> None:
     """Re-emit a recorded log through callback handlers, in recorded order and timing."""
     from rtrace.cli.commands.replay import run_replay
-    from rtrace.core.read.pipeline import Source
+    from rtrace.core.read.pipeline import Source, resolve_paths
 
-    run_replay(Source([path], lenient), handler, None if no_wait else speed)
+    run_replay(Source(resolve_paths([path]), lenient), handler, None if no_wait else speed)
 
 
 @app.command()
@@ -336,6 +363,7 @@ def export(
     since: Optional[str] = _SINCE, until: Optional[str] = _UNTIL,  # noqa: UP007
     last: Optional[int] = _LAST, session: Optional[str] = _SESSION, lenient: bool = _LENIENT,  # noqa: UP007
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep exporting as the log grows (with --endpoint)."),
+    utc: bool = _UTC,
     until_session: Optional[str] = typer.Option(None, "--until-session", hidden=True),  # noqa: UP007
     offset: int = typer.Option(0, "--offset", hidden=True, min=0),
 ) -> None:
@@ -348,6 +376,22 @@ def export(
                until_session=until_session, offset=offset)
 
 
+@app.command(name="ls")
+def ls(
+    limit: Optional[int] = typer.Option(None, "-n", "--last", metavar="N", min=1, help="Only the N newest runs."),  # noqa: UP007
+    prune: Optional[int] = typer.Option(  # noqa: UP007
+        None, "--prune", metavar="KEEP", min=0,
+        help="Delete the logs in .rtrace/ older than the KEEP newest runs (-o logs are only unlisted).",
+    ),
+    fmt: str = typer.Option("table", "--format", metavar="FORMAT", help="table or json."),
+    color: Optional[str] = _COLOR, utc: bool = _UTC,  # noqa: UP007
+) -> None:
+    """List recorded runs, newest first: @ is the last, @1 the one before (use them as LOG anywhere)."""
+    from rtrace.cli.commands.ls import run_ls
+
+    run_ls(limit, prune, fmt)
+
+
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of the event stream (schema v1)."""
@@ -356,15 +400,19 @@ def schema() -> None:
     sys.stdout.write(schema_text())
 
 
+def _announce(message: str) -> None:
+    print(f"rtrace: {message}", file=sys.stderr, flush=True)
+
+
 def main() -> None:
     """Entry point: the only place errors become messages and exit codes."""
     from rtrace.core.process.changes import remember_python_state
 
     remember_python_state()  # before Typer replaces sys.excepthook: `rtrace run` gives the script python's
+
+    code: Any = 0
     try:
         code = app(standalone_mode=False)
-        if isinstance(code, int) and code:  # typer.Exit(n) comes back as n without standalone mode
-            sys.exit(code)
     except RtraceError as e:
         print(f"rtrace: error: {e}", file=sys.stderr)
         sys.exit(e.exit_code)
@@ -372,18 +420,48 @@ def main() -> None:
         print("rtrace: interrupted", file=sys.stderr)
         sys.exit(130)
     except typer.Exit as e:
-        sys.exit(e.exit_code)
+        code = e.exit_code
     except _click_exception() as e:
         print(f"rtrace: error: {e.format_message()}", file=sys.stderr)
         sys.exit(getattr(e, "exit_code", 2) or 2)
-    except BrokenPipeError:  # the reader went away (| head)
-        sys.exit(0)
+    except BrokenPipeError:  # the reader went away (| head): stop quietly, as git log | head does
+        _stdout_gone()
+        code = 0
+    except SystemExit as e:
+        # Inside the app, only Typer (on EPIPE) and Rich (its help console's on_broken_pipe) exit
+        # by themselves, with 1, after quieting stdout: a closed pipe is not an error.
+        if e.code == 1 and _stdout_was_closed():
+            _stdout_gone()
+            code = 0
+        else:
+            raise
     except Exception as e:  # a bug in rtrace: still one line, unless asked for the traceback
         if os.environ.get("RTRACE_DEBUG"):
             raise
         print(f"rtrace: internal error: {type(e).__name__}: {e} (RTRACE_DEBUG=1 shows the traceback; "
               "please report it)", file=sys.stderr)
         sys.exit(3)
+    if isinstance(code, int) and code:  # typer.Exit(n) comes back as n without standalone mode
+        sys.exit(code)
+
+
+def _stdout_was_closed() -> bool:
+    if type(sys.stdout).__name__ == "PacifyFlushWrapper":  # Typer's EPIPE handling
+        return True
+    try:  # Rich's: stdout replaced by /dev/null
+        here, null = os.fstat(sys.stdout.fileno()), os.stat(os.devnull)
+        return (here.st_dev, here.st_ino) == (null.st_dev, null.st_ino)
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _stdout_gone() -> None:
+    # Nothing more can reach the reader; make the interpreter's last flush of stdout a no-op.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def _click_exception() -> type[Exception]:

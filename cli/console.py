@@ -1,4 +1,10 @@
-"""Consoles are made here, never at import time: tty, NO_COLOR, width and pager are decided per call."""
+"""Consoles are made here, never at import time: tty, colour, width and pager are decided per call.
+
+Colour, in order: ``--color always|never`` (this command's), then ``NO_COLOR`` (any value but
+empty: never), then ``FORCE_COLOR`` (any value but empty or ``0``: always), else only on a
+terminal (``TERM=dumb`` is no terminal for colour). Every console rtrace prints with comes
+from ``make_console``, so one rule decides it everywhere.
+"""
 
 from __future__ import annotations
 
@@ -9,27 +15,143 @@ from typing import IO, TYPE_CHECKING
 if TYPE_CHECKING:
     from rich.console import Console
 
+COLOR_MODES = ("auto", "always", "never")
+_mode = "auto"  # set once per command from --color, before anything prints
+
+
+def set_color_mode(mode: str) -> None:
+    """``--color WHEN``: auto, always or never."""
+    from rtrace.core.errors import UsageError
+
+    global _mode
+    if mode not in COLOR_MODES:
+        raise UsageError(f"--color is one of {', '.join(COLOR_MODES)}, not {mode!r}")
+    _mode = mode
+
+
+def use_color(terminal: bool) -> bool:
+    """Whether output to a stream (on a terminal or not) is coloured."""
+    if _mode != "auto":
+        return _mode == "always"
+    if os.environ.get("NO_COLOR"):
+        return False
+    force = os.environ.get("FORCE_COLOR")
+    if force and force != "0":
+        return True
+    return terminal and os.environ.get("TERM") != "dumb"
+
+
+def is_terminal(stream: object) -> bool:
+    try:
+        return bool(stream.isatty())  # type: ignore[attr-defined]
+    except (AttributeError, ValueError, OSError):
+        return False
+
 
 def make_console(file: IO[str] | None = None, *, stderr: bool = False, width: int | None = None,
                  terminal: bool | None = None) -> Console:
-    """A Rich console: colour only on a terminal and never with NO_COLOR.
+    """A Rich console that follows the colour rule.
 
     ``terminal=True`` says ``file`` ends on a terminal though it is not one (a pager's pipe).
     """
-    from rich.console import Console
-
     target = file if file is not None else (sys.stderr if stderr else sys.stdout)
     if terminal is None:
-        terminal = hasattr(target, "isatty") and target.isatty()
-    use_color = terminal and not os.environ.get("NO_COLOR")
-    return Console(
+        terminal = is_terminal(target)
+    color = use_color(terminal)
+    return _console_class()(
         file=target,
         width=width,
-        color_system="auto" if use_color else None,
-        force_terminal=use_color or None,
-        no_color=not use_color,
+        color_system="auto" if color else None,
+        force_terminal=color or None,
+        no_color=not color,
         highlight=False,
         emoji=False,
         markup=False,
         soft_wrap=False,
     )
+
+
+_class: type | None = None
+
+
+def _console_class() -> type:
+    """Rich's Console, but a closed pipe is ``BrokenPipeError`` (exit 0 in ``main``), not exit 1."""
+    global _class
+    if _class is None:
+        from rich.console import Console
+
+        class _Console(Console):
+            def on_broken_pipe(self) -> None:
+                self.quiet = True
+                raise BrokenPipeError
+
+        _class = _Console
+    return _class
+
+
+def _env_int(name: str, default: int) -> int:
+    try:
+        return int(os.environ.get(name, "")) or default
+    except ValueError:
+        return default
+
+
+class StatusLine:
+    """A status line on the terminal's last row that never overwrites the program's output.
+
+    The rows above it become the scrolling region (DECSTBM, as apt's progress bar does), so
+    whatever the traced script prints scrolls there, intact; the status is drawn on the last
+    row with the cursor saved and restored, in one ``write(2)`` per draw, and cleared (the
+    region reset) at the end. Only used when ``fd`` is a terminal that is not ``dumb``.
+    """
+
+    def __init__(self, fd: int = 2) -> None:
+        self.fd = fd
+        self.rows = 0
+        self.color = use_color(True)
+
+    @staticmethod
+    def available(fd: int = 2) -> bool:
+        return os.isatty(fd) and os.environ.get("TERM", "") not in ("", "dumb")
+
+    def _size(self) -> tuple[int, int]:
+        try:
+            size = os.get_terminal_size(self.fd)
+            lines, columns = size.lines, size.columns
+        except OSError:
+            lines = columns = 0
+        # A terminal that does not know its size (0x0): the environment's, else 24x80.
+        return (lines or _env_int("LINES", 24)), (columns or _env_int("COLUMNS", 80))
+
+    def _write(self, text: str) -> None:
+        try:
+            os.write(self.fd, text.encode("utf-8", "replace"))
+        except OSError:
+            pass  # the terminal went away: the run goes on
+
+    def start(self) -> None:
+        self.rows, _ = self._size()
+        if self.rows < 3:
+            self.rows = 0
+            return
+        # Make room for the status row, then keep it out of the scrolling region.
+        # (Up again before saving the cursor: a restore outside the region is clamped by some terminals.)
+        self._write(f"\n\033[1A\0337\033[1;{self.rows - 1}r\0338")
+
+    def draw(self, text: str) -> None:
+        if not self.rows:
+            return
+        rows, columns = self._size()
+        prefix = ""
+        if rows != self.rows and rows >= 3:  # resized: move the region with it
+            prefix = f"\0337\033[1;{rows - 1}r\0338"
+            self.rows = rows
+        text = text[: max(0, columns - 1)]  # never the last column: no wrap, no scroll
+        styled = f"\033[7m{text}\033[0m" if self.color else text
+        self._write(f"{prefix}\0337\033[{self.rows};1H\033[2K{styled}\0338")
+
+    def stop(self) -> None:
+        if not self.rows:
+            return
+        self._write(f"\0337\033[r\033[{self.rows};1H\033[2K\0338")
+        self.rows = 0

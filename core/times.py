@@ -31,8 +31,48 @@ def utc_now_iso() -> str:
 
 
 def file_stamp() -> str:
-    """Local time for a log's file name: ``20261124-101500`` sorts as it reads."""
-    return time.strftime("%Y%m%d-%H%M%S")
+    """Local time for a log's file name: ``20261124T101500`` sorts as it reads."""
+    return time.strftime("%Y%m%dT%H%M%S")
+
+
+def iso_from_seconds(seconds: float) -> str:
+    """Seconds since the epoch as a log ``ts`` string."""
+    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# The zone times are shown and parsed in: local unless the user says --utc. One setting per
+# command invocation, made by the CLI before it reads or prints any time.
+_show_utc = False
+
+
+def use_utc(utc: bool) -> None:
+    """Show and parse times in UTC (``True``) or in local time (``False``, the default)."""
+    global _show_utc
+    _show_utc = bool(utc)
+
+
+def _zone() -> dt.tzinfo | None:
+    return dt.timezone.utc if _show_utc else None  # None: astimezone() picks the local zone
+
+
+def zone_label(ts: object = None) -> str:
+    """The zone times are shown in, said once in a header: ``UTC`` or e.g. ``UTC+01:00 (CET)``."""
+    if _show_utc:
+        return "UTC"
+    when = parse_ts(ts) or dt.datetime.now(dt.timezone.utc)
+    local = when.astimezone()
+    offset = local.strftime("%z")
+    name = local.tzname() or ""
+    label = "UTC" if offset in ("+0000", "-0000") else f"UTC{offset[:3]}:{offset[3:]}"
+    return f"{label} ({name})" if name and name not in ("UTC", label) and not name.startswith(("+", "-")) else label
+
+
+def format_ts(ts: object, *, seconds: bool = True) -> str:
+    """A recorded ``ts`` in the display zone, ``2026-12-06 01:15:00``; ``?`` when it is not a stamp."""
+    when = parse_ts(ts)
+    if when is None:
+        return "?"
+    return when.astimezone(_zone()).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
 
 
 def parse_ts(value: object) -> dt.datetime | None:
@@ -72,8 +112,8 @@ def parse_time(text: str, now: dt.datetime | None = None) -> str:
     if m:
         when = now - dt.timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
     elif t in ("today", "yesterday"):
-        local_midnight = dt.datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
-        when = local_midnight - dt.timedelta(days=1 if t == "yesterday" else 0)
+        midnight = now.astimezone(_zone()).replace(hour=0, minute=0, second=0, microsecond=0)
+        when = midnight - dt.timedelta(days=1 if t == "yesterday" else 0)
     elif t == "now":
         when = now
     else:
@@ -81,6 +121,6 @@ def parse_time(text: str, now: dt.datetime | None = None) -> str:
             when = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
         except ValueError:
             raise UsageError(f"not a time: {text!r} (use an ISO time like 2026-11-24T10:00, or 10m, 2h, 3d, today)") from None
-        if when.tzinfo is None:
-            when = when.astimezone()  # a time without zone is local time, as the user reads clocks
+        if when.tzinfo is None:  # a time without zone is in the display zone, as times are shown
+            when = when.replace(tzinfo=dt.timezone.utc) if _show_utc else when.astimezone()
     return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -17,7 +17,7 @@ from rtrace.core.read.summary import RunSummary
 from rtrace.core.record.ids import uuid7
 from rtrace.core.record.jsonl import JsonlHandler
 from rtrace.core.record.redact import DEFAULT_REDACT
-from rtrace.core.store import open_output
+from rtrace.core.store import open_output, record_end, record_start, script_label
 
 
 def parse_target(args: Sequence[str], module: str | None, code: str | None) -> runner.Target:
@@ -83,7 +83,12 @@ class TraceRun:
         """Run the target; return its exit code. The rest happens at interpreter exit (``finish``)."""
         runner.check(self.target)
         session_id = str(uuid7())
-        out = self.out = open_output(self.output_option, session_id)
+        if self.export_endpoint is not None:  # before any log exists: a wrong URL leaves nothing behind
+            from rtrace.core.integrations.otel import check_endpoint
+
+            check_endpoint(self.export_endpoint)
+        label = script_label(self.target.kind, self.target.value)
+        out = self.out = open_output(self.output_option, session_id, label)
         out.fd = pump.high_fd(out.fd)
         # A shared output that is not a regular file (stdout, a pipe, a terminal, /dev/full):
         # everyone writes a private file and one pump copies whole lines out; nothing is read back from it.
@@ -92,10 +97,7 @@ class TraceRun:
         log_path = self.pump.path if self.pump is not None else os.path.abspath(str(out.path))
         self.log_path, self.log_offset = log_path, os.fstat(log_fd).st_size
         self.exporter = None
-        if self.export_endpoint is not None:  # before the script runs: a wrong URL fails fast
-            from rtrace.core.integrations.otel import check_endpoint
-
-            check_endpoint(self.export_endpoint)
+        if self.export_endpoint is not None:
             # Another process follows the log (the private one too): the script pays nothing
             # for it, and the children's spans are exported with the script's.
             self.exporter = _ExportProcess(log_path, self.log_offset, session_id, self.export_endpoint)
@@ -108,6 +110,8 @@ class TraceRun:
             sys.stdout.flush()
             os.dup2(2, 1)  # the script's stdout goes to stderr; fd `out.fd` keeps the real stdout
         handler.open_session(argv=self.target.argv, rtrace_argv=list(sys.argv))
+        record_start(out, session_id, label if self.target.kind != "script" else os.path.basename(self.target.value),
+                     list(self.target.argv))
         self.changes = changes.RunChanges(
             handler, children_log=log_path if self.children else None, frameworks=self.frameworks,
             redact=list(self.redact), max_content=self.max_content, on_term=self._on_term)
@@ -146,6 +150,10 @@ class TraceRun:
         self.live_view.__exit__()
         self.changes.uninstall()
         self._count_children()
+        s = self.summary
+        record_end(self.out, self.handler.session_id, {
+            "runs": s.runs, "errors": s.errors, "retries": s.retries, "duration_ms": s.duration_ms,
+            "exit_code": self.exit_code, "incomplete": s.incomplete})
         if self.exporter is not None:  # the script is done: now wait for the backend, so nothing is lost
             self.exporter.close()  # (before the pump stops: it removes the private log the exporter reads)
         if self.pump is not None and not self.pump.finish():
@@ -231,23 +239,43 @@ def _print_traceback(error: BaseException) -> None:
 
 
 class _live_view:
-    """Rich Live on stderr, only when stderr is a terminal."""
+    """``--live``: one status line on stderr's terminal, redrawn in place, cleared at the end.
+
+    The script's own output is never touched (see ``StatusLine``). Redrawn at most 4 times a
+    second by a daemon thread, and only when an event changed something.
+    """
 
     def __init__(self, summary: RunSummary) -> None:
         self.summary = summary
-        self.live: Any = None
+        self.line: Any = None
+        self.thread: Any = None
+        self.stopping: Any = None
 
     def __enter__(self) -> None:
-        if not sys.stderr.isatty():
-            return
-        from rich.live import Live
-        from rtrace.cli.console import make_console
-        from rtrace.cli.render.summary import in_flight
+        import threading
 
-        self.live = Live(get_renderable=lambda: in_flight(self.summary), console=make_console(stderr=True),
-                         refresh_per_second=4, transient=True, redirect_stdout=False, redirect_stderr=False)
-        self.live.start()
+        from rtrace.cli.console import StatusLine
+
+        if not StatusLine.available(2):
+            return
+        self.line = StatusLine(2)
+        self.line.start()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="rtrace-live", daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        from rtrace.cli.render.summary import status_text
+
+        drawn = None
+        while not self.stopping.wait(0.25):
+            text = status_text(self.summary)
+            if text != drawn:
+                self.line.draw(text)
+                drawn = text
 
     def __exit__(self, *exc: Any) -> None:
-        if self.live is not None:
-            self.live.stop()
+        if self.line is not None:
+            self.stopping.set()
+            self.thread.join(timeout=2)
+            self.line.stop()

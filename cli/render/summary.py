@@ -1,4 +1,4 @@
-"""What `rtrace run` prints after the script, and its `--live` view."""
+"""What `rtrace run` prints after the script, and its `--live` status line."""
 
 from __future__ import annotations
 
@@ -48,24 +48,16 @@ def summary(s: RunSummary, log: str, show_command: str) -> RenderableType:
     return out
 
 
-def in_flight(s: RunSummary) -> RenderableType:
-    """The ``--live`` view: counters and the runs still open."""
-    from rich.console import Group
-    from rich.text import Text
-
+def status_text(s: RunSummary) -> str:
+    """The ``--live`` status line: counters, then the newest run still in flight."""
     runs = s.snapshot_in_flight()
-    head = Text(f"rtrace: {s.runs} runs · {s.errors} errors · {s.retries} retries · {len(runs)} in flight", style="bold")
-    lines: list[RenderableType] = [head]
-    for r in runs[-10:]:
-        line = Text("  ⋯ ", style="yellow")
-        line.append(clean(r.get("name") or "?", 30, True), style="cyan")
-        if r.get("query") is not None:
-            line.append("  " + clean(r["query"], 60, True), style="dim")
-        if r.get("retries"):
-            line.append(f"  ↻{r['retries']}", style="yellow")
-        lines.append(line)
-    if len(runs) > 10:
-        lines.append(Text(f"  … and {len(runs) - 10} more", style="dim"))
-    return Group(*lines)
-
-
+    text = (f"rtrace ⋯ {s.runs} run{'s' if s.runs != 1 else ''} · {s.errors} error{'s' if s.errors != 1 else ''}"
+            f" · {s.retries} retr{'ies' if s.retries != 1 else 'y'} · {len(runs)} in flight")
+    if runs:
+        newest = runs[-1]
+        text += "  " + clean(newest.get("name") or "?", 30, True)
+        if newest.get("query") is not None:
+            text += " “" + clean(newest["query"], 60, True) + "”"
+        if newest.get("retries"):
+            text += f" ↻{newest['retries']}"
+    return text

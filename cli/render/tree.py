@@ -77,10 +77,12 @@ def session_footer(session: Any) -> Any:
         line.add(f"  {ms(end['duration_ms'])}", "dim")
     err = end.get("error")
     if isinstance(err, dict):
-        line.add(f"  {clean(err.get('type', '?'), 40)}: {clean(err.get('message', ''), 200, one_line=True)}", "red")
+        kind, message = clean(err.get("type", "?"), 40), clean(err.get("message") or "", 200, one_line=True)
+        line.add(f"  {kind}: {message}" if message.strip() else f"  {kind}", "red")
     incomplete = end.get("incomplete_runs")
     if isinstance(incomplete, list) and incomplete:
-        line.add(f"  {len(incomplete)} runs left incomplete", "magenta")
+        n = len(incomplete)
+        line.add(f"  {n} run{'s' if n != 1 else ''} left incomplete", "magenta")
     return Lines([line, Line("")])
 
 

@@ -6,14 +6,14 @@ they are done, ``report`` the lines that were skipped or oddities in the trees.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from rtrace.core.read.filters import RunFilter, Selected, select
 from rtrace.core.read.reader import Event, ReadStats, read_lines
 from rtrace.core.read.skim import skim
 from rtrace.core.read.trees import Session, Trace, TreeBuilder, in_start_order
-from rtrace.core.store import latest_log
+from rtrace.core.store import resolve_log
 
 
 @dataclass
@@ -21,10 +21,21 @@ class Source:
     paths: list[str]
     lenient: bool = False
     follow: bool = False
+    next_run: bool = False  # follow: wait for the next `rtrace run` to start, then follow it
+    announce: Callable[[str], None] | None = None  # says what a follow waits for (stderr)
 
 
 def resolve_paths(paths: Sequence[str]) -> list[str]:
-    return list(paths) if paths else [str(latest_log())]
+    """LOG arguments as paths: none is the latest run, ``@N`` the run N before it (``rtrace ls``)."""
+    return [resolve_log(p) for p in paths] if paths else [resolve_log("@")]
+
+
+def source_for(paths: Sequence[str] | None, lenient: bool = False, follow: bool = False,
+               announce: Callable[[str], None] | None = None) -> Source:
+    """What a reading command reads; following with no LOG waits for the next run."""
+    if follow and not paths:
+        return Source([], lenient, follow=True, next_run=True, announce=announce)
+    return Source(resolve_paths(paths or []), lenient, follow)
 
 
 def selected_items(source: Source, run_filter: RunFilter, runs_only: bool, last: int | None,
@@ -34,8 +45,14 @@ def selected_items(source: Source, run_filter: RunFilter, runs_only: bool, last:
     selection is unchanged, but the builder never sees those traces (no run flags or
     counts from them), so only commands that echo lines (``filter``) ask for it.
     ``start_order``: traces in the order they started (what people read), not the order they finished."""
-    events: Iterable[Event] = read_lines(source.paths, lenient=source.lenient, stats=stats,
-                                         follow=source.follow, documents=documents)
+    events: Iterable[Event]
+    if source.next_run:
+        from rtrace.core.read.follow import follow_next_runs
+
+        events = follow_next_runs(source, stats, documents=documents)
+    else:
+        events = read_lines(source.paths, lenient=source.lenient, stats=stats, follow=source.follow,
+                            documents=documents)
     # Short ids are assigned over every run read, so a filter naming one must see them all.
     by_short_id = run_filter.run_prefix or run_filter.trace_prefix
     hint = run_filter.line_hint() if skim_traces and not by_short_id else None
@@ -57,5 +74,5 @@ def report(stats: ReadStats, builder: TreeBuilder, source: Source, seen_any: boo
         warn(f"skipped {stats.skipped} malformed line{'s' if stats.skipped != 1 else ''} (--lenient)")
     for what, count in sorted(builder.warnings.items()):
         warn(f"{count} {what}" if count != 1 else f"1 of {what}")
-    if not seen_any and not builder.sessions:
+    if not seen_any and not builder.sessions and source.paths:
         warn(f"no events in {', '.join(source.paths)}")

@@ -172,12 +172,28 @@ def _read_one(f: IO[bytes], source: str, lenient: bool, stats: ReadStats,
             return
 
 
+def _cut_json(raw: bytes) -> bool:
+    """Could ``raw`` be the start of a JSON line that a killed writer left unfinished?"""
+    if not raw.lstrip().startswith(b"{") or b"\x00" in raw:
+        return False
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return e.start >= len(raw) - 3 and e.reason == "unexpected end of data"  # a character cut in two
+    return True
+
+
 def _last_line(raw: bytes, source: str, lineno: int, lenient: bool, stats: ReadStats) -> Event | None:
     if raw.isspace() or not raw:
         return None
     try:
         return Event(parse_line(raw, source, lineno), source, lineno, raw + b"\n")
     except MalformedLineError:
+        if not _cut_json(raw):  # not a writer killed mid-line: binary or foreign data is an error
+            if not lenient:
+                raise
+            stats.skipped += 1
+            return None
         stats.truncated += 1
         stats.warnings.append(f"{source}:{lineno}: the last line is cut short (was the writer killed?); skipped it")
         return None

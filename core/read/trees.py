@@ -269,9 +269,18 @@ class TreeBuilder:
             session = self.sessions[sid] = Session(sid)
         if name == events.SESSION_START:
             session.start, session.start_event = ev.data, ev
-        else:
-            session.end, session.end_event = ev.data, ev
-        return [session] if new or name == events.SESSION_END else []
+            return [session] if new else []
+        session.end, session.end_event = ev.data, ev
+        # The session is over: its traces still open (Ctrl-C, SIGTERM) end here, as incomplete,
+        # so they come before its footer. A trace with a run of another, live session (a child
+        # process nested under this one) stays open until that run ends or the log does.
+        done: list[Trace | Session] = []
+        for trace in list(self._inflight.values()):
+            if trace.root.session_id == sid and all(r.session_id == sid for r in trace.runs if r.end is None):
+                self._retire(trace)
+                done.append(trace)
+        done.append(session)
+        return done
 
     def _new_run(self, ev: Event, kind: str, run_id: str) -> Run:
         data = ev.data
