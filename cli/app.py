@@ -412,7 +412,7 @@ def main() -> None:
 
     code: Any = 0
     try:
-        code = app(standalone_mode=False)
+        code = app(standalone_mode=False, prog_name="rtrace")  # also under python -m rtrace
     except RtraceError as e:
         print(f"rtrace: error: {e}", file=sys.stderr)
         sys.exit(e.exit_code)

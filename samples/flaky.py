@@ -1,13 +1,19 @@
 """A flaky vector store behind tenacity retries: most queries recover, one fails for good.
 
 Deterministic: the failures come from a seeded generator, not the clock.
+
+Needs tenacity: `pip install -e '.[samples]'`.
 """
 
 from __future__ import annotations
 
 import random
 
-import tenacity
+from searchlib import require  # noqa: I001 - before the framework import: one line if it is missing
+
+require("tenacity")
+
+import tenacity  # noqa: E402
 from searchlib import VectorIndex, load_corpus
 
 from rtrace.core import CallbackManagerForRetrieverRun, Document, retriever

@@ -6,6 +6,8 @@ fusion, then reranked; run sync twice and async once.
 
     python samples/haystack_pipeline.py
     rtrace run samples/haystack_pipeline.py && rtrace show
+
+Needs haystack-ai: `pip install -e '.[samples]'`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from haystack import Document, Pipeline, component
+from searchlib import require  # noqa: I001 - before the framework import: one line if it is missing
+
+require("haystack")
+
+from haystack import Document, Pipeline, component  # noqa: E402
 from haystack.components.joiners import DocumentJoiner
 from haystack.components.retrievers.in_memory import InMemoryBM25Retriever, InMemoryEmbeddingRetriever
 from haystack.document_stores.in_memory import InMemoryDocumentStore

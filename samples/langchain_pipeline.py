@@ -3,11 +3,17 @@
 InMemoryVectorStore with a deterministic embedding, its retriever inside a
 Runnable chain, and a custom BaseRetriever that calls a child retriever with
 run_manager.get_child().
+
+Needs langchain-core and numpy: `pip install -e '.[samples]'`.
 """
 
 from __future__ import annotations
 
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from searchlib import require  # noqa: I001 - before the framework import: one line if it is missing
+
+require("langchain_core", "numpy")
+
+from langchain_core.callbacks import CallbackManagerForRetrieverRun  # noqa: E402
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever

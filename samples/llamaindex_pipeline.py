@@ -6,13 +6,19 @@ a query engine that reranks the fused nodes, and the same fusion called async.
 
     python samples/llamaindex_pipeline.py
     rtrace run samples/llamaindex_pipeline.py && rtrace show
+
+Needs llama-index-core: `pip install -e '.[samples]'`.
 """
 
 from __future__ import annotations
 
 import asyncio
 
-from llama_index.core import VectorStoreIndex
+from searchlib import require  # noqa: I001 - before the framework import: one line if it is missing
+
+require("llama_index.core")
+
+from llama_index.core import VectorStoreIndex  # noqa: E402
 from llama_index.core.embeddings import BaseEmbedding
 from llama_index.core.llms import MockLLM
 from llama_index.core.postprocessor.types import BaseNodePostprocessor

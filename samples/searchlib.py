@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import math
 import re
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -14,6 +16,13 @@ from rtrace.core import Document
 CORPUS = Path(__file__).with_name("corpus.jsonl")
 _WORD = re.compile(r"[a-z0-9]+")
 STOP = frozenset("a an and are as at be by for from in into is it of on one or so such the their to with".split())
+
+
+def require(*modules: str) -> None:
+    """Stop with one line naming what to install when a sample's framework is missing."""
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        sys.exit(f"{Path(sys.argv[0]).name} needs {', '.join(missing)}: pip install -e '.[samples]'")
 
 
 def tokenize(text: str) -> list[str]:

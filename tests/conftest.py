@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +11,11 @@ import jsonschema
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # the differential helpers
+
+# rtrace shows times in local time: the suite runs in UTC wherever it runs, so renderings are
+# the same on every machine (tests of other zones set TZ for their own subprocess).
+os.environ["TZ"] = "UTC"
+time.tzset()
 
 ROOT = Path(__file__).resolve().parent.parent
 

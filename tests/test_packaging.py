@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 import zipfile
@@ -36,8 +37,10 @@ def _source_packages() -> dict[str, str]:
 
 def test_every_subpackage_is_listed_for_packaging() -> None:
     config = _setuptools_config()
-    found = _source_packages()
+    # "rtrace" itself: a namespace whose folder holds only __main__.py (python -m rtrace).
+    found = {**_source_packages(), "rtrace": "cli/_rtrace"}
     assert set(found) == set(config["packages"]), "pyproject.toml [tool.setuptools] packages is out of date"
+    assert sorted(p.name for p in (ROOT / "cli" / "_rtrace").iterdir() if p.name != "__pycache__") == ["__main__.py"]
     for dotted, directory in found.items():
         assert config["package-dir"][dotted] == directory
 
@@ -67,7 +70,8 @@ def test_the_wheel_holds_only_the_rtrace_namespace(wheel: Path) -> None:
     assert tops == {"rtrace"}
     assert "rtrace/__init__.py" not in names
     for required in ("rtrace/core/__init__.py", "rtrace/core/schema/events-v1.json", "rtrace/core/py.typed",
-                     "rtrace/core/integrations/__init__.py", "rtrace/cli/app.py", "rtrace/cli/__main__.py"):
+                     "rtrace/core/integrations/__init__.py", "rtrace/cli/app.py", "rtrace/cli/__main__.py",
+                     "rtrace/__main__.py"):
         assert required in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "rtrace = rtrace.cli.app:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
@@ -86,6 +90,50 @@ def test_the_installed_wheel_runs(wheel: Path, tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-c", code, str(target)], capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == f"rtrace {rtrace_version()}"
+
+
+def test_python_m_rtrace_runs_from_the_installed_wheel(wheel: Path, tmp_path: Path) -> None:
+    target = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(target)
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    where = subprocess.run([sys.executable, "-c", "import importlib.util as u, rtrace; "
+                            "print(u.find_spec('rtrace.__main__').origin); print(u.find_spec('rtrace').origin)"],
+                           capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60)
+    assert where.returncode == 0, where.stderr
+    main_origin, rtrace_origin = where.stdout.splitlines()
+    assert main_origin == str(target / "rtrace" / "__main__.py") and rtrace_origin in ("None", "namespace")
+    r = subprocess.run([sys.executable, "-m", "rtrace", "--version"], capture_output=True, text=True, cwd=tmp_path,
+                       env=env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == f"rtrace {rtrace_version()}"
+
+
+def test_python_m_rtrace_in_this_install(tmp_path: Path) -> None:
+    # The suite runs on the README's editable install: python -m rtrace works there too, and
+    # rtrace stays a namespace (no regular package named rtrace shadows rtrace.core / rtrace.cli).
+    r = subprocess.run([sys.executable, "-m", "rtrace", "ls", "--help"], capture_output=True, text=True,
+                       cwd=tmp_path, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "Usage: rtrace ls" in " ".join(r.stdout.split())
+    probe = subprocess.run([sys.executable, "-c", "import rtrace, importlib.util as u; "
+                            "print(u.find_spec('rtrace').origin, hasattr(rtrace, 'app'))"],
+                           capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert probe.stdout.split() in (["None", "False"], ["namespace", "False"])
+
+
+def test_shell_completion_completes_commands_and_options(tmp_path: Path) -> None:
+    def complete(words: str, cword: int) -> list[str]:
+        env = {**os.environ, "_RTRACE_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(cword)}
+        r = subprocess.run([sys.executable, "-m", "rtrace"], capture_output=True, text=True, cwd=tmp_path,
+                           env=env, timeout=60)
+        assert r.returncode == 0, r.stderr
+        return r.stdout.split()
+
+    assert complete("rtrace sh", 1) == ["show"]
+    assert complete("rtrace show --fo", 2) == ["--follow", "--format"]
+    script = subprocess.run([sys.executable, "-m", "rtrace", "--show-completion", "bash"], capture_output=True,
+                            text=True, cwd=tmp_path, timeout=60)
+    assert script.returncode == 0 and "_RTRACE_COMPLETE=complete_bash" in script.stdout
 
 
 def rtrace_version() -> str:

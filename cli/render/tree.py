@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rtrace.cli.render.text import clean, ms
+from rtrace.core.times import format_ts, zone_label
 
 SOURCE_KEYS = ("source", "url", "path", "file", "filename", "title")
 HIDDEN_META = ("ls_",)  # LangChain's bookkeeping keys: shown with --expand only
@@ -61,8 +62,8 @@ def session_header(session: Any) -> Any:
         line.add("  ").add(clean(" ".join(str(a) for a in argv), 120, one_line=True), "bold")
     if isinstance(start.get("pid"), int):
         line.add(f"  pid {start['pid']}", "dim")
-    if isinstance(start.get("ts"), str):
-        line.add("  " + clean(start["ts"][:19].replace("T", " "), 19) + " UTC", "dim")
+    if isinstance(start.get("ts"), str):  # the zone said once, here (local unless --utc)
+        line.add(f"  {format_ts(start['ts'])} {zone_label(start['ts'])}", "dim")
     return Lines([line])
 
 
