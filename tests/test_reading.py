@@ -130,3 +130,26 @@ def test_several_files_in_order(tmp_path: Path) -> None:
     items = list(TreeBuilder().build(read_lines(paths)))
     assert [i.root.name for i in items if isinstance(i, Trace)] == ["A", "B"]
     assert len([i for i in items if isinstance(i, Session)]) == 2
+
+
+@pytest.mark.parametrize("ending", [b"", b"\n"])
+def test_a_binary_file_is_an_error_with_or_without_a_final_newline(tmp_path: Path, ending: bytes) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "picture.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\x00\x00\x00\rIHDR\x00\x00\x01\x00" + ending)
+    r = subprocess.run([sys.executable, "-m", "rtrace.cli", "show", str(path)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and r.stdout == ""
+    assert r.stderr.startswith(f"rtrace: error: {path}:") and r.stderr.count("\n") == 1
+    lenient = subprocess.run([sys.executable, "-m", "rtrace.cli", "filter", "--lenient", str(path)], capture_output=True,
+                             text=True, timeout=60)
+    assert "skipped" in lenient.stderr and lenient.stdout == ""
+
+
+def test_a_json_line_cut_short_at_the_end_is_still_tolerated(tmp_path: Path) -> None:
+    path = tmp_path / "l.jsonl"
+    path.write_bytes(b'{"v":1,"event":"session_start","session_id":"s"}\n{"v":1,"event":"retriever_st\xc3')
+    stats = ReadStats()
+    assert len(list(read_lines([str(path)], stats=stats))) == 1
+    assert stats.truncated == 1  # a writer killed mid-line, even mid-character: a warning, not an error

@@ -131,6 +131,13 @@ def test_signals_close_the_log_with_open_runs_incomplete(tmp_path: Path, sig: in
     assert end["event"] == "session_end" and end["exit_code"] == code
     assert end["incomplete_runs"] == [events[1]["run_id"]]
     assert "1 incomplete" in err
+    # show: the incomplete trace, then the session's footer, which says what ended it
+    shown = rtrace("show", "--no-pager", cwd=tmp_path).stdout.splitlines()
+    trace_at = next(i for i, line in enumerate(shown) if line.startswith("… slow"))
+    footer_at = next(i for i, line in enumerate(shown) if line.startswith(f"━━ exit {code}"))
+    assert trace_at < footer_at
+    what = "KeyboardInterrupt  " if sig == signal.SIGINT else ""
+    assert shown[footer_at].endswith(f"{what}1 run left incomplete"), shown[footer_at]
 
 
 def test_dash_o_dash_keeps_stdout_pure_jsonl(tmp_path: Path) -> None:
