@@ -15,11 +15,7 @@ from typing import Any
 
 import pytest
 from conftest import ROOT
-from rich.console import Console
-from rtrace.cli.render import tree as render
-from rtrace.core.read.filters import RunFilter, select
-from rtrace.core.read.reader import read_lines
-from rtrace.core.read.trees import Session, TreeBuilder
+from rendering import render
 
 GOLDEN = Path(__file__).parent / "golden"
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -40,12 +36,17 @@ def normalise(raw: Path, out: Path) -> Path:
         return value
 
     lines = []
+    started: dict[str, int] = {}
     for i, line in enumerate(raw.read_text().splitlines()):
         ev = fix(json.loads(line))
-        ev["ts"] = f"2026-01-01T00:00:{i % 60:02d}.000000Z"
+        ev["ts"] = f"2026-01-01T00:00:{i // 1000:02d}.{i % 1000:03d}000Z"  # a line a millisecond
+        if str(ev.get("event", "")).endswith("_start") and isinstance(ev.get("run_id"), str):
+            started[ev["run_id"]] = i
         for key in ("duration_ms", "slept_s", "next_sleep_s"):
             if isinstance(ev.get(key), (int, float)):
                 ev[key] = 1.5
+        if isinstance(ev.get("duration_ms"), float) and ev.get("run_id") in started:
+            ev["duration_ms"] = float(i - started[ev["run_id"]])  # as long as its lines span: timelines add up
         for key in ("pid",):
             if key in ev:
                 ev[key] = 1000
@@ -56,18 +57,6 @@ def normalise(raw: Path, out: Path) -> Path:
     return out
 
 
-def render_text(log: Path, width: int) -> str:
-    console = Console(record=True, width=width, color_system=None, file=open(os.devnull, "w"))
-    headed: set[str] = set()
-    for item in select(TreeBuilder().build(read_lines([str(log)])), RunFilter()):
-        if isinstance(item, Session):
-            console.print(render.session_footer(item) if item.session_id in headed else render.session_header(item))
-            headed.add(item.session_id)
-        else:
-            console.print(render.trace_lines(item, render.ShowOptions()))
-    return console.export_text()
-
-
 def run_sample(sample: str, tmp_path: Path) -> Path:
     log = tmp_path / "raw.jsonl"
     r = subprocess.run([sys.executable, "-m", "rtrace.cli", "run", "-q", "-o", str(log), str(ROOT / "samples" / sample)],
@@ -76,24 +65,50 @@ def run_sample(sample: str, tmp_path: Path) -> Path:
     return normalise(log, tmp_path / "log.jsonl")
 
 
-@pytest.mark.parametrize("sample", ["bm25.py", "hybrid.py", "flaky.py", "langchain_pipeline.py",
-                                    "llamaindex_pipeline.py", "haystack_pipeline.py"])
-@pytest.mark.parametrize("width", [60, 160])
-def test_sample_rendering_is_exact(sample: str, width: int, tmp_path: Path) -> None:
-    text = render_text(run_sample(sample, tmp_path), width)
-    golden = GOLDEN / f"{Path(sample).stem}-{width}.txt"
+SAMPLES = ["bm25.py", "hybrid.py", "flaky.py", "langchain_pipeline.py", "llamaindex_pipeline.py", "haystack_pipeline.py"]
+WIDTHS = [40, 60, 100, 160]
+_logs: dict[str, Path] = {}
+
+
+@pytest.fixture(scope="module")
+def sample_log(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    def get(sample: str) -> Path:  # each sample runs once for all its renderings
+        if sample not in _logs:
+            _logs[sample] = run_sample(sample, tmp_path_factory.mktemp(Path(sample).stem))
+        return _logs[sample]
+    return get
+
+
+def check_golden(text: str, name: str, width: int) -> None:
+    golden = GOLDEN / name
     if os.environ.get("RTRACE_UPDATE_GOLDEN"):
         golden.write_text(text)
     assert text == golden.read_text()
     assert all(len(line) <= width for line in text.splitlines())
 
 
+@pytest.mark.parametrize("sample", SAMPLES)
+@pytest.mark.parametrize("width", WIDTHS)
+def test_sample_rendering_is_exact(sample: str, width: int, sample_log: Any) -> None:
+    check_golden(render(sample_log(sample), width), f"{Path(sample).stem}-{width}.txt", width)
+
+
+@pytest.mark.parametrize("sample", ["hybrid.py", "flaky.py", "langchain_pipeline.py"])
+@pytest.mark.parametrize("fmt", ["table", "timeline"])
+@pytest.mark.parametrize("width", WIDTHS)
+def test_sample_table_and_timeline_are_exact(sample: str, fmt: str, width: int, sample_log: Any) -> None:
+    check_golden(render(sample_log(sample), width, fmt), f"{Path(sample).stem}-{fmt}-{width}.txt", width)
+
+
 @pytest.mark.parametrize("width", [60, 160])
 def test_fanout_rendering(width: int, tmp_path: Path) -> None:
-    # 50 concurrent traces finish in an order the event loop decides: check the shape, not the order.
-    text = render_text(run_sample("fanout.py", tmp_path), width)
-    lines = text.splitlines()
+    # 50 concurrent traces, shown in the order they started; each one's shards run at the same time.
+    log = run_sample("fanout.py", tmp_path)
+    lines = render(log, width).splitlines()
     assert sum(line.startswith("✓ FanOut") for line in lines) == 50
     assert sum(line.startswith(("├── ✓ Shard", "└── ✓ Shard")) for line in lines) == 150
     assert all(len(line) <= width for line in lines)
     assert lines[-2].startswith("━━ exit 0")
+    queries = [line.split("“")[1].split("”")[0] for line in lines if line.startswith("✓ FanOut")]
+    topics = ["bm25", "vector", "rerank", "chunk", "retry", "filter", "cache", "fusion", "ndcg", "index"]
+    assert queries == [f"{topics[i % 10]} query {i}" for i in range(50)]  # start order, not finish order

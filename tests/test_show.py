@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from conftest import ROOT
 from rich.console import Console
-from rtrace.cli.render import tree as render
+from rendering import render
+from rtrace.cli.render import tree
 from rtrace.core.read.filters import RunFilter, select
 from rtrace.core.read.reader import read_lines
 from rtrace.core.read.trees import Session, TreeBuilder
@@ -29,81 +30,55 @@ def rtrace(*args: str, cwd: Path, input: bytes | None = None) -> subprocess.Comp
     return subprocess.run([*RTRACE, *args], cwd=cwd, capture_output=True, input=input, timeout=120, env=ENV)
 
 
+GOLDEN = Path(__file__).parent / "golden"
+
+
 def rendered(path: Path, width: int, run_filter: RunFilter | None = None, **opts: Any) -> str:
-    console = Console(record=True, width=width, color_system=None, file=open(os.devnull, "w"))
-    headed: set[str] = set()
-    for item in select(TreeBuilder().build(read_lines([str(path)])), run_filter or RunFilter()):
-        if isinstance(item, Session):
-            console.print(render.session_footer(item) if item.session_id in headed else render.session_header(item))
-            headed.add(item.session_id)
-        else:
-            console.print(render.trace_lines(item, render.ShowOptions(**opts)))
-    return console.export_text()
+    return render(path, width, run_filter=run_filter, **opts)
 
 
-WIDE = """\
-━━ session 0190aaaa-0000  search.py --k 3  pid 4242  2026-11-24 10:00:01 UTC
-✓ Hybrid  20.0 ms  1 doc  “what is bm25”  [prod]  index=v2
-├── ✓ Dense  12.5 ms  2 docs  “what is bm25”  [prod, vector]
-│   ├── #1  d1  0.910  wiki/dense.md  Dense retrieval embeds text.
-│   └── #2  d2  0.550  wiki/bm25.md  BM25 ranks by term frequency.
-├── ✓ Sparse  3.25 ms  1 doc  “what is bm25”  [prod]
-│   ├── ✎ expanded query to bm25 okapi
-│   └── #1  s1  7.200  wiki/bm25.md  Okapi BM25 is a ranking function.
-└── #1  s1  0.030  wiki/bm25.md  Okapi BM25 is a ranking function.
-
-✗ Flaky  450.0 ms  ↻ 2  “vector databases”  store=qdrant
-├── ↻ attempt 1 failed  ConnectionError: refused  slept 0 s  next 0.1 s
-├── ↻ attempt 2 failed  ConnectionError: refused  slept 0.1 s  next 0.1 s
-└── ✗ TimeoutError: timed out
-
-✓ Slow  2.50 s  0 docs  “rerank everything”  [batch]
-
-✓ Child  1.00 ms  1 doc  “parent is elsewhere”  (parent not in log)
-└── #1  c1  x
-
-━━ exit 0  1.23 s
-
-"""
-
-NARROW = """\
-━━ session 0190aaaa-0000  search.py --k 3  pid 4242  2026-1…
-✓ Hybrid  20.0 ms  1 doc  “what is bm25”  [prod]  index=v2
-├── ✓ Dense  12.5 ms  2 docs  “what is bm25”  [prod, vector]
-│   ├── #1  d1  0.910  wiki/dense.md  Dense retrieval embed…
-│   └── #2  d2  0.550  wiki/bm25.md  BM25 ranks by term fre…
-├── ✓ Sparse  3.25 ms  1 doc  “what is bm25”  [prod]
-│   ├── ✎ expanded query to bm25 okapi
-│   └── #1  s1  7.200  wiki/bm25.md  Okapi BM25 is a rankin…
-└── #1  s1  0.030  wiki/bm25.md  Okapi BM25 is a ranking fu…
-
-✗ Flaky  450.0 ms  ↻ 2  “vector databases”  store=qdrant
-├── ↻ attempt 1 failed  ConnectionError: refused  slept 0 s…
-├── ↻ attempt 2 failed  ConnectionError: refused  slept 0.1…
-└── ✗ TimeoutError: timed out
-
-✓ Slow  2.50 s  0 docs  “rerank everything”  [batch]
-
-✓ Child  1.00 ms  1 doc  “parent is elsewhere”  (parent not…
-└── #1  c1  x
-
-━━ exit 0  1.23 s
-
-"""
+def golden(name: str, text: str) -> str:
+    path = GOLDEN / name
+    if os.environ.get("RTRACE_UPDATE_GOLDEN"):
+        path.write_text(text)
+    return path.read_text()
 
 
-def test_exact_rendering_at_160_and_60_columns(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fmt", ["tree", "table", "timeline"])
+@pytest.mark.parametrize("width", [40, 60, 100, 160])
+def test_exact_rendering_at_each_width(tmp_path: Path, fmt: str, width: int) -> None:
     log = standard_log(tmp_path / "l.jsonl")
-    assert rendered(log, 160) == WIDE
-    assert rendered(log, 60) == NARROW
-    assert all(len(line) <= 60 for line in rendered(log, 60).splitlines())
+    text = render(log, width, fmt)
+    assert text == golden(f"standard-{fmt}-{width}.txt", text)
+    assert all(len(line) <= width for line in text.splitlines())
 
 
 def test_cli_plain_output_matches_the_console_rendering(tmp_path: Path) -> None:
     log = standard_log(tmp_path / "l.jsonl")
-    r = rtrace("show", str(log), "--width", "60", cwd=tmp_path)
-    assert r.returncode == 0 and r.stderr == b""
-    assert r.stdout.decode() == NARROW
+    for fmt in ("tree", "table", "timeline"):
+        r = rtrace("show", str(log), "--width", "60", "--format", fmt, cwd=tmp_path)
+        assert r.returncode == 0 and r.stderr == b""
+        assert r.stdout.decode() == (GOLDEN / f"standard-{fmt}-60.txt").read_text()
+
+
+def test_numbers_stay_whole_at_60_columns(tmp_path: Path) -> None:
+    # Long names, queries, tags and ids: at 60 columns the text gives way, never a number.
+    b = LogBuilder().session_start(["a-script-with-a-very-long-name.py", "--and", "many", "arguments"])
+    b.start(1, "AVeryLongRetrieverNameThatGoesOnAndOn", "q " * 80, tags=["t" * 40], metadata={"index": "v" * 50})
+    b.start(2, "AnotherVeryLongNestedRetrieverName", "other " * 30, parent=1, root=1)
+    b.retry(2, "AnotherVeryLongNestedRetrieverName", 1, parent=1, root=1)
+    b.end(2, "AnotherVeryLongNestedRetrieverName", [doc("a-document-id-that-is-long-" * 3, "text " * 80, 123.456, "s" * 60)],
+          1234.5, parent=1, root=1)
+    b.end(1, "AVeryLongRetrieverNameThatGoesOnAndOn", [doc("d", "x", 0.5)], 98765.4)
+    log = b.session_end().write(tmp_path / "l.jsonl")
+    tree_text, table, timeline = (render(log, 60, fmt) for fmt in ("tree", "table", "timeline"))
+    for text in (tree_text, table, timeline):
+        assert all(len(line) <= 60 for line in text.splitlines())
+    assert "98.77 s  1 doc" in tree_text and "1.23 s  1 doc  ↻ 1" in tree_text and "#1  123.456  " in tree_text
+    assert "wait 0.1 s  slept 0 s" in tree_text
+    rows = table.splitlines()
+    assert rows[1].split()[2:5] == ["✓", "98765.4", "1"] and rows[2].split()[2:6] == ["✓", "1234.5", "1", "1"]
+    assert [line.split()[-2:] for line in timeline.splitlines()[2:4]] == [["98.77", "s"], ["1.23", "s"]]
 
 
 def test_options_full_expand_traceback_docs(tmp_path: Path) -> None:
@@ -118,7 +93,7 @@ def test_options_full_expand_traceback_docs(tmp_path: Path) -> None:
 ✓ R  2.00 ms  3 docs  “q”
 ├── ls_retriever_name = r
 ├── k = 3
-├── #1  a  0.500  s.md
+├── #1  0.500  a  s.md
 │     line one
 │     line two
 │     page = 4
@@ -275,7 +250,7 @@ def test_log_text_is_data_not_markup_or_terminal_control(tmp_path: Path) -> None
     console = Console(record=True, width=200, color_system="truecolor", force_terminal=True, file=open(os.devnull, "w"))
     for item in select(TreeBuilder().build(read_lines([str(log)])), RunFilter()):
         if not isinstance(item, Session):
-            console.print(render.trace_lines(item, render.ShowOptions(full=True, expand=True)))
+            console.print(tree.trace_lines(item, tree.ShowOptions(full=True, expand=True)))
     styled = console.export_text(styles=True, clear=False)
     assert "[bold red]not markup[/]" in console.export_text()
     assert "\x1b]8" not in styled and "\x07" not in styled and "\x08" not in styled and "\r" not in styled

@@ -6,7 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import IO, Any
 
@@ -99,37 +99,42 @@ class _Shown:
     traces = 0  # kept outside the writer: Ctrl-C while following ends it mid-stream
 
 
-def _write_blocks(items: Iterator[Selected | Session], console: Any, fmt: str, opts: Any, follow: bool,
-                  shown: _Shown) -> None:
-    """Each session and trace as a block of lines, written as soon as it is read (so ``--follow`` streams)."""
+def blocks(items: Iterable[Selected | Session], fmt: str, opts: Any, width: int) -> Iterator[tuple[Any, bool]]:
+    """Each session and trace as a block of lines (``Lines``), with whether it is a trace, as soon as it is read."""
     from rtrace.cli.render import table, timeline, tree
 
-    plain = console.no_color or console.color_system is None
-    width = console.width
-    stream = console.file
     headed: set[str] = set()
     layout = table.plan(width) if fmt == "table" else None
+    header = layout is not None
     for item in items:
         if isinstance(item, Session):
             if fmt == "table":
                 continue  # a table is rows of runs: sessions are not rows
             if item.session_id not in headed:
                 headed.add(item.session_id)
-                block = tree.session_header(item)
+                yield tree.session_header(item), False
             elif item.end is not None:
-                block = tree.session_footer(item)
-            else:
-                continue
+                yield tree.session_footer(item), False
+        elif layout is not None:
+            block = table.trace_rows(item, layout, opts.sort)
+            if header:
+                block.lines[:0] = table.header(layout).lines
+                header = False
+            yield block, True
+        elif fmt == "timeline":
+            yield timeline.trace_timeline(item, opts), True
         else:
-            if fmt == "table":
-                block = table.trace_rows(item, layout, opts.sort)
-                if not shown.traces:
-                    block.lines[:0] = table.header(layout).lines
-            elif fmt == "timeline":
-                block = timeline.trace_timeline(item, opts)
-            else:
-                block = tree.trace_lines(item, opts)
-            shown.traces += 1
+            yield tree.trace_lines(item, opts), True
+
+
+def _write_blocks(items: Iterator[Selected | Session], console: Any, fmt: str, opts: Any, follow: bool,
+                  shown: _Shown) -> None:
+    """Write each block as soon as it is read (so ``--follow`` streams in every format)."""
+    plain = console.no_color or console.color_system is None
+    width = console.width
+    stream = console.file
+    for block, is_trace in blocks(items, fmt, opts, width):
+        shown.traces += is_trace
         if plain:  # no styles to draw: skip Rich's pipeline (10,000 traces in a few seconds)
             stream.write(block.plain(width))
         else:

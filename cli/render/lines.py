@@ -89,17 +89,27 @@ class Line:
                         current.append((text, spec))
                         used += n
                         text = ""
-                    else:
+                    else:  # break at the last space that fits; a word longer than a row is cut
                         head = _take(text, free)
+                        space = head.rfind(" ") if len(head) < len(text) and text[len(head)] != " " else len(head)
+                        if space > 0:
+                            head = head[:space]
+                        elif used and space < 0:
+                            head = ""  # the word starts the next row
                         if head:
                             current.append((head, spec))
                         text = text[len(head):]
-                        rows.append(current)
+                        if current:
+                            rows.append(current)
                         current, used = [], 0
+                        if rows and text.startswith(" "):
+                            text = text[1:]  # the space the row broke at
             rows.append(current)
         out = []
         for i, row in enumerate(rows):
             lead = self.prefix if i == 0 else _continuation(self.prefix)
+            if row and row[-1][0].endswith(" "):  # padding that ends a row is not printed
+                row = [*row[:-1], (row[-1][0].rstrip(" "), row[-1][1])]
             out.append([(lead, self.prefix_style), *row])
         return out
 
@@ -136,13 +146,13 @@ def _yield(spans: list[tuple[str, str]], give: dict[int, int], room: int) -> lis
             continue
         keep = max(least, widths[index] - excess)
         body = text.rstrip(" ")  # padding goes before any text does
-        if keep <= 0:
+        lead = len(body) - len(body.lstrip(" "))
+        if keep <= lead + 1:  # no room for a character and its ellipsis: the span goes
             out[index] = ("", spec)
         elif cells(body) <= keep:
             out[index] = (body + " " * (keep - cells(body)), spec)
         else:  # cut inside the span, keeping its leading separator spaces, and mark the cut
-            lead = len(body) - len(body.lstrip(" "))
-            out[index] = (_take(body, keep - 1) + "…", spec) if keep > lead + 1 else (body[:keep], spec)
+            out[index] = (_take(body, keep - 1) + "…", spec)
         excess -= widths[index] - cells(out[index][0])
         if excess <= 0:
             break

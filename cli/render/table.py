@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rtrace.cli.render.lines import Line, Lines
+from rtrace.cli.render.lines import Line, Lines, fit_cells
 from rtrace.cli.render.text import clean
 from rtrace.cli.render.tree import KIND_STYLE, STATUS_MARK
 from rtrace.core.read.shortids import MIN_LENGTH
@@ -100,7 +100,7 @@ def _cell(run: Any, key: str, depth: int, wide: bool) -> tuple[str, str]:
     if key == "self":
         return _ms(self_ms(run) if run.children else None), "dim"  # a leaf's own time is its time: not repeated
     if key == "docs":
-        return (str(len(run.documents)) if run.end is not None and run.kind == "retriever" else ""), ""
+        return (str(len(run.documents)) if run.status == "ok" and run.kind == "retriever" else ""), ""
     if key == "retries":
         n = len(run.retries)
         return (str(n) if n else ""), "yellow"
@@ -122,8 +122,8 @@ def row(run: Any, depth: int, layout: Layout) -> Line:
     for i, col in enumerate(layout.columns):
         text, style = _cell(run, col.key, depth, wide)
         lead = layout.gap if i else ""
-        if col.key == "name":
-            line.add(lead + (text if len(text) > col.width else text.ljust(col.width)), style, give=len(lead) + NAME_MIN)
+        if col.key == "name":  # cut to its column, so the columns after it stay in line
+            line.add(lead + fit_cells(text, col.width), style)
         elif col.key == "query":
             line.add(lead + text, style, give=0)
         elif col.right:

@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from rtrace.cli.render.text import clean, ms
+from rtrace.core.read.trees import ordered_children, user_tags
 from rtrace.core.times import format_ts, zone_label
 
 SOURCE_KEYS = ("source", "url", "path", "file", "filename", "title")
 HIDDEN_META = ("ls_",)  # LangChain's bookkeeping keys: shown with --expand only
 STATUS_MARK = {"ok": ("✓", "green"), "error": ("✗", "bold red"), "incomplete": ("…", "magenta")}
 KIND_STYLE = {"retriever": "bold cyan", "chain": "blue", "tool": "blue", "llm": "blue"}
+NAME_GIVE, QUERY_GIVE = 8, 12  # cells a run's name and query keep on a narrow terminal (with the 2 spaces before it)
+ID_WIDTH, SOURCE_WIDTH = 24, 32  # at most, in the aligned document columns
 
 
 class ShowOptions:
@@ -59,7 +62,7 @@ def session_header(session: Any) -> Any:
     argv = start.get("argv")
     line = Line("").add("━━ ", "dim").add("session ", "bold").add(clean(session.session_id[:13], 13), "bold")
     if isinstance(argv, list) and argv:
-        line.add("  ").add(clean(" ".join(str(a) for a in argv), 120, one_line=True), "bold")
+        line.add("  " + clean(" ".join(str(a) for a in argv), 120, one_line=True), "bold", give=14)  # pid and time stay
     if isinstance(start.get("pid"), int):
         line.add(f"  pid {start['pid']}", "dim")
     if isinstance(start.get("ts"), str):  # the zone said once, here (local unless --utc)
@@ -109,7 +112,9 @@ def _run_lines(run: Any, lead: str, indent: str, out: Any, opts: ShowOptions, hi
     if run.run_id in highlight:
         head.add("» ", "bold yellow")
     head.add(mark + " ", mark_style)
-    head.add(clean(run.name, 60, one_line=True), KIND_STYLE.get(run.kind, "bold") + (" underline" if run.run_id in highlight else ""))
+    # The name, then the numbers; the text after them gives way first on a narrow terminal, then the name.
+    head.add(clean(run.name, 60, one_line=True), KIND_STYLE.get(run.kind, "bold") + (" underline" if run.run_id in highlight else ""),
+             give=NAME_GIVE)
     if run.kind != "retriever":
         head.add(f" ({run.kind})", "dim")
     head.add("  " + ms(run.duration_ms) if run.duration_ms is not None else "", "yellow" if (run.duration_ms or 0) >= 1000 else "dim")
@@ -121,19 +126,21 @@ def _run_lines(run: Any, lead: str, indent: str, out: Any, opts: ShowOptions, hi
     retries = len(run.retries)
     if retries:
         head.add(f"  ↻ {retries}", "yellow")
-    if run.query is not None:  # after the numbers, so a narrow terminal cuts the query, not them
-        head.add("  ").add("“" + clean(run.query, 200, one_line=True) + "”", "")
-    if run.tags:
-        head.add("  [" + ", ".join(clean(t, 30, one_line=True) for t in run.tags) + "]", "magenta")
-    meta = {k: v for k, v in run.metadata.items() if opts.expand or not str(k).startswith(HIDDEN_META)}
-    if meta and not opts.expand:
-        head.add("  " + " ".join(f"{clean(k, 30, one_line=True)}={_compact(v, 40)}" for k, v in meta.items()), "dim")
     if run.late:
         head.add(f"  (under {run.parent_run_id[:13]}…, shown earlier)", "dim italic")
     elif run.orphan:
         head.add("  (parent not in log)", "dim italic")
     if run.duplicate:
         head.add("  (repeated run id)", "dim italic")
+    parent_query = run.parent.query if run.parent is not None and depth > 0 else None
+    if run.query is not None and run.query != parent_query:  # the same query as the parent's is said once
+        head.add("  “" + clean(run.query, 200, one_line=True) + "”", "", give=QUERY_GIVE)
+    tags = run.tags if opts.auto_tags else user_tags(run.tags)
+    if tags:
+        head.add("  [" + ", ".join(clean(t, 30, one_line=True) for t in tags) + "]", "magenta", give=0)
+    meta = {k: v for k, v in run.metadata.items() if opts.expand or not str(k).startswith(HIDDEN_META)}
+    if meta and not opts.expand:
+        head.add("  " + " ".join(f"{clean(k, 30, one_line=True)}={_compact(v, 40)}" for k, v in meta.items()), "dim", give=0)
     out.lines.append(head)
 
     # Below the head: expanded metadata, error, timeline (retries, texts, custom events, children), documents.
@@ -141,16 +148,20 @@ def _run_lines(run: Any, lead: str, indent: str, out: Any, opts: ShowOptions, hi
     if meta and opts.expand:
         for k, v in meta.items():
             items.append(("meta", (k, v)))
+    children = iter(ordered_children(run, opts.sort))  # each child slot of the timeline, in --sort order
     for kind, payload in run.timeline:
-        if kind == "child" and only is not None:
-            continue
+        if kind == "child":
+            if only is not None:
+                continue
+            payload = next(children)
         items.append((kind, payload))
     if run.error is not None:  # how the run ended: after everything that happened in it
         items.append(("error", run.error))
     docs = run.documents if opts.docs else []
     shown_docs = docs if opts.max_docs is None else docs[: opts.max_docs]
+    columns = _doc_columns(shown_docs)
     for i, d in enumerate(shown_docs):
-        items.append(("doc", (i + 1, d)))
+        items.append(("doc", (i + 1, d, columns)))
     if len(shown_docs) < len(docs):
         items.append(("more", len(docs) - len(shown_docs)))
 
@@ -179,20 +190,26 @@ def _run_lines(run: Any, lead: str, indent: str, out: Any, opts: ShowOptions, hi
 
 
 def _retry_line(branch: str, ev: dict[str, Any]) -> Any:
+    """Attempt, outcome and the wait before the next attempt first; what was raised gives way."""
     from rtrace.cli.render.lines import Line
 
-    line = Line(branch).add("↻ ", "yellow").add(f"attempt {ev.get('attempt', '?')}", "yellow")
+    line = Line(branch).add("↻ ", "yellow").add(f"attempt {clean(ev.get('attempt', '?'), 20, one_line=True)}", "yellow")
     outcome = ev.get("outcome")
     if outcome:
-        line.add(f" {clean(outcome, 20)}", "yellow")
+        line.add(f" {clean(outcome, 20, one_line=True)}", "yellow")
+    if _number(ev.get("next_sleep_s")):
+        line.add(f"  wait {ev['next_sleep_s']:.3g} s", "yellow")
+    if _number(ev.get("slept_s")):
+        line.add(f"  slept {ev['slept_s']:.3g} s", "dim")
     exc = ev.get("exception")
     if isinstance(exc, dict):
-        line.add(f"  {clean(exc.get('type', '?'), 40)}: {clean(exc.get('message', ''), 200, one_line=True)}", "red")
-    if isinstance(ev.get("slept_s"), (int, float)):
-        line.add(f"  slept {ev['slept_s']:.3g} s", "dim")
-    if isinstance(ev.get("next_sleep_s"), (int, float)):
-        line.add(f"  next {ev['next_sleep_s']:.3g} s", "dim")
+        line.add(f"  {clean(exc.get('type', '?'), 40, one_line=True)}: {clean(exc.get('message', ''), 200, one_line=True)}",
+                 "red", give=0)
     return line
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _error_lines(branch: str, below: str, err: dict[str, Any], opts: ShowOptions, out: Any) -> None:
@@ -206,28 +223,45 @@ def _error_lines(branch: str, below: str, err: dict[str, Any], opts: ShowOptions
             out.lines.append(Line(below + "  ", wrap=True).add(text, "red dim"))
 
 
-def _doc_lines(branch: str, below: str, payload: tuple[int, dict[str, Any]], opts: ShowOptions, out: Any) -> None:
-    from rtrace.cli.render.lines import Line
+def _doc_columns(docs: list[dict[str, Any]]) -> tuple[int, int, int, int]:
+    """Widths of the rank, score, id and source columns over a run's shown documents."""
+    from rtrace.cli.render.lines import cells
 
-    rank, d = payload
-    meta = d.get("metadata") if isinstance(d.get("metadata"), dict) else {}
-    line = Line(branch).add(f"#{rank}", "bold")
-    doc_id = d.get("id")
-    if doc_id is not None:
-        line.add("  " + clean(doc_id, 40, one_line=True), "cyan")
-    sc = _score(d.get("score"))
-    if sc:
-        line.add("  " + sc, "green")
-    src = _source(meta)
-    if src:
-        line.add("  " + src, "blue")
+    rank = len(f"#{len(docs)}")
+    score = max((len(_score(d.get("score"))) for d in docs), default=0)
+    ids = max((cells(clean(d["id"], ID_WIDTH, one_line=True)) for d in docs if d.get("id") is not None), default=0)
+    sources = max((cells(_source(_meta(d))) for d in docs), default=0)
+    return rank, score, min(ids, ID_WIDTH), min(sources, SOURCE_WIDTH)
+
+
+def _meta(d: dict[str, Any]) -> dict[str, Any]:
+    meta = d.get("metadata")
+    return meta if isinstance(meta, dict) else {}
+
+
+def _doc_lines(branch: str, below: str, payload: tuple[int, dict[str, Any], tuple[int, int, int, int]],
+               opts: ShowOptions, out: Any) -> None:
+    """Rank, score, id, source and text in columns aligned over the run's documents; the text gives way first."""
+    from rtrace.cli.render.lines import Line, fit_cells
+
+    rank, d, (rank_w, score_w, id_w, source_w) = payload
+    meta = _meta(d)
+    line = Line(branch).add(f"#{rank}".ljust(rank_w), "bold")
+    if score_w:
+        line.add("  " + _score(d.get("score")).rjust(score_w), "green")
+    if id_w:
+        doc_id = d.get("id")
+        line.add("  " + fit_cells(clean(doc_id, ID_WIDTH, one_line=True) if doc_id is not None else "", id_w), "cyan",
+                 give=2 + min(id_w, 6))
+    if source_w:
+        line.add("  " + fit_cells(_source(meta), source_w), "blue", give=2 + min(source_w, 6))
     content = d.get("page_content")
     content = content if isinstance(content, str) else ""
     if not opts.full:
-        line.add("  " + clean(content, 300, one_line=True), "")
+        line.add("  " + clean(content, 300, one_line=True), "", give=0)
         if isinstance(d.get("content_length"), int):
             line.add(f" ({d['content_length']} chars recorded as {len(content)})", "dim")
-    out.lines.append(line)
+    out.lines.append(_trimmed(line))
     if opts.full:
         for text in clean(content).split("\n"):
             out.lines.append(Line(below + "  ", wrap=True).add(text))
@@ -235,3 +269,13 @@ def _doc_lines(branch: str, below: str, payload: tuple[int, dict[str, Any]], opt
         for k, v in meta.items():
             out.lines.append(Line(below + "  ", wrap=True).add(clean(k, 60, one_line=True), "dim").add(" = ").add(_compact(v, 2000), "dim"))
 
+
+def _trimmed(line: Any) -> Any:
+    # Padding that ends a line (a document without text) is not printed.
+    while line.spans and not line.spans[-1][0].strip():
+        line.give.pop(len(line.spans) - 1, None)
+        line.spans.pop()
+    if line.spans:
+        text, spec = line.spans[-1]
+        line.spans[-1] = (text.rstrip(" "), spec)
+    return line

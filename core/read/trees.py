@@ -13,6 +13,7 @@ wrong types are counted in ``TreeBuilder.warnings`` and the event is skipped.
 from __future__ import annotations
 
 import heapq
+import re
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -164,6 +165,16 @@ def _kind(event: str) -> tuple[str, str] | None:
     if kind and phase in ("start", "end", "error") and kind != "session":
         return kind, phase
     return None
+
+
+# Tags LangChain adds by itself to say where a run sits in a composition (RunnableSequence,
+# RunnableParallel, RunnableBranch, with_retry): structure the tree already shows.
+AUTOMATIC_TAG = re.compile(r"(?:seq:step:\d+|map:key:.*|branch:(?:\d+|default)|condition:\d+|retry:attempt:\d+)\Z", re.S)
+
+
+def user_tags(tags: list[str]) -> list[str]:
+    """``tags`` less LangChain's automatic ones (``AUTOMATIC_TAG``)."""
+    return [t for t in tags if not AUTOMATIC_TAG.match(t)]
 
 
 RETRY_ATTEMPT_TAG = "retry:attempt:"  # LangChain's RunnableRetry tags its attempts from the second on
