@@ -67,6 +67,14 @@ def zone_label(ts: object = None) -> str:
     return f"{label} ({name})" if name and name not in ("UTC", label) and not name.startswith(("+", "-")) else label
 
 
+def format_clock(ts: object) -> str:
+    """A recorded ``ts`` as a clock time in the display zone, ``10:15:00.123``; ``""`` when it is not a stamp."""
+    when = parse_ts(ts)
+    if when is None:
+        return ""
+    return when.astimezone(_zone()).strftime("%H:%M:%S.%f")[:12]
+
+
 def format_ts(ts: object, *, seconds: bool = True) -> str:
     """A recorded ``ts`` in the display zone, ``2026-12-06 01:15:00``; ``?`` when it is not a stamp."""
     when = parse_ts(ts)

@@ -18,6 +18,7 @@ from rtrace.cli.render.text import clean
 from rtrace.cli.render.tree import KIND_STYLE, STATUS_MARK
 from rtrace.core.read.shortids import MIN_LENGTH
 from rtrace.core.read.trees import self_ms, sort_key, walk_ordered
+from rtrace.core.times import format_clock
 
 NAME_MIN, NAME_MAX, QUERY_MIN, QUERY_WANT = 8, 22, 10, 30
 MAX_INDENT = 8  # levels of nesting shown as indentation in the name column
@@ -85,7 +86,7 @@ def _trim(line: Line) -> Line:
 
 def _cell(run: Any, key: str, depth: int, wide: bool) -> tuple[str, str]:
     if key == "time":
-        return clean((run.ts or "")[11:23], 12), "dim"
+        return format_clock(run.ts), "dim"  # in the zone every time is shown in (local, or --utc)
     if key == "trace":
         return (run.trace.short_id if run.trace else ""), "dim"
     if key == "run":
