@@ -57,3 +57,58 @@ def _no_leftover_default_handlers() -> Any:
     for handler in context._defaults:
         if not any(h is handler for h in before):
             context.remove_default_handler(handler)  # also releases its use of the thread patches
+
+
+def _proc_stat(pid: int | str) -> tuple[str, int, int, int] | None:
+    """(state, ppid, session id, start time) of a process, from /proc."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2:].split()
+    return fields[0], int(fields[1]), int(fields[3]), int(fields[19])
+
+
+def _left_behind(me: int, sid: int, since: int) -> list[str]:
+    left = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == me:
+            continue
+        st = _proc_stat(entry.name)
+        if st is None or st[0] in ("Z", "X") or st[2] != sid or st[3] < since:
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+        if st[1] == me and "from multiprocessing." in cmd:
+            continue  # this pytest's own multiprocessing helpers (resource tracker, forkserver): they end with it
+        left.append(f"{entry.name}: {cmd[:200]}")
+    return left
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_process_left_behind() -> Any:
+    """The suite fails when a process a test started (in this session) outlives the tests."""
+    if not Path("/proc/self/stat").exists():
+        yield
+        return
+    me = os.getpid()
+    mine = _proc_stat(me)
+    yield
+    if mine is None:
+        return
+    import signal
+    import time
+
+    deadline = time.monotonic() + 10
+    left = _left_behind(me, mine[2], mine[3])
+    while left and time.monotonic() < deadline:
+        time.sleep(0.2)
+        left = _left_behind(me, mine[2], mine[3])
+    for line in left:
+        try:
+            os.kill(int(line.split(":")[0]), signal.SIGKILL)
+        except OSError:
+            pass
+    assert not left, "processes started by the tests are still running:\n" + "\n".join(left)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -114,3 +116,275 @@ def test_a_users_own_sitecustomize_still_runs(tmp_path: Path) -> None:
     r = subprocess.run([*RTRACE, "run", "-q", "check.py"], cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "yes"
+
+
+# --- one writer per shared output, nothing read back that rtrace does not own -------------------
+
+BIG_DOCS = """
+    import multiprocessing as mp
+    from rtrace.core import Document, retriever
+
+    @retriever(name="Big")
+    def big(query):
+        return [Document(query[-1] * 100_000, id=query)]  # one line of ~100 KB per run
+
+    @retriever(name="FanOut")
+    def fan_out(query):
+        with mp.get_context("fork").Pool(8) as pool:
+            return [d for docs in pool.map(big, [f"{query}-{i}" for i in range(32)]) for d in docs]
+
+    if __name__ == "__main__":
+        print(len(fan_out("q")), flush=True)
+"""
+
+
+def _run_pipe(args: list[str], cwd: Path, timeout: float = 120) -> tuple[int, bytes, str]:
+    proc = subprocess.Popen([*RTRACE, *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        proc.kill()
+        proc.wait()
+    return proc.returncode, out, err.decode()
+
+
+def test_dash_o_dash_every_line_is_whole_json_with_forked_workers_writing_large_lines(tmp_path: Path) -> None:
+    (tmp_path / "big.py").write_text(textwrap.dedent(BIG_DOCS))
+    code, out, err = _run_pipe(["run", "-q", "-o", "-", "big.py"], tmp_path)
+    assert code == 0, err
+    assert err == "32\n"  # the script's stdout, moved to stderr
+    lines = out.split(b"\n")
+    assert lines.pop() == b""
+    events = [json.loads(line) for line in lines]  # fails on any torn line
+    ends = [e for e in events if e["event"] == "retriever_end" and e["name"] == "Big"]
+    assert len(ends) == 32 and all(len(e["documents"][0]["page_content"]) == 100_000 for e in ends)
+    assert max(len(line) for line in lines) > 100_000 > 4096  # far beyond PIPE_BUF
+
+
+@pytest.mark.timeout(120)
+def test_dash_o_dash_kill_9_keeps_what_the_children_recorded(tmp_path: Path) -> None:
+    (tmp_path / "killed.py").write_text(textwrap.dedent("""
+        import os, sys, time
+        from rtrace.core import Document, retriever
+
+        @retriever(name="Child")
+        def child(query):
+            return [Document(query * 1000)]
+
+        for i in range(4):
+            if os.fork() == 0:
+                child(f"c{i}")
+                os._exit(0)
+            os.wait()
+        print("ready", file=sys.stderr, flush=True)
+        time.sleep(60)
+    """))
+    proc = subprocess.Popen([*RTRACE, "run", "-q", "-o", "-", "killed.py"], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=ENV)
+    try:
+        assert proc.stderr is not None and proc.stderr.readline() == b"ready\n"
+        proc.kill()
+        out, _ = proc.communicate(timeout=30)  # the pump drains, then closes stdout
+    finally:
+        proc.kill()
+        proc.wait()
+    events = [json.loads(line) for line in out.splitlines()]
+    assert sorted(e["query"] for e in events if e["event"] == "retriever_start") == ["c0", "c1", "c2", "c3"]
+
+
+NOISY = """
+    from rtrace.core import Document, retriever
+
+    @retriever(name="R")
+    def r(query):
+        return [Document(query * 50)]
+
+    for i in range(200):
+        r(f"q{i}")
+    print("done")
+"""
+
+
+def _capped(limit: int) -> Any:
+    import resource
+
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    return apply
+
+
+@pytest.mark.parametrize("device", ["/dev/full", "/dev/zero", "/dev/null"])
+def test_devices_as_output_are_written_never_read_back(tmp_path: Path, device: str) -> None:
+    (tmp_path / "noisy.py").write_text(textwrap.dedent(NOISY))
+    r = subprocess.run([*RTRACE, "run", "-o", device, "noisy.py"], cwd=tmp_path, capture_output=True, text=True,
+                       env=ENV, timeout=60, preexec_fn=_capped(2 << 30))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "done\n"
+    assert "rtrace: 200 runs" in r.stderr  # the summary comes from counters, not from reading the device
+    if device == "/dev/full":
+        assert "No space left on device" in r.stderr
+
+
+@pytest.mark.parametrize("device", ["/dev/stdout", "/dev/stderr"])
+def test_std_streams_as_output_do_not_hang(tmp_path: Path, device: str) -> None:
+    (tmp_path / "noisy.py").write_text(textwrap.dedent(NOISY))
+    code, out, err = _run_pipe(["run", "-q", "-o", device, "noisy.py"], tmp_path, timeout=60)
+    assert code == 0, err
+    stream = out if device == "/dev/stdout" else err.encode()
+    jsonl = [line for line in stream.splitlines() if line.startswith(b"{")]
+    assert len([1 for line in jsonl if json.loads(line)["event"] == "retriever_start"]) == 200
+
+
+@pytest.mark.timeout(60)
+def test_tty_as_output_does_not_hang(tmp_path: Path) -> None:
+    import fcntl
+    import pty
+    import termios
+
+    (tmp_path / "noisy.py").write_text(textwrap.dedent(NOISY))
+    master, slave = pty.openpty()
+
+    def controlling_tty() -> None:
+        os.setsid()
+        fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen([*RTRACE, "run", "-q", "-o", "/dev/tty", "noisy.py"], cwd=tmp_path, stdin=slave,
+                            stdout=slave, stderr=slave, env=ENV, preexec_fn=controlling_tty)
+    os.close(slave)
+    seen = b""
+    try:
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: every writer of the terminal is gone
+                break
+            if not chunk:
+                break
+            seen += chunk
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+        os.close(master)
+    assert seen.count(b'"event":"retriever_start"') == 200 and b"done" in seen
+
+
+# --- forks and children ---------------------------------------------------------------------------
+
+
+def test_forked_children_start_clean_and_there_is_one_summary(tmp_path: Path) -> None:
+    (tmp_path / "forky.py").write_text(textwrap.dedent("""
+        import os, sys
+        from rtrace.core import Document, retriever
+
+        @retriever(name="Parent")
+        def parent(query):
+            done = root("before")
+            pid = os.fork()
+            if pid == 0:
+                root("in child")
+                sys.exit(0)  # the child leaves through the script's exit path
+            os.waitpid(pid, 0)
+            return done
+
+        @retriever(name="Root")
+        def root(query):
+            return [Document(query)]
+
+        parent("p")
+    """))
+    r = subprocess.run([*RTRACE, "run", "-o", "log.jsonl", "forky.py"], cwd=tmp_path, capture_output=True, text=True,
+                       env=ENV, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.count("rtrace: ") == 1  # one summary, the parent's
+    events = read_events(tmp_path / "log.jsonl")
+    sessions = [e for e in events if e["event"] == "session_start"]
+    assert len(sessions) == 2
+    parent_run = next(e for e in events if e["event"] == "retriever_start" and e["name"] == "Parent")
+    child_session = next(e for e in sessions if e.get("parent_session_id"))
+    assert child_session["parent_run_id"] == parent_run["run_id"]
+    child_end = next(e for e in events if e["event"] == "session_end" and e["session_id"] == child_session["session_id"])
+    assert child_end["incomplete_runs"] == []  # the parent's open run is not the child's
+    in_child = next(e for e in events if e.get("query") == "in child")
+    assert in_child["parent_run_id"] == parent_run["run_id"] and in_child["trace_id"] == parent_run["run_id"]
+
+
+def test_sitecustomize_directory_is_private_and_removed_by_its_creator(tmp_path: Path) -> None:
+    (tmp_path / "site.py").write_text(textwrap.dedent("""
+        import os, stat, sys
+        site = next(p for p in os.environ["PYTHONPATH"].split(os.pathsep) if "rtrace-site-" in p)
+        st = os.stat(site)
+        print(oct(st.st_mode & 0o777), st.st_uid == os.getuid(), oct(os.stat(site + "/sitecustomize.py").st_mode & 0o777))
+        if os.fork() == 0:
+            sys.exit(0)  # a forked child ending must not remove its parent's directory
+        os.wait()
+        print(os.path.isdir(site), site, flush=True)
+    """))
+    r = subprocess.run([*RTRACE, "run", "-q", "-o", "log.jsonl", "site.py"], cwd=tmp_path, capture_output=True,
+                       text=True, env=ENV, timeout=60)
+    assert r.returncode == 0, r.stderr
+    first, second = r.stdout.splitlines()
+    assert first == "0o700 True 0o600"
+    alive, site = second.split(" ", 1)
+    assert alive == "True"
+    assert not os.path.exists(site)  # removed by rtrace run when it ended
+
+
+@pytest.mark.timeout(120)
+def test_untraced_child_warnings_stay_out_of_the_users_stderr(tmp_path: Path) -> None:
+    import venv
+
+    other = tmp_path / "other-venv"  # another interpreter: it cannot import rtrace
+    venv.EnvBuilder(with_pip=False).create(other)
+    (tmp_path / "spawn.py").write_text(
+        "import subprocess, sys\n"
+        f"r = subprocess.run([{str(other / 'bin' / 'python')!r}, '-c', 'print(42)'], capture_output=True, text=True)\n"
+        "print(r.stdout.strip(), repr(r.stderr))\n")
+    quiet = subprocess.run([*RTRACE, "run", "-q", "spawn.py"], cwd=tmp_path, capture_output=True, text=True,
+                           env=ENV, timeout=60)
+    assert quiet.returncode == 0 and quiet.stdout == "42 ''\n" and quiet.stderr == ""
+    verbose = subprocess.run([*RTRACE, "run", "-q", "spawn.py"], cwd=tmp_path, capture_output=True, text=True,
+                             env={**ENV, "RTRACE_VERBOSE": "1"}, timeout=60)
+    assert "rtrace: warning: this child process is not traced" in verbose.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_fork_pool_stress_50_runs_no_hang_no_orphan(tmp_path: Path) -> None:
+    """The fork-pool program 50 times under rtrace run: each ends in time and leaves no process behind."""
+    program = Path(__file__).parent / "harness" / "programs" / "pool_fork.py"
+    expected = subprocess.run([sys.executable, str(program)], capture_output=True, env=ENV, timeout=60).stdout
+    for i in range(50):
+        proc = subprocess.Popen([*RTRACE, "run", "-q", "-o", f"log{i}.jsonl", str(program)], cwd=tmp_path,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**ENV, "PYTHONFAULTHANDLER": "1"},
+                                start_new_session=True)
+        try:
+            out, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            for pid in _session_members(proc.pid):  # every process's Python stack, into the report
+                os.kill(pid, signal.SIGABRT)
+            _, err = proc.communicate(timeout=10)
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise AssertionError(f"run {i} hung: {err.decode(errors='replace')[-8000:]}") from None
+        assert proc.returncode == 0 and out == expected, err
+        left = _session_members(proc.pid)
+        if left:
+            os.killpg(proc.pid, 9)
+        assert not left, f"run {i} left processes behind: {left}"
+        assert sum(json.loads(line)["event"] == "retriever_start" for line in (tmp_path / f"log{i}.jsonl").open()) == 15
+
+
+def _session_members(sid: int) -> list[int]:
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if int(fields[3]) == sid and fields[0] != "Z":
+            members.append(int(entry.name))
+    return members

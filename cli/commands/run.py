@@ -156,8 +156,9 @@ class TraceRun:
             "exit_code": self.exit_code, "incomplete": s.incomplete})
         if self.exporter is not None:  # the script is done: now wait for the backend, so nothing is lost
             self.exporter.close()  # (before the pump stops: it removes the private log the exporter reads)
-        if self.pump is not None and not self.pump.finish():
-            warn("the log's last lines may not have reached the output")
+        problem = self.pump.finish() if self.pump is not None else None
+        if problem is not None and problem != "Broken pipe":  # a reader that left (| head) is no news
+            warn(f"cannot write trace log {self.out.display}: {problem}; events were lost")
         if not self.quiet:
             self._report(self.out.display, self.out.show_command)
         if isinstance(self.error, KeyboardInterrupt) and not dying:

@@ -19,6 +19,7 @@ from typing import Any
 
 _writers: weakref.WeakSet[Any] = weakref.WeakSet()
 _child_hooks: list[Callable[[], None]] = []
+_around: list[tuple[Callable[[], None], Callable[[], None]]] = []  # (before fork, after it in the parent)
 _lock = threading.Lock()
 
 
@@ -37,6 +38,34 @@ def remove_child_hook(hook: Callable[[], None]) -> None:
     with _lock:
         if hook in _child_hooks:
             _child_hooks.remove(hook)
+
+
+def add_around_fork(before: Callable[[], None], after_in_parent: Callable[[], None]) -> None:
+    """Call ``before()`` in the forking thread just before each fork, ``after_in_parent()`` after it."""
+    with _lock:
+        _around.append((before, after_in_parent))
+
+
+def remove_around_fork(before: Callable[[], None], after_in_parent: Callable[[], None]) -> None:
+    with _lock:
+        if (before, after_in_parent) in _around:
+            _around.remove((before, after_in_parent))
+
+
+def _before_fork() -> None:
+    for before, _ in list(_around):
+        try:
+            before()
+        except Exception:
+            pass
+
+
+def _after_fork_in_parent() -> None:
+    for _, after in list(_around):
+        try:
+            after()
+        except Exception:
+            pass
 
 
 def _set_origin() -> None:
@@ -59,4 +88,5 @@ def _after_fork_in_child() -> None:
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                        after_in_child=_after_fork_in_child)

@@ -42,6 +42,7 @@ class Pump:
 
     def __init__(self, out_fd: int) -> None:
         self.pid = os.getpid()
+        self.out_fd = out_fd
         fd, self.path = tempfile.mkstemp(prefix="rtrace-log-", suffix=".jsonl")  # 0600, O_EXCL
         os.close(fd)
         self.fd = high_fd(os.open(self.path, os.O_WRONLY | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0)))
@@ -63,24 +64,28 @@ class Pump:
         forks.add_child_hook(self._forget)
 
     def _forget(self) -> None:
-        # A forked child of the script must not keep the pump waiting after rtrace run ends.
-        for fd in (self._alive_w, self._done_r):
+        # A forked child of the script must not keep the pump waiting after rtrace run ends,
+        # nor hold the shared output open (the reader waits for its end): it writes the private file.
+        for fd in (self._alive_w, self._done_r, self.out_fd):
             try:
                 os.close(fd)
             except OSError:
                 pass
 
-    def finish(self, timeout: float = 60.0) -> bool:
-        """Let the pump copy what is left and stop; True when it did within ``timeout``."""
+    def finish(self, timeout: float = 60.0) -> str | None:
+        """Let the pump copy what is left and stop; the problem it had, if any."""
         if os.getpid() != self.pid:
-            return False
+            return None
         forks.remove_child_hook(self._forget)
         os.close(self._alive_w)
         try:
             ready, _, _ = select.select([self._done_r], [], [], timeout)
-            if ready:
-                os.read(self._done_r, 1)
-            return bool(ready)
+            if not ready:
+                return f"the log's last lines were still being copied after {timeout:.0f} s"
+            problem = os.read(self._done_r, 4096).decode(errors="replace")
+            return problem or None
+        except OSError as e:
+            return str(e)
         finally:
             os.close(self._done_r)
 
@@ -111,8 +116,11 @@ def _pump(path: str, out_fd: int, alive_r: int, done_w: int) -> Any:  # pragma: 
             ready, _, _ = select.select([alive_r], [], [], 0.02)
             if ready and os.read(alive_r, 1) == b"":
                 parent_gone = True  # one more pass copies what came last
-    except OSError:  # the reader went away: nothing more to do
-        pass
+    except OSError as e:  # a full disk, or the reader went away: nothing more to do
+        try:
+            os.write(done_w, (e.strerror or str(e)).encode())
+        except OSError:
+            pass
     finally:
         try:
             os.unlink(path)

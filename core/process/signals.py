@@ -10,12 +10,19 @@ previous disposition back at once; a script's own handler simply replaces ours.
 While ours is installed, ``signal.getsignal`` and ``signal.signal`` report the
 disposition python would have (``SIG_DFL``) in its place: a script that saves the
 previous handler to chain to it must not find, and call, rtrace's.
+
+A SIGTERM that reaches a forked child before it has restored the disposition would
+be caught by rtrace's handler inherited through fork, then dropped by CPython ("Signal
+ignored due to race condition"): ``Pool.terminate()`` then waits forever. So SIGTERM
+is blocked in the forking thread across the fork; the child restores the disposition
+and then unblocks it, and a SIGTERM sent in between takes its default effect then.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -51,6 +58,7 @@ class SigtermClosesLog:
         self.installed = False
         self.pid = os.getpid()
         self.handler = self._handle  # one bound method: compared by identity below
+        self._forking = threading.local()  # the forking thread's signal mask, per thread
 
     def install(self) -> None:
         try:
@@ -66,18 +74,35 @@ class SigtermClosesLog:
         _active = self
         _GETSIGNAL.install()
         _SIGNAL.install()
-        forks.add_child_hook(self._restore)
+        forks.add_around_fork(self._block, self._unblock)
+        forks.add_child_hook(self._restore_and_unblock)
 
     def uninstall(self) -> None:
         if not self.installed:
             return
         global _active
         self.installed = False
-        forks.remove_child_hook(self._restore)
+        forks.remove_around_fork(self._block, self._unblock)
+        forks.remove_child_hook(self._restore_and_unblock)
         self._restore()
         _active = None
         _SIGNAL.uninstall()
         _GETSIGNAL.uninstall()
+
+    def _block(self) -> None:
+        self._forking.mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+
+    def _unblock(self) -> None:
+        mask = getattr(self._forking, "mask", None)
+        self._forking.mask = None
+        if mask is not None and signal.SIGTERM not in mask:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+
+    def _restore_and_unblock(self) -> None:
+        try:
+            self._restore()
+        finally:
+            self._unblock()
 
     def _restore(self) -> None:
         try:
