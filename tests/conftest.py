@@ -69,7 +69,20 @@ def _proc_stat(pid: int | str) -> tuple[str, int, int, int] | None:
     return fields[0], int(fields[1]), int(fields[3]), int(fields[19])
 
 
+def _ancestors(pid: int) -> list[int]:
+    chain = []
+    while pid > 1:
+        st = _proc_stat(pid)
+        if st is None:
+            break
+        pid = st[1]
+        chain.append(pid)
+    return chain
+
+
 def _left_behind(me: int, sid: int, since: int) -> list[str]:
+    """Processes of this session started after pytest that are its descendants or orphans (not siblings)."""
+    mine = set(_ancestors(me))
     left = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == me:
@@ -77,6 +90,9 @@ def _left_behind(me: int, sid: int, since: int) -> list[str]:
         st = _proc_stat(entry.name)
         if st is None or st[0] in ("Z", "X") or st[2] != sid or st[3] < since:
             continue
+        chain = _ancestors(int(entry.name))
+        if me not in chain and any(p in mine for p in chain if p > 1):
+            continue  # started beside pytest (the other side of a shell pipe), not by a test
         try:
             cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
         except OSError:
