@@ -536,15 +536,22 @@ def _from_manager(cls: type[_M], m: Any) -> _M:
     )
 
 
+_lc_config_var: Any = None  # LangChain's var_child_runnable_config, once LangChain is imported
+
+
 def _langchain_scope() -> Any:
     """The config of the LangChain runnable whose code is running here, if any."""
-    config_module = sys.modules.get("langchain_core.runnables.config")
-    if config_module is None:  # LangChain not imported: no LangChain run can enclose this code
-        return None
-    try:
-        return config_module.var_child_runnable_config.get()
-    except Exception:  # a LangChain version without it
-        return None
+    global _lc_config_var
+    var = _lc_config_var
+    if var is None:
+        config_module = sys.modules.get("langchain_core.runnables.config")
+        if config_module is None:  # LangChain not imported: no LangChain run can enclose this code
+            return None
+        var = getattr(config_module, "var_child_runnable_config", None)
+        if var is None:  # a LangChain version without it
+            return None
+        _lc_config_var = var
+    return var.get()
 
 
 def _enclosing() -> tuple[Any, Any]:
