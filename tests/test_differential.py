@@ -712,6 +712,8 @@ def test_with_retry_attempts_are_retries_of_one_call(tmp_path: Any) -> None:
     assert "↻ attempt 1 failed  TimeoutError: attempt 1 timed out" in shown
     assert "↻ attempt 2 failed  TimeoutError: attempt 2 timed out" in shown
     assert "“never”" in shown  # the call that failed in every attempt is a retried call too
+    kept = [json.loads(line) for line in rtrace("filter", "--retried").splitlines()]
+    assert sum(e["event"] == "retriever_start" for e in kept) == 5  # both calls' traces, whole
 
 
 def test_a_failing_handler_is_logged_once_per_hook_unlike_langchain(caplog: Any) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from rtrace.core import events
 from rtrace.core.errors import UsageError
-from rtrace.core.read.trees import ERROR, INCOMPLETE, OK, Run, Session, Trace
+from rtrace.core.read.trees import ERROR, INCOMPLETE, OK, RETRY_ATTEMPT_TAG, Run, Session, Trace
 
 STATUSES = (OK, ERROR, INCOMPLETE)
 
@@ -117,8 +117,17 @@ class RunFilter:
         if self.status == INCOMPLETE:
             return lambda ev: False  # only traces that never finish (skim hands those over at the end)
         if self.retried:
-            return lambda ev: ev["event"] == events.RETRY
+            return _retry_line
         return None
+
+
+def _retry_line(ev: dict[str, Any]) -> bool:
+    """A retry event, or the start of a LangChain ``with_retry`` attempt (trees._retried_attempt)."""
+    if ev["event"] == events.RETRY:
+        return True
+    tags = ev.get("tags")
+    return bool(tags) and isinstance(tags, list) and any(
+        isinstance(t, str) and t.startswith(RETRY_ATTEMPT_TAG) for t in tags)
 
 
 @dataclass(eq=False)
