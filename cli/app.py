@@ -80,6 +80,9 @@ def run(
         False, "--no-frameworks", help="Do not hook into any framework (LangChain, LlamaIndex, Haystack)."
     ),
     no_children: bool = typer.Option(False, "--no-children", help="Do not trace child Python processes."),
+    verbose: bool = typer.Option(
+        False, "--verbose", help="Show rtrace's warnings from child processes (e.g. a child it cannot trace)."
+    ),
     export_endpoint: Optional[str] = typer.Option(  # noqa: UP007
         None, "--export-endpoint", metavar="URL",
         help="Also stream spans to this OTLP/HTTP endpoint while the script runs (needs the otel extra).",
@@ -104,7 +107,7 @@ def run(
     exit_code = TraceRun(
         spec, output=output, quiet=quiet, live=live, langchain=not (no_langchain or no_frameworks),
         llamaindex=not (no_llamaindex or no_frameworks), haystack=not (no_haystack or no_frameworks),
-        redact=redact, max_content=max_content, tags=tag, metadata=parse_meta(meta), children=not no_children,
+        redact=redact, max_content=max_content, tags=tag, metadata=parse_meta(meta), children=not no_children, verbose=verbose,
         export_endpoint=export_endpoint,
     ).execute()
     raise typer.Exit(exit_code)

@@ -80,19 +80,15 @@ def _ancestors(pid: int) -> list[int]:
     return chain
 
 
-def _left_behind(me: int, sid: int, since: int) -> list[str]:
-    """Processes of this session started after pytest that are its descendants or orphans (not siblings)."""
-    mine = set(_ancestors(me))
+def _left_behind(me: int, since: int) -> list[str]:
+    """Live descendants of this pytest (orphans of the tests come back to it: it is their subreaper)."""
     left = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == me:
             continue
         st = _proc_stat(entry.name)
-        if st is None or st[0] in ("Z", "X") or st[2] != sid or st[3] < since:
+        if st is None or st[0] in ("Z", "X") or st[3] < since or me not in _ancestors(int(entry.name)):
             continue
-        chain = _ancestors(int(entry.name))
-        if me not in chain and any(p in mine for p in chain if p > 1):
-            continue  # started beside pytest (the other side of a shell pipe), not by a test
         try:
             cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
         except OSError:
@@ -103,6 +99,17 @@ def _left_behind(me: int, sid: int, since: int) -> list[str]:
     return left
 
 
+def _become_subreaper() -> None:
+    # Linux: processes orphaned by a test's process are re-parented to pytest, not to init,
+    # so they are still found (and only they: never another process of this terminal session).
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        pass
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _no_process_left_behind() -> Any:
     """The suite fails when a process a test started (in this session) outlives the tests."""
@@ -111,6 +118,7 @@ def _no_process_left_behind() -> Any:
         return
     me = os.getpid()
     mine = _proc_stat(me)
+    _become_subreaper()
     yield
     if mine is None:
         return
@@ -118,10 +126,10 @@ def _no_process_left_behind() -> Any:
     import time
 
     deadline = time.monotonic() + 10
-    left = _left_behind(me, mine[2], mine[3])
+    left = _left_behind(me, mine[3])
     while left and time.monotonic() < deadline:
         time.sleep(0.2)
-        left = _left_behind(me, mine[2], mine[3])
+        left = _left_behind(me, mine[3])
     for line in left:
         try:
             os.kill(int(line.split(":")[0]), signal.SIGKILL)

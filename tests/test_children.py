@@ -344,9 +344,10 @@ def test_untraced_child_warnings_stay_out_of_the_users_stderr(tmp_path: Path) ->
     quiet = subprocess.run([*RTRACE, "run", "-q", "spawn.py"], cwd=tmp_path, capture_output=True, text=True,
                            env=ENV, timeout=60)
     assert quiet.returncode == 0 and quiet.stdout == "42 ''\n" and quiet.stderr == ""
-    verbose = subprocess.run([*RTRACE, "run", "-q", "spawn.py"], cwd=tmp_path, capture_output=True, text=True,
-                             env={**ENV, "RTRACE_VERBOSE": "1"}, timeout=60)
-    assert "rtrace: warning: this child process is not traced" in verbose.stdout
+    for args, env in ((["--verbose"], ENV), ([], {**ENV, "RTRACE_VERBOSE": "1"})):
+        verbose = subprocess.run([*RTRACE, "run", "-q", *args, "spawn.py"], cwd=tmp_path, capture_output=True,
+                                 text=True, env=env, timeout=60)
+        assert "rtrace: warning: this child process is not traced" in verbose.stdout  # the child's stderr
 
 
 @pytest.mark.slow
@@ -388,3 +389,55 @@ def _session_members(sid: int) -> list[int]:
         if int(fields[3]) == sid and fields[0] != "Z":
             members.append(int(entry.name))
     return members
+
+
+# --- export: the children's spans, in the recorded traces ----------------------------------------
+
+from test_otel import receiver  # noqa: E402, F401 - the OTLP/HTTP receiver fixture
+
+
+def test_dash_o_dash_with_export_endpoint_exports_the_childrens_spans(tmp_path: Path, receiver: Any) -> None:  # noqa: F811
+    url, received = receiver
+    _setup(tmp_path)
+    r = subprocess.run([*RTRACE, "run", "-q", "-o", "-", "--export-endpoint", url, "fan.py"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120, env=ENV)
+    assert r.returncode == 0, r.stderr
+    events = [json.loads(line) for line in r.stdout.splitlines()]
+    starts = {e["run_id"]: e for e in events if e["event"] == "retriever_start"}
+    assert len(starts) == 12
+    spans = {s.span_id.hex(): s for s in received}
+    assert len(spans) == 12  # the workers' and the subprocess's runs too
+    for start in starts.values():  # each span in the trace the log recorded
+        span = next(s for s in received if s.name == f"retrieval {start['name']}"
+                    and s.attributes and _attr(s, "input.value") == start["query"])
+        assert span.trace_id.hex() == start["trace_id"].replace("-", "")
+
+
+def _attr(span: Any, key: str) -> Any:
+    for kv in span.attributes:
+        if kv.key == key:
+            return kv.value.string_value
+    return None
+
+
+def test_export_uses_the_recorded_trace_of_a_child_run_written_after_its_parent_session_ended(tmp_path: Path) -> None:
+    from synth import LogBuilder, rid
+
+    b = LogBuilder().session_start().start(1, "Parent", "q").end(1, "Parent", [], 1.0).session_end()
+    log = tmp_path / "l.jsonl"
+    b.write(log)
+    child = {"v": 1, "seq": 1, "ts": "2026-01-01T00:00:01.000000Z", "event": "retriever_start",
+             "session_id": "child-session", "run_id": rid(2), "parent_run_id": rid(1), "trace_id": rid(1),
+             "name": "Late", "tags": [], "metadata": {}, "query": "late"}
+    end = {**child, "seq": 2, "event": "retriever_end", "documents": [], "duration_ms": 1.0}
+    for key in ("tags", "metadata", "query"):
+        end.pop(key)
+    with log.open("a") as f:
+        f.write(json.dumps(child) + "\n" + json.dumps(end) + "\n")
+    r = subprocess.run([*RTRACE, "export", str(log), "-o", "out.json"], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=60, env=ENV)
+    assert r.returncode == 0, r.stderr
+    spans = [s for rs in json.loads((tmp_path / "out.json").read_text())["resourceSpans"]
+             for ss in rs["scopeSpans"] for s in ss["spans"]]
+    by_name = {s["name"]: s for s in spans}
+    assert by_name["retrieval Late"]["traceId"] == by_name["retrieval Parent"]["traceId"] == rid(1).replace("-", "")

@@ -38,3 +38,8 @@ def test_traced_program_behaves_as_under_python(program: runner.Program, tmp_pat
         assert len(starts) == program.runs, [(e["event"], e.get("name"), e.get("query")) for e in starts]
     ids = [e["run_id"] for e in starts]
     assert len(set(ids)) == len(ids), "a run id was used twice"
+    ended: set[str] = set()
+    for e in events:  # nothing of a session is written after its session_end
+        assert e["session_id"] not in ended, f"{e['event']} after its session's end"
+        if e["event"] == "session_end":
+            ended.add(e["session_id"])

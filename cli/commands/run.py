@@ -61,7 +61,8 @@ class TraceRun:
     def __init__(self, target: runner.Target, *, output: str | None, quiet: bool, live: bool,
                  langchain: bool, redact: Sequence[str], max_content: int | None,
                  tags: Sequence[str], metadata: dict[str, Any], children: bool = True,
-                 export_endpoint: str | None = None, llamaindex: bool = True, haystack: bool = True) -> None:
+                 export_endpoint: str | None = None, llamaindex: bool = True, haystack: bool = True,
+                 verbose: bool = False) -> None:
         self.target = target
         self.output_option = output
         self.quiet = quiet
@@ -73,6 +74,7 @@ class TraceRun:
         self.metadata = metadata
         self.children = children
         self.export_endpoint = export_endpoint
+        self.verbose = verbose
         self.summary = RunSummary()
         self.pid = os.getpid()
         self.exit_code: int = 0
@@ -114,7 +116,7 @@ class TraceRun:
                      list(self.target.argv))
         self.changes = changes.RunChanges(
             handler, children_log=log_path if self.children else None, frameworks=self.frameworks,
-            redact=list(self.redact), max_content=self.max_content, on_term=self._on_term)
+            redact=list(self.redact), max_content=self.max_content, on_term=self._on_term, verbose=self.verbose)
         self.changes.install()
         self.live_view = _live_view(self.summary)
         if self.live:

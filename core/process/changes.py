@@ -74,13 +74,15 @@ class RunChanges:
     """The changes for one ``rtrace run``; ``install`` before the script, ``uninstall`` after it."""
 
     def __init__(self, handler: Any, *, children_log: str | None, frameworks: dict[str, bool],
-                 redact: list[str], max_content: int | None, on_term: Callable[[int], None]) -> None:
+                 redact: list[str], max_content: int | None, on_term: Callable[[int], None],
+                 verbose: bool = False) -> None:
         self.handler = handler
         self.children_log = children_log
         self.frameworks = frameworks
         self.redact = redact
         self.max_content = max_content
         self.on_term = on_term
+        self.verbose = verbose
         self.pid = os.getpid()
         self._undo: list[Callable[[], None]] = []
         self.site: children.SiteDir | None = None
@@ -103,6 +105,8 @@ class RunChanges:
         self._undo.append(site.remove)
         env = children.child_environment(site.path, log, frameworks=self.frameworks, redact=self.redact,
                                          max_content=self.max_content)
+        if self.verbose:
+            env[children.ENV_VERBOSE] = "1"
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
 
