@@ -203,8 +203,17 @@ def rewrite(root: Path, files: tuple[str, ...]) -> list[str]:
 
 
 def workdir(src: Path, dest: Path) -> Path:
-    """A private copy of an extracted sdist (the cache is never modified)."""
-    shutil.copytree(src, dest, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+    """A private copy of an extracted sdist's tests and config (the cache is never modified).
+
+    The sdist's own package is left out: ``python -m pytest`` puts the working directory on
+    ``sys.path``, and the tests must import the installed LangChain, not this copy of it.
+    """
+    dest.mkdir(parents=True)
+    for item in src.iterdir():
+        if item.name == "tests":
+            shutil.copytree(item, dest / "tests", ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+        elif item.is_file():
+            shutil.copy2(item, dest / item.name)
     return dest
 
 
