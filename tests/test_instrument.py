@@ -20,6 +20,7 @@ from rtrace.core import (
     CallbackManagerForRetrieverRun,
     Document,
     Retriever,
+    adispatch_custom_event,
     current_run,
     dispatch_custom_event,
     retriever,
@@ -269,6 +270,14 @@ def test_dispatch_custom_event_attaches_to_the_current_run(tmp_path: Path) -> No
     with pytest.raises(RuntimeError, match="without a parent run"):  # outside any run, as LangChain
         dispatch_custom_event("outside", {})
     assert rerank("untraced") == ["untraced"]  # inside a run that nothing records: no error
+
+    @retriever
+    async def arerank(query: str) -> list[str]:
+        await adispatch_custom_event("reranked", {})
+        dispatch_custom_event("reranked", {})
+        return [query]
+
+    assert asyncio.run(arerank("untraced")) == ["untraced"]
     with trace_to(log):
         rerank("q")
     events = read_events(log)
