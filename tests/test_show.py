@@ -256,7 +256,8 @@ def test_log_text_is_data_not_markup_or_terminal_control(tmp_path: Path) -> None
     assert "\x1b]8" not in styled and "\x07" not in styled and "\x08" not in styled and "\r" not in styled
 
 
-def test_follow_renders_traces_as_a_writer_adds_them(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fmt", ["tree", "table", "timeline"])
+def test_follow_renders_traces_as_a_writer_adds_them(tmp_path: Path, fmt: str) -> None:
     log = tmp_path / "live.jsonl"
     log.write_bytes(b"")
     writer = subprocess.Popen([sys.executable, "-c", f"""
@@ -268,18 +269,22 @@ for i in range(3):
     time.sleep(0.3)
 time.sleep(30)
 """], env=ENV)
-    shower = subprocess.Popen([*RTRACE, "show", "--follow", str(log)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+    shower = subprocess.Popen([*RTRACE, "show", "--follow", "--format", fmt, str(log)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, env=ENV)
     try:
         deadline = time.time() + 30
         seen = b""
         assert shower.stdout is not None
         os.set_blocking(shower.stdout.fileno(), False)
-        while time.time() < deadline and seen.count(b"\xe2\x9c\x93 Live") < 3:
+        while time.time() < deadline and seen.count(b"live query") < 3:
             chunk = shower.stdout.read()
             if chunk:
                 seen += chunk
             time.sleep(0.1)
-        assert seen.count("✓ Live".encode()) == 3
+        assert [seen.count(f"live query {i}".encode()) for i in range(3)] == [1, 1, 1]  # each trace as it ends
+        if fmt == "table":
+            assert seen.split(b"\n")[0].split() == [b"time", b"trace", b"run", b"name", b"status", b"ms", b"self", b"docs",
+                                                    b"retries", b"query"]
         shower.send_signal(signal.SIGINT)
         _, err = shower.communicate(timeout=10)
         assert shower.returncode == 0 and b"Traceback" not in err
@@ -296,3 +301,112 @@ def test_parse_time() -> None:
     assert parse_time("2h", now) == "2026-11-24T10:00:00.000000Z"
     assert parse_time("2026-11-24T09:30:00Z", now) == "2026-11-24T09:30:00.000000Z"
     assert parse_time("today", now).endswith(".000000Z")
+
+
+def test_short_ids_tell_runs_apart_and_select_them(tmp_path: Path) -> None:
+    # Runs 1 and 10000001 end in the same 7 digits: the later one gets a longer short id.
+    b = LogBuilder().session_start()
+    for n in (1, 10000001, 2):
+        b.start(n, f"R{n}", f"q{n}").end(n, f"R{n}", [], 1.0)
+    log = b.session_end().write(tmp_path / "l.jsonl")
+    rows = rtrace("show", str(log), "--format", "table", "--width", "100", cwd=tmp_path).stdout.decode().splitlines()
+    assert [row.split()[:3] for row in rows[1:]] == [["0000001", "0000001", "R1"], ["10000001", "10000001", "R10000001"],
+                                                     ["0000002", "0000002", "R2"]]
+    for short, name in (("0000001", "R1"), ("10000001", "R10000001"), ("0000002", "R2")):
+        for option in ("--run", "--trace"):
+            r = rtrace("filter", str(log), option, short, cwd=tmp_path)
+            assert [json.loads(line)["name"] for line in r.stdout.splitlines() if b"retriever_start" in line] == [name]
+    assert b"R1" in rtrace("show", str(log), "--run", rid(1)[:30], cwd=tmp_path).stdout  # a prefix of the id works too
+
+
+def test_short_ids_are_unique_among_many() -> None:
+    import random
+    import uuid
+
+    from rtrace.core.read.shortids import MIN_LENGTH, ShortIds
+
+    rng = random.Random(7)
+    ids = [str(uuid.UUID(int=rng.getrandbits(128))) for _ in range(60_000)]  # some tails collide at 7 digits
+    short = ShortIds()
+    shown = [short(i) for i in ids]
+    assert len(set(shown)) == len(ids) and min(map(len, shown)) == MIN_LENGTH and max(map(len, shown)) > MIN_LENGTH
+    assert [short(i) for i in ids] == shown  # asked again, the same
+
+
+@pytest.mark.timeout(60)
+def test_table_streams_in_bounded_memory(tmp_path: Path) -> None:
+    import importlib.util
+    import resource
+
+    spec = importlib.util.spec_from_file_location("bench_read", ROOT / "tests" / "bench" / "read.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    log = tmp_path / "big.jsonl"
+    bench.generate(log, 2000)  # 26 MB: a table held in memory takes ~5x that (676 MB for 131 MB before)
+    cap = 100 * 2**20
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+
+    out = tmp_path / "table.txt"
+    with out.open("wb") as sink:
+        r = subprocess.run([*RTRACE, "show", "--format", "table", str(log)], stdout=sink, stderr=subprocess.PIPE,
+                           preexec_fn=limit, env=ENV, timeout=60)
+    assert r.returncode == 0, r.stderr
+    lines = out.read_bytes().splitlines()
+    assert len(lines) == 1 + sum(1 for line in log.open("rb") if b'"retriever_start"' in line)
+
+
+def test_sort_and_self_time(tmp_path: Path) -> None:
+    b = LogBuilder().session_start()
+    b.start(1, "Root", "q").start(2, "Zed", "q", parent=1, root=1).end(2, "Zed", [], 5.0, parent=1, root=1)
+    b.start(3, "Alpha", "q", parent=1, root=1).end(3, "Alpha", [], 9.0, parent=1, root=1)
+    b.end(1, "Root", [], 5000.0)
+    log = b.session_end().write(tmp_path / "l.jsonl")
+
+    def names(fmt: str, sort: str) -> list[str]:
+        return [line.split()[2] for line in render(log, 100, fmt, sort=sort).splitlines() if line.startswith(("├── ✓", "└── ✓"))]
+
+    assert names("tree", "start") == ["Zed", "Alpha"] and names("tree", "name") == ["Alpha", "Zed"]
+    assert names("tree", "duration") == ["Alpha", "Zed"]
+    table = render(log, 100, "table", sort="duration").splitlines()
+    assert [row.split()[2] for row in table[1:]] == ["Root", "Alpha", "Zed"]
+    # Root: 5 s, its children start 2 s and 4 s in and take 5 and 9 ms: its own time is 5000 - 14 ms.
+    assert table[1].split()[4:6] == ["5000.0", "4986.0"]
+    r = rtrace("show", str(log), "--sort", "size", cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr == b"rtrace: error: --sort is one of start, duration, name, not 'size'\n"
+
+
+def test_langchain_automatic_tags_are_hidden_unless_asked(tmp_path: Path) -> None:
+    b = LogBuilder().session_start()
+    b.start(1, "R", "q", tags=["seq:step:2", "map:key:docs", "prod", "retry:attempt:3", "branch:default"]).end(1, "R", [], 1.0)
+    log = b.session_end().write(tmp_path / "l.jsonl")
+    assert "✓ R  1.00 ms  0 docs  “q”  [prod]\n" in render(log, 100)
+    assert "[seq:step:2, map:key:docs, prod, retry:attempt:3, branch:default]" in render(log, 100, auto_tags=True)
+    shown = rtrace("show", str(log), "--all-tags", cwd=tmp_path).stdout.decode()
+    assert "[seq:step:2, map:key:docs, prod, retry:attempt:3, branch:default]" in shown
+
+
+def test_full_text_wraps_between_words(tmp_path: Path) -> None:
+    b = LogBuilder().session_start()
+    b.start(1, "R", "q").end(1, "R", [doc("a", "alpha beta gamma delta epsilon zeta eta theta iota kappa")], 1.0)
+    log = b.session_end().write(tmp_path / "l.jsonl")
+    assert render(log, 26, full=True).split("\n")[2:7] == [
+        "└── #1  a", "      alpha beta gamma", "      delta epsilon zeta", "      eta theta iota kappa", ""]
+
+
+@pytest.mark.parametrize("command", ["show", "filter", "stats"])
+def test_nothing_matched_is_said_and_exits_1(tmp_path: Path, command: str) -> None:
+    log = standard_log(tmp_path / "l.jsonl")
+    r = rtrace(command, str(log), "--name", "Nope", cwd=tmp_path)
+    assert (r.returncode, r.stdout, r.stderr.decode()) == (1, b"", f"rtrace: no run matches the filters in {log}\n")
+
+
+def test_summary_counts_the_traces_show_draws(tmp_path: Path) -> None:
+    r = rtrace("run", str(ROOT / "samples" / "langchain_pipeline.py"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    head = r.stderr.decode().splitlines()[0]
+    shown = rtrace("show", "--no-docs", cwd=tmp_path).stdout.decode().splitlines()
+    roots = [line for line in shown if line.startswith(("✓ ", "✗ ", "… "))]
+    assert head.startswith(f"rtrace: 4 runs in {len(roots)} traces · ") and len(roots) == 3

@@ -30,7 +30,16 @@ _OURS = re.compile("[“”…├─│└━↻✓✗✎◆»·\ufffd]")
 
 def _narrow(text: str) -> bool:
     """One cell per character: ASCII, give or take our own symbols (a regex, in C)."""
-    return text.isascii() or _OURS.sub("", text).isascii()
+    if text.isascii():
+        return True
+    if len(text) <= 16:  # tree guides and our own short labels repeat on every line
+        return _narrow_short(text)
+    return _OURS.sub("", text).isascii()
+
+
+@lru_cache(maxsize=1024)
+def _narrow_short(text: str) -> bool:
+    return _OURS.sub("", text).isascii()
 
 
 def cells(text: str) -> int:
@@ -77,7 +86,14 @@ class Line:
         room = max(1, width - cells(self.prefix))
         rows: list[list[tuple[str, str]]] = []
         if not self.wrap:
-            rows.append(_cut(_yield(self.spans, self.give, room) if self.give else self.spans, room))
+            spans = self.spans
+            widths = [_capped_cells(t, room) for t, _ in spans]
+            if sum(widths) > room:  # measured once; most lines fit as they are
+                if self.give:
+                    spans, widths = _yield(spans, widths, self.give, room)
+                if sum(widths) > room:
+                    spans = _cut(spans, room)
+            rows.append(spans)
         else:
             current: list[tuple[str, str]] = []
             used = 0
@@ -131,18 +147,20 @@ def _take(text: str, room: int) -> str:
     return out.rstrip(" ") if out.strip() else out
 
 
-def _yield(spans: list[tuple[str, str]], give: dict[int, int], room: int) -> list[tuple[str, str]]:
-    """Shrink the spans that give way, last first, until the line fits ``room`` (or none can give more)."""
-    widths = [cells(t) for t, _ in spans]
+def _yield(spans: list[tuple[str, str]], widths: list[int], give: dict[int, int],
+           room: int) -> tuple[list[tuple[str, str]], list[int]]:
+    """Shrink the spans that give way, last first, until the line fits ``room`` (or none can give more).
+
+    ``widths``: each span's cells, a span far longer than the room counted as room + 1
+    (the cut comes out the same, unmeasured). Returns the spans and their widths.
+    """
     excess = sum(widths) - room
-    if excess <= 0:
-        return spans
     out = list(spans)
+    widths = list(widths)
     for index in sorted(give, reverse=True):
         least = give[index]
         text, spec = out[index]
-        spare = widths[index] - least
-        if spare <= 0:
+        if widths[index] - least <= 0:
             continue
         keep = max(least, widths[index] - excess)
         body = text.rstrip(" ")  # padding goes before any text does
@@ -153,10 +171,13 @@ def _yield(spans: list[tuple[str, str]], give: dict[int, int], room: int) -> lis
             out[index] = (body + " " * (keep - cells(body)), spec)
         else:  # cut inside the span, keeping its leading separator spaces, and mark the cut
             out[index] = (_take(body, keep - 1) + "…", spec)
-        excess -= widths[index] - cells(out[index][0])
+        now = _capped_cells(out[index][0], room)
+        excess -= widths[index] - now
+        widths[index] = now
         if excess <= 0:
             break
-    return [span for span in out if span[0]]
+    kept = [i for i, span in enumerate(out) if span[0]]
+    return [out[i] for i in kept], [widths[i] for i in kept]
 
 
 def _cut(spans: list[tuple[str, str]], room: int) -> list[tuple[str, str]]:

@@ -159,9 +159,9 @@ def _run_lines(run: Any, lead: str, indent: str, out: Any, opts: ShowOptions, hi
         items.append(("error", run.error))
     docs = run.documents if opts.docs else []
     shown_docs = docs if opts.max_docs is None else docs[: opts.max_docs]
-    columns = _doc_columns(shown_docs)
+    columns, texts = _doc_columns(shown_docs)
     for i, d in enumerate(shown_docs):
-        items.append(("doc", (i + 1, d, columns)))
+        items.append(("doc", (i + 1, d, columns, texts[i])))
     if len(shown_docs) < len(docs):
         items.append(("more", len(docs) - len(shown_docs)))
 
@@ -223,15 +223,16 @@ def _error_lines(branch: str, below: str, err: dict[str, Any], opts: ShowOptions
             out.lines.append(Line(below + "  ", wrap=True).add(text, "red dim"))
 
 
-def _doc_columns(docs: list[dict[str, Any]]) -> tuple[int, int, int, int]:
-    """Widths of the rank, score, id and source columns over a run's shown documents."""
+def _doc_columns(docs: list[dict[str, Any]]) -> tuple[tuple[int, int, int, int], list[tuple[str, str, str]]]:
+    """The columns of a run's shown documents: widths of rank, score, id and source, and each one's texts."""
     from rtrace.cli.render.lines import cells
 
-    rank = len(f"#{len(docs)}")
-    score = max((len(_score(d.get("score"))) for d in docs), default=0)
-    ids = max((cells(clean(d["id"], ID_WIDTH, one_line=True)) for d in docs if d.get("id") is not None), default=0)
-    sources = max((cells(_source(_meta(d))) for d in docs), default=0)
-    return rank, score, min(ids, ID_WIDTH), min(sources, SOURCE_WIDTH)
+    texts = [(_score(d.get("score")), clean(d["id"], ID_WIDTH, one_line=True) if d.get("id") is not None else "",
+              _source(_meta(d))) for d in docs]
+    score = max((len(t[0]) for t in texts), default=0)
+    ids = max((cells(t[1]) for t in texts), default=0)
+    sources = max((cells(t[2]) for t in texts), default=0)
+    return (len(f"#{len(docs)}"), score, min(ids, ID_WIDTH), min(sources, SOURCE_WIDTH)), texts
 
 
 def _meta(d: dict[str, Any]) -> dict[str, Any]:
@@ -239,22 +240,20 @@ def _meta(d: dict[str, Any]) -> dict[str, Any]:
     return meta if isinstance(meta, dict) else {}
 
 
-def _doc_lines(branch: str, below: str, payload: tuple[int, dict[str, Any], tuple[int, int, int, int]],
+def _doc_lines(branch: str, below: str, payload: tuple[int, dict[str, Any], tuple[int, int, int, int], tuple[str, str, str]],
                opts: ShowOptions, out: Any) -> None:
     """Rank, score, id, source and text in columns aligned over the run's documents; the text gives way first."""
     from rtrace.cli.render.lines import Line, fit_cells
 
-    rank, d, (rank_w, score_w, id_w, source_w) = payload
+    rank, d, (rank_w, score_w, id_w, source_w), (score, doc_id, source) = payload
     meta = _meta(d)
     line = Line(branch).add(f"#{rank}".ljust(rank_w), "bold")
     if score_w:
-        line.add("  " + _score(d.get("score")).rjust(score_w), "green")
+        line.add("  " + score.rjust(score_w), "green")
     if id_w:
-        doc_id = d.get("id")
-        line.add("  " + fit_cells(clean(doc_id, ID_WIDTH, one_line=True) if doc_id is not None else "", id_w), "cyan",
-                 give=2 + min(id_w, 6))
+        line.add("  " + fit_cells(doc_id, id_w), "cyan", give=2 + min(id_w, 6))
     if source_w:
-        line.add("  " + fit_cells(_source(meta), source_w), "blue", give=2 + min(source_w, 6))
+        line.add("  " + fit_cells(source, source_w), "blue", give=2 + min(source_w, 6))
     content = d.get("page_content")
     content = content if isinstance(content, str) else ""
     if not opts.full:
