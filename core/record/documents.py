@@ -99,6 +99,19 @@ def _score_attr(item: Any) -> float | None:
     return _number(getattr(item, "score", None)) if has else None
 
 
+_plain: dict[type, bool] = {}
+
+
+def _is_plain(cls: type) -> bool:
+    """Whether ``cls`` is a LangChain or rtrace ``Document`` class with no score of its own
+    (``record_documents`` then reads its three fields directly); cached per class."""
+    ok = issubclass(cls, Document) or any(
+        k.__name__ == "Document" and k.__module__.startswith("langchain_core.documents") for k in cls.__mro__)
+    ok = _plain[cls] = ok and not any("score" in vars(k) or "score" in getattr(k, "__annotations__", {})
+                                      for k in cls.__mro__ if k is not object)
+    return ok
+
+
 def record_document(item: Any, max_content: int | None = None) -> dict[str, Any]:
     """One returned item as ``{id, page_content, metadata, score}``.
 
@@ -165,6 +178,36 @@ def record_documents(result: Any, max_content: int | None = None) -> list[dict[s
     else:  # one document, a dict, a string, or a scalar: recorded as one item
         items = (result,)
     try:
-        return [record_document(item, max_content) for item in items]
+        out = []
+        append = out.append
+        plain = _plain
+        for item in items:
+            cls = type(item)
+            if plain.get(cls) or (cls not in plain and _is_plain(cls)):
+                # record_document's steps for a LangChain or rtrace Document, inlined: this
+                # loop runs for every document of every traced retrieval. Anything unusual
+                # (a non-str id or content, a non-float score, content to cut) takes the full path.
+                content, meta, doc_id = item.page_content, item.metadata, item.id
+                if type(content) is str and type(meta) is dict and (doc_id is None or type(doc_id) is str) \
+                        and (max_content is None or len(content) <= max_content):
+                    score = None
+                    if meta:
+                        if doc_id is None:
+                            doc_id = meta.get("id")
+                            if doc_id is None:
+                                doc_id = meta.get("doc_id")
+                        s = meta.get("score")
+                        if s is None:
+                            s = meta.get("relevance_score")
+                        if s is not None:
+                            t = type(s)
+                            score = s if t is float else float(s) if t is int else _MISSING
+                        if score is _MISSING or (doc_id is not None and type(doc_id) is not str):
+                            append(record_document(item, max_content))
+                            continue
+                    append({"id": doc_id, "page_content": content, "metadata": meta, "score": score})
+                    continue
+            append(record_document(item, max_content))
+        return out
     except Exception:  # a hostile __getattr__ or __len__: record what we can
         return [{"id": None, "page_content": safe_repr(result), "metadata": {}, "score": None}]

@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 import random
 import time
+from typing import Any
 from uuid import UUID, SafeUUID
+
+import orjson
 
 # A private generator seeded from the OS: the program's global ``random`` stream is never
 # consumed, and its ``random.seed()`` never makes ids repeat. Reseeded in every forked child
@@ -21,6 +24,8 @@ def _reseed() -> None:
 if hasattr(os, "register_at_fork"):  # touches only rtrace's own generator: nothing to undo
     os.register_at_fork(after_in_child=_reseed)
 _new = object.__new__
+_UNKNOWN = SafeUUID.unknown  # looked up once, not per id
+_dumps = orjson.dumps
 _set = object.__setattr__
 _RAND_A_SHIFT = 62
 _RAND_B_MASK = (1 << 62) - 1
@@ -35,11 +40,12 @@ def uuid7() -> UUID:
     # UUID(int=n) validates and is ~3x slower; n is valid by construction.
     u = _new(UUID)
     _set(u, "int", n)
-    _set(u, "is_safe", SafeUUID.unknown)
+    _set(u, "is_safe", _UNKNOWN)
     return u
 
 
-def uuid_str(u: UUID) -> str:
-    """``str(u)``, ~2x faster than ``UUID.__str__``."""
-    h = "%032x" % u.int
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+def uuid_str(u: Any) -> str:
+    """``str(u)``: a ``UUID`` formatted by orjson (~3x faster than ``UUID.__str__``)."""
+    if type(u) is UUID:
+        return _dumps(u)[1:-1].decode()
+    return str(u)

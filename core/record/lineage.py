@@ -18,6 +18,7 @@ from typing import Any
 from uuid import UUID
 
 from rtrace.core.record.context import current_run, default_handlers
+from rtrace.core.record.ids import uuid_str
 
 ENV_PARENT = "RTRACE_PARENT_RUN"  # "run_id trace_id", set by a traced parent for its children
 
@@ -47,17 +48,24 @@ def implicit_parent(run_id: UUID | None = None) -> UUID | None:
     return ORIGIN[0] if ORIGIN is not None else None
 
 
-def link(run_id: UUID, parent_run_id: UUID | None, known: Mapping[UUID, Any]) -> tuple[str | None, str]:
-    """``(parent_run_id, trace_id)`` to record for a run; ``known`` maps open run ids to runs with ``trace_id``."""
-    if parent_run_id is None:
+def link(run_id: UUID, parent_run_id: UUID | None, known: Mapping[UUID, Any],
+         run_id_str: str | None = None) -> tuple[str | None, str]:
+    """``(parent_run_id, trace_id)`` to record for a run; ``known`` maps open run ids to runs with ``trace_id``.
+
+    ``run_id_str``: the run's id as text, when the caller has it already (a root's trace id).
+    """
+    if parent_run_id is not None:
+        parent = known.get(parent_run_id)
+        if parent is not None:  # the common nested case first: it is on every child run
+            return parent.run_id, parent.trace_id
+    else:
         parent_run_id = implicit_parent(run_id)
         if parent_run_id is None:
-            rid = str(run_id)
-            return None, rid
-    parent = known.get(parent_run_id)
-    if parent is not None:
-        return parent.run_id, parent.trace_id
-    pid = str(parent_run_id)
+            return None, uuid_str(run_id) if run_id_str is None else run_id_str
+        parent = known.get(parent_run_id)
+        if parent is not None:
+            return parent.run_id, parent.trace_id
+    pid = uuid_str(parent_run_id) if type(parent_run_id) is UUID else str(parent_run_id)
     if ORIGIN is not None and parent_run_id == ORIGIN[0]:
         return pid, ORIGIN[1]
     return pid, pid

@@ -31,12 +31,21 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
 from rtrace.core.record import context, lineage
-from rtrace.core.record.dispatch import ahandle_event, ahandle_event_shielded, handle_event
+from rtrace.core.record.dispatch import (
+    ahandle_event,
+    ahandle_event_shielded,
+    direct_failed,
+    handle_event,
+    inline_only,
+    sole_direct,
+)
 from rtrace.core.record.handlers import BaseCallbackHandler
 from rtrace.core.record.ids import uuid7
 
 if TYPE_CHECKING:
     from typing_extensions import Self
+
+_new = object.__new__
 
 _CUSTOM_KWARGS_ERROR = (
     "The dispatcher API does not accept additional keyword arguments."
@@ -59,17 +68,20 @@ def _merge_metadata(base: dict[str, Any], incoming: dict[str, Any]) -> dict[str,
 
 
 def _share(source: Any, cls: type[Any], run_id: UUID | None = None) -> Any:
-    """``cls`` for ``run_id`` (default: ``source``'s run), sharing ``source``'s lists and dicts."""
-    manager = cls(
-        run_id=source.run_id if run_id is None else run_id,
-        handlers=source.handlers,
-        inheritable_handlers=source.inheritable_handlers,
-        parent_run_id=source.parent_run_id,
-        tags=source.tags,
-        inheritable_tags=source.inheritable_tags,
-        metadata=source.metadata,
-        inheritable_metadata=source.inheritable_metadata,
-    )
+    """``cls`` for ``run_id`` (default: ``source``'s run), sharing ``source``'s lists and dicts.
+
+    What ``BaseRunManager.__init__`` does, without its keyword arguments (on every run):
+    empty lists and dicts are replaced by new ones, as there (and in LangChain).
+    """
+    manager = _new(cls)
+    manager.run_id = source.run_id if run_id is None else run_id
+    manager.handlers = source.handlers
+    manager.inheritable_handlers = source.inheritable_handlers
+    manager.parent_run_id = source.parent_run_id
+    manager.tags = source.tags or []
+    manager.inheritable_tags = source.inheritable_tags or []
+    manager.metadata = source.metadata or {}
+    manager.inheritable_metadata = source.inheritable_metadata or {}
     scope = source._lc_scope
     if scope is not None:
         manager._lc_scope = scope
@@ -236,7 +248,18 @@ class CallbackManagerForRetrieverRun(ParentRunManager):
 
     def on_retriever_end(self, documents: Sequence[Any], **kwargs: Any) -> None:
         """The retriever returned ``documents``."""
-        if not self.handlers:
+        handlers = self.handlers
+        if not handlers:
+            return
+        h = sole_direct(handlers)
+        if h is not None:
+            try:
+                if not h.ignore_retriever:
+                    h.on_retriever_end(documents, run_id=self.run_id, parent_run_id=self.parent_run_id,
+                                       tags=self.tags, **kwargs)
+            except Exception as e:
+                if direct_failed(h, "on_retriever_end", e):
+                    raise
             return
         handle_event(
             self.handlers, "on_retriever_end", "ignore_retriever", documents,
@@ -262,7 +285,18 @@ class AsyncCallbackManagerForRetrieverRun(AsyncParentRunManager):
 
     async def on_retriever_end(self, documents: Sequence[Any], **kwargs: Any) -> None:
         """The retriever returned ``documents``; completes even if the caller is cancelled."""
-        if not self.handlers:
+        handlers = self.handlers
+        if not handlers:
+            return
+        h = sole_direct(handlers)
+        if h is not None:  # inline and sync: done before the loop runs again, no shield needed
+            try:
+                if not h.ignore_retriever:
+                    h.on_retriever_end(documents, run_id=self.run_id, parent_run_id=self.parent_run_id,
+                                       tags=self.tags, **kwargs)
+            except Exception as e:
+                if direct_failed(h, "on_retriever_end", e):
+                    raise
             return
         await ahandle_event_shielded(
             self.handlers, "on_retriever_end", "ignore_retriever", documents,
@@ -376,6 +410,25 @@ class BaseCallbackManager:
             self.metadata.pop(key, None)
             self.inheritable_metadata.pop(key, None)
 
+    def _start(self, serialized: Any, query: str, run_id: UUID, kwargs: dict[str, Any]) -> None:
+        """``on_retriever_start`` to every handler, synchronously (the handlers allow it)."""
+        handlers = self.handlers
+        h = sole_direct(handlers)
+        if h is None:
+            handle_event(
+                handlers, "on_retriever_start", "ignore_retriever", serialized, query,
+                run_id=run_id, parent_run_id=self.parent_run_id, tags=self.tags,
+                metadata=self.metadata, **kwargs,
+            )
+            return
+        try:
+            if not h.ignore_retriever:
+                h.on_retriever_start(serialized, query, run_id=run_id, parent_run_id=self.parent_run_id,
+                                     tags=self.tags, metadata=self.metadata, **kwargs)
+        except Exception as e:
+            if direct_failed(h, "on_retriever_start", e):
+                raise
+
     def _bind(self, cls: type[_R], run_id: UUID) -> _R:
         """A run manager for ``run_id`` sharing this manager's lists and dicts (as LangChain's do)."""
         return _share(self, cls, run_id)
@@ -413,12 +466,8 @@ class CallbackManager(BaseCallbackManager):
         """Start a retriever run; ``parent_run_id`` is ignored (the manager's is used), as in LangChain."""
         if run_id is None:
             run_id = uuid7()
-        handle_event(
-            self.handlers, "on_retriever_start", "ignore_retriever", serialized, query,
-            run_id=run_id, parent_run_id=self.parent_run_id, tags=self.tags,
-            metadata=self.metadata, **kwargs,
-        )
-        return self._bind(CallbackManagerForRetrieverRun, run_id)
+        self._start(serialized, query, run_id, kwargs)
+        return _share(self, CallbackManagerForRetrieverRun, run_id)
 
     def on_custom_event(self, name: str, data: Any, run_id: UUID | None = None, **kwargs: Any) -> None:
         """Send a user-defined event (``run_id`` is the run it belongs to)."""
@@ -469,12 +518,16 @@ class AsyncCallbackManager(BaseCallbackManager):
         """Start a retriever run; ``parent_run_id`` is ignored (the manager's is used), as in LangChain."""
         if run_id is None:
             run_id = uuid7()
-        await ahandle_event(
-            self.handlers, "on_retriever_start", "ignore_retriever", serialized, query,
-            run_id=run_id, parent_run_id=self.parent_run_id, tags=self.tags,
-            metadata=self.metadata, **kwargs,
-        )
-        return self._bind(AsyncCallbackManagerForRetrieverRun, run_id)
+        handlers = self.handlers
+        if sole_direct(handlers) is not None or inline_only(handlers, "on_retriever_start"):
+            self._start(serialized, query, run_id, kwargs)  # no coroutine, task or gather needed
+        else:
+            await ahandle_event(
+                handlers, "on_retriever_start", "ignore_retriever", serialized, query,
+                run_id=run_id, parent_run_id=self.parent_run_id, tags=self.tags,
+                metadata=self.metadata, **kwargs,
+            )
+        return _share(self, AsyncCallbackManagerForRetrieverRun, run_id)
 
     async def on_custom_event(self, name: str, data: Any, run_id: UUID | None = None, **kwargs: Any) -> None:
         """Send a user-defined event (``run_id`` is the run it belongs to)."""

@@ -1,0 +1,123 @@
+"""The recorder's fast paths record exactly what the general code records."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from langchain_core.documents import Document as LCDocument
+from rtrace.core import AsyncCallbackManager, CallbackManager, Document, JsonlHandler
+from rtrace.core.record.documents import record_document, record_documents
+
+VALUES = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.floats(allow_nan=False, width=32),
+                   st.text(max_size=3), st.just(np.float32(0.5)), st.just({"nested": 1}))
+META = st.dictionaries(st.sampled_from(["id", "doc_id", "score", "relevance_score", "source", "api_key"]), VALUES, max_size=4)
+
+
+@st.composite
+def documents(draw: Any) -> Any:
+    content = draw(st.one_of(st.text(max_size=12), st.just("x" * 40)))
+    meta = draw(META)
+    doc_id = draw(st.one_of(st.none(), st.text(max_size=3)))
+    if draw(st.booleans()):
+        return LCDocument(content, metadata=meta, id=doc_id)
+    doc = Document(content, metadata=meta, id=doc_id)
+    if draw(st.booleans()):  # values a user may put there by hand
+        doc.id = draw(st.one_of(st.integers(), st.none(), st.text(max_size=2)))
+        doc.page_content = draw(st.one_of(st.none(), st.integers(), st.text(max_size=5)))
+        doc.metadata = draw(st.one_of(META, st.none(), st.just([1])))
+    return doc
+
+
+@settings(max_examples=300, deadline=None)
+@given(items=st.lists(documents(), max_size=6), max_content=st.sampled_from([None, 0, 5, 100]))
+def test_documents_fast_path_matches_record_document(items: list[Any], max_content: int | None) -> None:
+    fast = record_documents(items, max_content)
+    slow = [record_document(i, max_content) for i in items]
+    assert orjson.dumps(fast, option=orjson.OPT_SERIALIZE_NUMPY) == orjson.dumps(slow, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def test_a_document_subclass_with_a_score_keeps_its_score() -> None:
+    class Scored(LCDocument):
+        score: float = 0.0
+
+    (d,) = record_documents([Scored("text", metadata={"score": 0.1}, score=0.9)])
+    assert d["score"] == 0.9
+
+
+def lines(path: Path) -> list[dict[str, Any]]:
+    return [orjson.loads(x) for x in path.read_bytes().splitlines()]
+
+
+def test_sync_and_async_managers_write_the_same_events(tmp_path: Path) -> None:
+    docs = [LCDocument("alpha", metadata={"source": "a.md", "score": 0.5, "api_key": "sk-1"}, id="d1"),
+            Document("beta", metadata={"relevance_score": 2})]
+    h1 = JsonlHandler(tmp_path / "sync.jsonl")
+    rm = CallbackManager.configure([h1], inheritable_tags=["t"], inheritable_metadata={"k": 1}).on_retriever_start(
+        None, "q", name="Dense")
+    rm.get_child().on_retriever_start(None, "q2").on_retriever_end(docs)
+    rm.on_retriever_end(docs)
+    h1.close()
+
+    async def main(h: JsonlHandler) -> None:
+        rm = await AsyncCallbackManager.configure([h], inheritable_tags=["t"], inheritable_metadata={"k": 1}).on_retriever_start(
+            None, "q", name="Dense")
+        child = await rm.get_child().on_retriever_start(None, "q2")
+        await child.on_retriever_end(docs)
+        await rm.on_retriever_end(docs)
+
+    h2 = JsonlHandler(tmp_path / "async.jsonl")
+    asyncio.run(main(h2))
+    h2.close()
+    volatile = ("ts", "session_id", "run_id", "parent_run_id", "trace_id", "duration_ms", "argv", "pid", "cwd")
+    a, b = lines(tmp_path / "sync.jsonl"), lines(tmp_path / "async.jsonl")
+    assert [{k: v for k, v in e.items() if k not in volatile} for e in a] == \
+        [{k: v for k, v in e.items() if k not in volatile} for e in b]
+    start, child_start, child_end, end = a[1:5]
+    assert child_start["parent_run_id"] == start["run_id"] == child_start["trace_id"] == end["run_id"]
+    assert child_end["documents"][0] == {"id": "d1", "page_content": "alpha", "score": 0.5,
+                                         "metadata": {"source": "a.md", "score": 0.5, "api_key": "[REDACTED]"}}
+    assert child_end["documents"][1]["score"] == 2.0
+    assert isinstance(end["duration_ms"], float) and end["duration_ms"] >= child_end["duration_ms"] >= 0
+
+
+def test_a_non_string_metadata_key_is_still_written(tmp_path: Path) -> None:
+    h = JsonlHandler(tmp_path / "log.jsonl")
+    CallbackManager.configure([h], inheritable_metadata={1: "one"}).on_retriever_start(None, "q").on_retriever_end(
+        [LCDocument("x", metadata={(1, 2): "pair"})])
+    h.close()
+    start, end = lines(tmp_path / "log.jsonl")[1:3]
+    assert start["metadata"] == {"1": "one"} and end["documents"][0]["metadata"] == {"(1, 2)": "pair"}
+
+
+def test_ignore_retriever_set_on_the_handler_is_honoured(tmp_path: Path) -> None:
+    h = JsonlHandler(tmp_path / "log.jsonl")
+    h.ignore_retriever = True
+    CallbackManager.configure([h]).on_retriever_start(None, "q").on_retriever_end([])
+    assert not (tmp_path / "log.jsonl").exists() or not (tmp_path / "log.jsonl").read_bytes()
+
+
+def test_a_failing_write_hook_is_logged_and_raises_only_with_raise_error(tmp_path: Path,
+                                                                        caplog: pytest.LogCaptureFixture) -> None:
+    class Broken(Exception):
+        pass
+
+    h = JsonlHandler(tmp_path / "log.jsonl")
+
+    def boom(*a: Any, **k: Any) -> None:
+        raise Broken("disk on fire")
+
+    h.on_retriever_end = boom  # type: ignore[method-assign]
+    with caplog.at_level(logging.WARNING, logger="rtrace"):
+        CallbackManager.configure([h]).on_retriever_start(None, "q").on_retriever_end([])
+    assert "disk on fire" in caplog.text
+    h.raise_error = True
+    with pytest.raises(Broken):
+        CallbackManager.configure([h]).on_retriever_start(None, "q").on_retriever_end([])
