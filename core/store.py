@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 from rtrace.core import events
 from rtrace.core.errors import LogError, OutputError
+from rtrace.core.record.sink import open_log
 from rtrace.core.times import file_stamp, utc_now_iso
 
 RUN_DIR = ".rtrace"
@@ -76,17 +77,19 @@ def _shared(folder: Path) -> bool:
 
 
 def _make_run_dir(start: Path | None = None) -> Path:
-    found = find_run_dir(start)
-    if found is not None:
-        return found
-    run_dir = (start or Path.cwd()).absolute() / RUN_DIR
+    run_dir = find_run_dir(start) or (start or Path.cwd()).absolute() / RUN_DIR
     try:
         os.mkdir(run_dir, 0o700)
     except FileExistsError:
+        if os.path.islink(run_dir):
+            raise OutputError(f"refusing to use {run_dir}: it is a symbolic link") from None
         if not _is_own_dir(run_dir):
             raise OutputError(f"cannot use {run_dir}: it is not a directory of this user") from None
     except OSError as e:
         raise OutputError(f"cannot create {run_dir}/: {e.strerror or e}") from None
+    _make_private(run_dir)
+    if os.path.islink(run_dir / ".gitignore"):  # O_EXCL would not follow it; say why nothing is written
+        raise OutputError(f"refusing to use {run_dir}: {run_dir}/.gitignore is a symbolic link")
     try:
         fd = _create(run_dir / ".gitignore", os.O_WRONLY | os.O_CREAT | os.O_EXCL)
         os.write(fd, b"# written by rtrace: traces stay out of version control\n*\n")
@@ -94,6 +97,21 @@ def _make_run_dir(start: Path | None = None) -> Path:
     except (OSError, OutputError):
         pass  # another run made it first, or it cannot be written: the logs still can
     return run_dir
+
+
+def _make_private(run_dir: Path) -> None:
+    """``.rtrace/`` exactly 0700, whatever the umask (and one an older rtrace left 0755)."""
+    try:
+        fd = os.open(run_dir, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _O_NOFOLLOW | _O_CLOEXEC)
+    except OSError as e:
+        raise OutputError(f"cannot use {run_dir}/: {e.strerror or e}") from None
+    try:
+        if stat.S_IMODE(os.fstat(fd).st_mode) != 0o700:
+            os.fchmod(fd, 0o700)  # traces hold queries, documents and errors: this user's only
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _create(path: Path, flags: int) -> int:
@@ -135,7 +153,7 @@ def open_output(option: str | None, session_id: str, label: str = "run") -> Outp
         if path.is_dir():
             raise OutputError(f"cannot write {path}: it is a directory")
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | _O_CLOEXEC, 0o600)
+            fd = open_log(str(path))  # 0600 if new; a link is followed only to a device or a pipe
         except OSError as e:
             raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
         # Listed in the nearest .rtrace/ if there is one; a -o run never creates one.

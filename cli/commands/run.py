@@ -104,7 +104,7 @@ class TraceRun:
             # for it, and the children's spans are exported with the script's.
             self.exporter = _ExportProcess(log_path, self.log_offset, session_id, self.export_endpoint)
         handler = self.handler = JsonlHandler(
-            log_fd, name=out.display, redact=self.redact, max_content=self.max_content,
+            log_fd, name=out.display, reopen_path=log_path, redact=self.redact, max_content=self.max_content,
             session_id=session_id, root_tags=self.tags, root_metadata=self.metadata,
             observers=[self.summary],
         )

@@ -3,7 +3,9 @@
 The file is opened with ``O_APPEND`` and each line goes out in a single
 unbuffered ``os.write``: lines from threads, tasks and several processes never
 interleave, and an event is in the kernel (safe from ``kill -9``) as soon as
-the hook returns. No background thread, no flush to forget.
+the hook returns. No background thread, no flush to forget. ``sink.Sink`` owns
+the descriptor: created private, never through a link, written only while it is
+still the log, one whole line or nothing.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from rtrace.core.record.fields import error_fields, retry_fields, session_fields
 from rtrace.core.record.handlers import BaseCallbackHandler
 from rtrace.core.record.ids import uuid7, uuid_str
 from rtrace.core.record.redact import Redactor
+from rtrace.core.record.sink import Sink, open_log
 from rtrace.core.times import utc_now_iso
 from rtrace.core.version import __version__
 
@@ -38,10 +41,6 @@ _dumps = orjson.dumps
 # The first try for every line. Without OPT_NON_STR_KEYS (~0.6 µs a line): a dict with a
 # non-string key makes orjson raise, and the line then goes through dumps_line, which has it.
 _FAST_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
-# Bound once, at import: rtrace's own append is not the program's I/O, so a blocking-call
-# detector the program patches into os.write (blockbuster, in LangChain's test suite) must
-# neither see it nor make rtrace drop the event.
-_os_write = os.write
 
 
 def _name(name: Any, serialized: Any, default: str) -> str:
@@ -77,7 +76,8 @@ class JsonlHandler(BaseCallbackHandler):
     truncate each document's ``page_content`` to this many characters, recording
     the original ``content_length``. ``root_tags`` / ``root_metadata``: added to
     every root run. ``observers``: called with each event after it is written
-    (a summary, a live view); an observer that raises is dropped with a warning. Never raises into traced code: a path that
+    (a summary, a live view); an observer that raises is dropped with a warning. ``reopen_path``: for a
+    descriptor, where to reopen the log if the program closes it. Never raises into traced code: a path that
     cannot be opened or a failing disk is one warning on stderr.
     """
 
@@ -97,9 +97,10 @@ class JsonlHandler(BaseCallbackHandler):
         root_metadata: dict[str, Any] | None = None,
         observers: Sequence[Callable[[dict[str, Any]], None]] = (),
         name: str | None = None,
+        reopen_path: str | None = None,
     ) -> None:
         self._lock = threading.Lock()
-        self._fd: int | None = None
+        self._sink: Sink | None = None
         self._file: IO[bytes] | None = None
         self._runs: dict[UUID, _Run] = {}
         self._seq = 0
@@ -118,14 +119,14 @@ class JsonlHandler(BaseCallbackHandler):
         origin = lineage.origin_run_id()
         if origin is not None:  # a child process of a traced one
             self._session_extra["parent_run_id"] = origin
-        self.target = name or self._open(path_or_file)
+        self.target = name or self._open(path_or_file, reopen_path)
         if name is not None:
-            self._open(path_or_file)
+            self._open(path_or_file, reopen_path)
         forks.track(self)
 
-    def _open(self, target: Any) -> str:
-        if isinstance(target, int):
-            self._fd = target
+    def _open(self, target: Any, reopen_path: str | None) -> str:
+        if isinstance(target, int):  # the caller's descriptor: reopened by reopen_path if lost, never closed
+            self._sink = Sink(target, reopen_path)
             return f"fd {target}"
         if isinstance(target, (str, os.PathLike)):
             path = os.fspath(target)
@@ -133,12 +134,12 @@ class JsonlHandler(BaseCallbackHandler):
                 self._file = sys.stdout.buffer
                 return "<stdout>"
             try:
-                self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0), 0o644)
+                self._sink = Sink(open_log(path), path, owned=True)
             except OSError as e:
                 warn(f"cannot open trace log {path}: {e.strerror or e}; this run is not traced")
                 self._write_failed = True
                 return path
-            weakref.finalize(self, os.close, self._fd)
+            weakref.finalize(self, self._sink.close)
             return path
         if hasattr(target, "write"):
             self._file = target
@@ -206,24 +207,32 @@ class JsonlHandler(BaseCallbackHandler):
             self._notify(ev)
 
     def _write(self, line: bytes) -> None:
-        try:
-            if self._fd is not None:
-                written = _os_write(self._fd, line)
-                if written != len(line):  # a short write (signal, huge line): finish it
-                    view = memoryview(line)[written:]
-                    while view:
-                        view = view[_os_write(self._fd, view):]
-            elif self._file is not None:
+        # Exceptions other than the file's own (a signal handler's KeyboardInterrupt) are
+        # the program's: they pass through, and the sink finishes the line before the next.
+        sink = self._sink
+        if sink is not None:
+            try:
+                sink.write(line)
+                return
+            except OSError as e:  # ENOSPC, EIO, a closed pipe, a lost descriptor
+                self._lose(e)
+                return
+        if self._file is not None:
+            try:
                 self._file.write(line)
                 self._file.flush()
-            else:
-                self.lost += 1
-        except Exception as e:  # ENOSPC, EIO, a closed pipe: warn once, keep the program running
+            except Exception as e:
+                self._lose(e)
+        else:
             self.lost += 1
-            if not self._write_failed:
-                self._write_failed = True
-                reason = getattr(e, "strerror", None) or e
-                warn(f"cannot write trace log {self.target}: {reason}; events are being lost")
+
+    def _lose(self, e: BaseException) -> None:
+        # Warn once, keep the program running.
+        self.lost += 1
+        if not self._write_failed:
+            self._write_failed = True
+            reason = getattr(e, "strerror", None) or e
+            warn(f"cannot write trace log {self.target}: {reason}; events are being lost")
 
     def close(self, exit_code: int | None = None, error: BaseException | None = None) -> None:
         """Write ``session_end`` (once). Events that still arrive are written after it."""

@@ -1,0 +1,228 @@
+"""The log file descriptor: opened safely, written a whole line at a time, and only while it is ours.
+
+Three promises, each with its reason:
+
+- **Created private, never through a link.** A new log is created ``0600`` with
+  ``O_EXCL | O_NOFOLLOW``; an existing one is appended to with ``O_NOFOLLOW``. A
+  symbolic link is followed only to something that is not a regular file
+  (``/dev/stdout``, a FIFO): a planted link can never make rtrace create or
+  append to someone's ``.bashrc``.
+- **Never a descriptor number rtrace no longer owns.** A program may close every
+  inherited descriptor (``os.closerange``) and open its own files, which then get
+  our number. Before each write the descriptor's device and inode are compared
+  with the ones rtrace opened (one ``fstat``); on a mismatch the log is reopened by
+  its absolute path, or, for a descriptor rtrace was handed, writing stops.
+- **A line is written whole or not at all.** A short write to a regular file
+  (disk full, a file size limit) is cut back off with ``ftruncate`` when nothing
+  was appended after it; otherwise the next line starts with a newline, so at
+  most the torn line is lost. A line longer than ``PIPE_BUF`` going to a pipe or
+  terminal is written through a ``BufferedWriter`` sized to hold it: if a signal
+  handler raises in the middle (Ctrl-C while the reader is slow), the C loop
+  keeps the exact unwritten rest, and the rest goes out before the next line.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+import stat
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_APPEND = os.O_WRONLY | os.O_APPEND | _CLOEXEC
+PIPE_BUF = 4096  # POSIX minimum 512; Linux and macOS: 4096 (select.PIPE_BUF)
+# The log is moved to a descriptor at least this high (when the limit allows) so
+# the traced program's own files get the numbers they get under plain python.
+HIGH_FD = 200
+# Bound once, at import: rtrace's own append is not the program's I/O, so a blocking-call
+# detector the program patches into os.write (blockbuster, in LangChain's test suite) must
+# neither see it nor make rtrace drop the event.
+_os_write = os.write
+_os_fstat = os.fstat
+
+
+class SymlinkRefused(OSError):
+    """A symbolic link where rtrace would create or append to a regular file."""
+
+
+def open_log(path: str) -> int:
+    """Open ``path`` for appending, creating it ``0600`` if missing; refuse links to regular files.
+
+    Raises ``OSError`` (``SymlinkRefused`` for a planted link) with a reason fit for one line.
+    """
+    try:
+        fd = os.open(path, _APPEND | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        try:
+            os.fchmod(fd, 0o600)  # exactly 0600, whatever the umask
+        except OSError:
+            pass
+        return move_high(fd)
+    try:
+        fd = os.open(path, _APPEND | _NOFOLLOW)
+    except OSError as e:
+        if e.errno != errno.ELOOP:
+            raise
+        # A link: following it is harmless only to a device or a pipe, and never creates anything.
+        fd = os.open(path, _APPEND)
+        if stat.S_ISREG(os.fstat(fd).st_mode) or stat.S_ISDIR(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise SymlinkRefused(errno.ELOOP, "it is a symbolic link (refusing to follow it)", path) from None
+    return move_high(fd)
+
+
+def move_high(fd: int) -> int:
+    """``fd`` duplicated to a high number (close-on-exec), the low one closed; ``fd`` itself if that fails."""
+    try:
+        import fcntl
+
+        high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, HIGH_FD)
+    except (OSError, ImportError, AttributeError):
+        return fd
+    os.close(fd)
+    return high
+
+
+class Sink:
+    """Writes whole lines to one log descriptor while that descriptor is still the log.
+
+    ``path``: where to reopen the log if the descriptor is lost (``None``: writing stops).
+    ``owned``: close the descriptor in ``close()`` (only if it is still ours).
+    """
+
+    __slots__ = ("fd", "path", "owned", "dev", "ino", "regular", "_pending", "_torn", "lost_reason")
+
+    def __init__(self, fd: int, path: str | None = None, owned: bool = False) -> None:
+        self.fd: int | None = fd
+        self.path = os.path.abspath(path) if path is not None else None  # the program may chdir
+        self.owned = owned
+        st = os.fstat(fd)
+        self.dev, self.ino = st.st_dev, st.st_ino
+        self.regular = stat.S_ISREG(st.st_mode)
+        self._pending: io.BufferedWriter | None = None  # the unwritten rest of an interrupted line
+        self._torn = False  # a partial line could not be removed: start the next one on a fresh line
+        self.lost_reason: str | None = None
+
+    def write(self, line: bytes) -> None:
+        """Write ``line`` whole; ``OSError`` when it cannot be (nothing of it is left behind).
+
+        Exceptions raised by the program's own signal handlers pass through.
+        """
+        fd = self.fd
+        try:
+            st = _os_fstat(fd)  # type: ignore[arg-type]
+            ours = st.st_ino == self.ino and st.st_dev == self.dev
+        except (OSError, TypeError):
+            ours = False
+        if not ours:
+            fd = self._recover()
+        if self._pending is not None:
+            self._flush_pending()
+        if self._torn:
+            line = b"\n" + line
+        if not self.regular and len(line) > PIPE_BUF:
+            self._write_interruptible(fd, line)
+            self._torn = False
+            return
+        n = _os_write(fd, line)
+        if n != len(line):
+            self._finish(fd, line, n)
+        self._torn = False
+
+    def _finish(self, fd: int, line: bytes, written: int) -> None:
+        view = memoryview(line)
+        try:
+            while written < len(line):
+                written += _os_write(fd, view[written:])
+        except OSError:
+            self._cut(fd, written)
+            raise
+        except BaseException:  # a signal handler raised between two writes: finish on a fresh line
+            self._torn = True
+            raise
+
+    def _cut(self, fd: int, written: int) -> None:
+        """Remove the ``written`` bytes of a line that could not be finished, or mark it torn."""
+        if self.regular:
+            try:
+                end = os.lseek(fd, 0, os.SEEK_CUR)  # O_APPEND: just after our bytes
+                if os.fstat(fd).st_size == end:  # nobody appended after them
+                    os.ftruncate(fd, end - written)
+                    return
+            except OSError:
+                pass
+        self._torn = written > 0
+
+    def _write_interruptible(self, fd: int, line: bytes) -> None:
+        # The BufferedWriter's C flush loop records every partial write before it runs
+        # signal handlers, so an exception from one leaves the exact rest in its buffer.
+        # It writes to a duplicate of the descriptor: whatever happens to our number,
+        # the rest can only ever reach our own log.
+        raw = io.FileIO(os.dup(fd), "wb", closefd=True)
+        writer = io.BufferedWriter(raw, buffer_size=len(line) + 1)
+        writer.write(line)  # fits the buffer: copied, not written yet
+        self._pending = writer
+        self._flush_pending()
+
+    def _flush_pending(self) -> None:
+        writer = self._pending
+        assert writer is not None
+        try:
+            writer.flush()
+        except BlockingIOError:  # a non-blocking pipe that is full: the rest stays pending
+            raise
+        except OSError:
+            self._pending = None  # the reader is gone (EPIPE) or the device failed
+            self._torn = True
+            _discard(writer)
+            raise
+        self._pending = None
+        writer.close()
+
+    def _recover(self) -> int:
+        """The descriptor was closed or now names another file: reopen by path, never reuse it."""
+        self.fd = None
+        if self._pending is not None:  # the rest of a line goes to our own duplicate, or nowhere
+            try:
+                self._flush_pending()
+            except OSError:
+                pass
+        if self.path is None:
+            self.lost_reason = "the log's file descriptor was closed by the program"
+            raise OSError(errno.EBADF, self.lost_reason)
+        fd = open_log(self.path)
+        st = os.fstat(fd)
+        self.fd, self.dev, self.ino = fd, st.st_dev, st.st_ino
+        self.regular = stat.S_ISREG(st.st_mode)
+        self.owned = True
+        self._torn = False
+        return fd
+
+    def close(self) -> None:
+        """Close the descriptor if it is ours and still the log."""
+        fd, self.fd = self.fd, None
+        if fd is None or not self.owned:
+            return
+        close_if_same(fd, self.dev, self.ino)
+
+    def __repr__(self) -> str:
+        return f"Sink(fd={self.fd}, path={self.path!r})"
+
+
+def close_if_same(fd: int, dev: int, ino: int) -> None:
+    """Close ``fd`` only if it still names the file (dev, ino): never a number reused by the program."""
+    try:
+        st = os.fstat(fd)
+        if st.st_dev == dev and st.st_ino == ino:
+            os.close(fd)
+    except OSError:
+        pass
+
+
+def _discard(writer: io.BufferedWriter) -> None:
+    try:
+        writer.close()  # closes the duplicate even when the final flush fails
+    except OSError:
+        pass
