@@ -712,6 +712,12 @@ def test_with_retry_attempts_are_retries_of_one_call(tmp_path: Any) -> None:
     assert "↻ attempt 1 failed  TimeoutError: attempt 1 timed out" in shown
     assert "↻ attempt 2 failed  TimeoutError: attempt 2 timed out" in shown
     assert "“never”" in shown  # the call that failed in every attempt is a retried call too
+    from rtrace.core.read.summary import RunSummary
+
+    summary = RunSummary()  # what `rtrace run` prints at the end, fed the same events
+    for line in log.read_text().splitlines():
+        summary(json.loads(line))
+    assert (summary.runs, summary.errors, summary.retries) == (2, 1, 3)
     kept = [json.loads(line) for line in rtrace("filter", "--retried").splitlines()]
     assert sum(e["event"] == "retriever_start" for e in kept) == 5  # both calls' traces, whole
 

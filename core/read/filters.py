@@ -17,7 +17,8 @@ from typing import Any
 
 from rtrace.core import events
 from rtrace.core.errors import UsageError
-from rtrace.core.read.trees import ERROR, INCOMPLETE, OK, RETRY_ATTEMPT_TAG, Run, Session, Trace
+from rtrace.core.read.attempts import retry_attempt
+from rtrace.core.read.trees import ERROR, INCOMPLETE, OK, Run, Session, Trace
 
 STATUSES = (OK, ERROR, INCOMPLETE)
 
@@ -123,11 +124,7 @@ class RunFilter:
 
 def _retry_line(ev: dict[str, Any]) -> bool:
     """A retry event, or the start of a LangChain ``with_retry`` attempt (trees._retried_attempt)."""
-    if ev["event"] == events.RETRY:
-        return True
-    tags = ev.get("tags")
-    return bool(tags) and isinstance(tags, list) and any(
-        isinstance(t, str) and t.startswith(RETRY_ATTEMPT_TAG) for t in tags)
+    return ev["event"] == events.RETRY or retry_attempt(ev.get("tags")) is not None
 
 
 @dataclass(eq=False)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rtrace.core import events
+from rtrace.core.read.attempts import retry_attempt
 
 
 @dataclass(order=True)
@@ -41,6 +42,9 @@ class RunSummary:
             if kind in events.START_EVENTS and ev.get("parent_run_id") is None:
                 self.roots += 1  # a trace, whatever its root: a retriever, a chain, a pipeline
             if kind == events.RETRIEVER_START:
+                if retry_attempt(ev.get("tags")) is not None and self.errors:
+                    # LangChain's with_retry: the failed attempt before was a retry of this call
+                    self.runs, self.errors, self.retries = self.runs - 1, self.errors - 1, self.retries + 1
                 self.runs += 1
                 self.in_flight[ev["run_id"]] = {"name": ev.get("name"), "query": ev.get("query"), "retries": 0, "ts": ev.get("ts")}
             elif kind in (events.RETRIEVER_END, events.RETRIEVER_ERROR):

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rtrace.core import events
+from rtrace.core.read.attempts import retry_attempt
 from rtrace.core.read.reader import Event
 from rtrace.core.read.shortids import ShortIds
 from rtrace.core.times import ts_nanos
@@ -177,20 +178,13 @@ def user_tags(tags: list[str]) -> list[str]:
     return [t for t in tags if not AUTOMATIC_TAG.match(t)]
 
 
-RETRY_ATTEMPT_TAG = "retry:attempt:"  # LangChain's RunnableRetry tags its attempts from the second on
-
-
 def _retried_attempt(run: Run, parent: Run) -> None:
     """LangChain's ``with_retry`` records each attempt as a run of its own, the second one on
     tagged ``retry:attempt:2``: present them as one call. The failed attempt before is marked
     ``superseded`` (stats count the call once) and becomes a retry of this run, carrying the
     retries it had, so ``--retried``, ``stats`` and ``show`` see retries of one call."""
-    number = None
-    for tag in run.tags:
-        if tag.startswith(RETRY_ATTEMPT_TAG):
-            number = tag[len(RETRY_ATTEMPT_TAG):]
-            break
-    if number is None or not number.isdigit() or int(number) < 2:
+    number = retry_attempt((run.start or {}).get("tags"))
+    if number is None:
         return
     previous = None
     for kind, sibling in reversed(parent.timeline):
@@ -204,7 +198,7 @@ def _retried_attempt(run: Run, parent: Run) -> None:
     run.timeline.extend(("retry", ev) for ev in previous.retries)
     run.timeline.append(("retry", {
         "event": events.RETRY, "run_id": run.run_id, "ts": (previous.end or {}).get("ts"),
-        "attempt": int(number) - 1, "outcome": "failed",
+        "attempt": number - 1, "outcome": "failed",
         "exception": {"type": error.get("type"), "message": error.get("message")} if error else None,
         "slept_s": None, "next_sleep_s": None, "attempt_run_id": previous.run_id,
     }))
