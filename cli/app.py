@@ -7,7 +7,7 @@ import sys
 from typing import Any, List, Optional
 
 import typer
-from rtrace.core.errors import RtraceError
+from rtrace.core.errors import RtraceError, message_line
 from rtrace.core.version import __version__
 
 app = typer.Typer(
@@ -417,7 +417,7 @@ def main() -> None:
     try:
         code = app(standalone_mode=False, prog_name="rtrace")  # also under python -m rtrace
     except RtraceError as e:
-        print(f"rtrace: error: {e}", file=sys.stderr)
+        print(f"rtrace: error: {message_line(e)}", file=sys.stderr)
         sys.exit(e.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         print("rtrace: interrupted", file=sys.stderr)
@@ -425,7 +425,7 @@ def main() -> None:
     except typer.Exit as e:
         code = e.exit_code
     except _click_exception() as e:
-        print(f"rtrace: error: {e.format_message()}", file=sys.stderr)
+        print(f"rtrace: error: {message_line(e.format_message())}", file=sys.stderr)
         sys.exit(getattr(e, "exit_code", 2) or 2)
     except BrokenPipeError:  # the reader went away (| head): stop quietly, as git log | head does
         _stdout_gone()
@@ -441,7 +441,7 @@ def main() -> None:
     except Exception as e:  # a bug in rtrace: still one line, unless asked for the traceback
         if os.environ.get("RTRACE_DEBUG"):
             raise
-        print(f"rtrace: internal error: {type(e).__name__}: {e} (RTRACE_DEBUG=1 shows the traceback; "
+        print(f"rtrace: internal error: {type(e).__name__}: {message_line(e)} (RTRACE_DEBUG=1 shows the traceback; "
               "please report it)", file=sys.stderr)
         sys.exit(3)
     if isinstance(code, int) and code:  # typer.Exit(n) comes back as n without standalone mode

@@ -4,13 +4,20 @@ Colour, in order: ``--color always|never`` (this command's), then ``NO_COLOR`` (
 empty: never), then ``FORCE_COLOR`` (any value but empty or ``0``: always), else only on a
 terminal (``TERM=dumb`` is no terminal for colour). Every console rtrace prints with comes
 from ``make_console``, so one rule decides it everywhere.
+
+Every console made here also neutralises what it draws: a render hook passes the text of
+every segment through ``rtrace.core.terminal.neutralise`` before Rich adds its own styles,
+so no renderer can let a log's control sequences through by forgetting to clean a value
+(Rich's own control segments, e.g. cursor moves, pass). Data (JSON, CSV, Markdown, XML,
+HTML) goes out through ``data_writer`` and ``write_text``.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from typing import IO, TYPE_CHECKING
+from collections.abc import Iterable, Iterator
+from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -48,6 +55,63 @@ def is_terminal(stream: object) -> bool:
         return False
 
 
+class _Neutral:
+    """A renderable drawn as ``inner`` is, with every text segment neutralised."""
+
+    __slots__ = ("inner",)
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __rich_console__(self, console: Any, options: Any) -> Iterator[Any]:
+        from rich.segment import Segment
+
+        from rtrace.core.terminal import neutralise
+
+        for segment in console.render(self.inner, options):
+            text = segment.text
+            if segment.control or text.isprintable() or text == "\n":
+                yield segment
+            else:
+                yield Segment(neutralise(text, lines=True), segment.style, segment.control)
+
+    def __rich_measure__(self, console: Any, options: Any) -> Any:
+        from rich.measure import Measurement
+
+        return Measurement.get(console, options, self.inner)
+
+
+def _neutral_hook() -> Any:
+    from rich.console import RenderHook
+
+    class NeutralHook(RenderHook):
+        def process_renderables(self, renderables: Iterable[Any]) -> list[Any]:
+            return [_Neutral(r) for r in renderables]
+
+    return NeutralHook()
+
+
+def data_writer(stream: IO[bytes] | None = None) -> Any:
+    """``write(bytes)`` for JSON/JSONL data: as is into a pipe or file; on a terminal, with every
+    dangerous character of the log's strings written as a ``\\u`` escape (the same JSON value)."""
+    out = stream if stream is not None else sys.stdout.buffer
+    if not is_terminal(out):
+        return out.write
+    from rtrace.core.terminal import json_for_terminal
+
+    return lambda data: out.write(json_for_terminal(data))
+
+
+def write_text(text: str, stream: IO[str] | None = None) -> None:
+    """Text data (CSV, Markdown, XML, HTML) on stdout, neutralised: a file of it is shown with ``cat`` too.
+
+    rtrace's own text in these formats never holds a control character but newline and tab.
+    """
+    from rtrace.core.terminal import neutralise
+
+    (stream if stream is not None else sys.stdout).write(neutralise(text, lines=True))
+
+
 def make_console(file: IO[str] | None = None, *, stderr: bool = False, width: int | None = None,
                  terminal: bool | None = None) -> Console:
     """A Rich console that follows the colour rule.
@@ -58,7 +122,7 @@ def make_console(file: IO[str] | None = None, *, stderr: bool = False, width: in
     if terminal is None:
         terminal = is_terminal(target)
     color = use_color(terminal)
-    return _console_class()(
+    console = _console_class()(
         file=target,
         width=width,
         color_system="auto" if color else None,
@@ -69,6 +133,8 @@ def make_console(file: IO[str] | None = None, *, stderr: bool = False, width: in
         markup=False,
         soft_wrap=False,
     )
+    console.push_render_hook(_neutral_hook())
+    return console
 
 
 _class: type | None = None
@@ -146,7 +212,9 @@ class StatusLine:
         if rows != self.rows and rows >= 3:  # resized: move the region with it
             prefix = f"\0337\033[1;{rows - 1}r\0338"
             self.rows = rows
-        text = text[: max(0, columns - 1)]  # never the last column: no wrap, no scroll
+        from rtrace.core.terminal import neutralise
+
+        text = neutralise(text)[: max(0, columns - 1)]  # never the last column: no wrap, no scroll
         styled = f"\033[7m{text}\033[0m" if self.color else text
         self._write(f"{prefix}\0337\033[{self.rows};1H\033[2K{styled}\0338")
 

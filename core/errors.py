@@ -45,9 +45,16 @@ class MalformedLineError(LogError):
         super().__init__(f"{source}:{line}: {reason}")
 
 
+def message_line(message: object) -> str:
+    """A message for stderr: one line, and whatever it quotes from a log neutralised."""
+    from rtrace.core.terminal import neutralise
+
+    return neutralise(str(message))
+
+
 def warn(message: str) -> None:
     """One line on stderr; never raises (stderr may be closed)."""
     try:
-        print(f"rtrace: warning: {message}", file=sys.stderr, flush=True)
+        print(f"rtrace: warning: {message_line(message)}", file=sys.stderr, flush=True)
     except Exception:
         pass

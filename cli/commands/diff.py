@@ -30,7 +30,9 @@ def run_diff(a: str, b: str, k: int, worst: int, fmt: str, fail_under: float | N
         sides.append(found)
     result = compare(sides[0], sides[1], k)
     if fmt == "json":
-        sys.stdout.buffer.write(orjson.dumps(result.as_dict(), option=orjson.OPT_INDENT_2) + b"\n")
+        from rtrace.cli.console import data_writer
+
+        data_writer()(orjson.dumps(result.as_dict(), option=orjson.OPT_INDENT_2) + b"\n")
     else:
         from rtrace.cli.console import make_console
         from rtrace.cli.render.diff import diff_report

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import orjson
 
-from rtrace.core.errors import UsageError, warn
+from rtrace.core.errors import UsageError, message_line, warn
 from rtrace.core.read.eval import EvalCollector, EvalResult, Metric, metrics_for, parse_gate, parse_metric
 from rtrace.core.read.filters import RunFilter, Selected
 from rtrace.core.read.grade import EvalReport, check_gates
@@ -63,21 +63,22 @@ def run_eval(paths: Sequence[str], run_filter: RunFilter, qrels: str, queries: s
     check_gates(out, gates, worse)
     _write(out, fmt, worst)
     for g in out.failed:
-        print(f"rtrace: eval: gate failed: {g.name} ({g.detail})", file=sys.stderr)
+        print(f"rtrace: eval: gate failed: {message_line(g.name)} ({message_line(g.detail)})", file=sys.stderr)
     return 1 if out.failed else 0
 
 
 def _write(out: EvalReport, fmt: str, worst: int) -> None:
+    from rtrace.cli.console import data_writer, write_text
     from rtrace.cli.render import eval as render
 
     if fmt == "json":
-        sys.stdout.buffer.write(orjson.dumps(out.as_dict(), option=orjson.OPT_INDENT_2) + b"\n")
+        data_writer()(orjson.dumps(out.as_dict(), option=orjson.OPT_INDENT_2) + b"\n")
     elif fmt == "csv":
-        sys.stdout.write(render.eval_csv(out))
+        write_text(render.eval_csv(out))
     elif fmt == "junit":
-        sys.stdout.write(render.eval_junit(out))
+        write_text(render.eval_junit(out))
     elif fmt == "markdown":
-        sys.stdout.write(render.eval_markdown(out, worst) + "\n")
+        write_text(render.eval_markdown(out, worst) + "\n")
     else:
         from rtrace.cli.console import make_console
 

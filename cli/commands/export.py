@@ -47,7 +47,12 @@ def run_export(source: Source, run_filter: RunFilter, last: int | None, fmt: str
         except OSError as e:
             raise OutputError(f"cannot write {output}: {e.strerror or e}") from None
         try:
-            count = otel.write_otlp_json(items(), out, service_name=service)
+            from rtrace.cli.console import data_writer
+
+            class _Out:  # JSON as is into a file or pipe; on a terminal, dangerous characters as \u escapes
+                write = staticmethod(data_writer(out))
+
+            count = otel.write_otlp_json(items(), _Out(), service_name=service)
         finally:
             if out is not sys.stdout.buffer:
                 out.close()

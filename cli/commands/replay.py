@@ -60,3 +60,10 @@ def run_replay(source: Source, handler_specs: Sequence[str], speed: float | None
             if callable(close) and hasattr(handler, "session_id"):  # a JsonlHandler: write its session_end
                 close(exit_code=0)
     report(stats, TreeBuilder(), source, replayer.stats.events > 0)
+    from rtrace.core.errors import warn
+
+    if replayer.stats.skipped:
+        warn(f"skipped {replayer.stats.skipped} event{'s' if replayer.stats.skipped != 1 else ''} without an event name "
+             "or whose run id is not a UUID")
+    for what, count in sorted(replayer.stats.warnings.items()):
+        warn(f"{count} {what}")

@@ -40,7 +40,9 @@ def run_report(paths: Sequence[str], run_filter: RunFilter, output: str, qrels: 
             page.comparison = compare_evals(digests[0].grades, digests[1].grades)
     text = render_report(page)
     if output == "-":
-        sys.stdout.write(text)
+        from rtrace.cli.console import write_text
+
+        write_text(text)
         return
     tmp = f"{output}.tmp{os.getpid()}"
     try:

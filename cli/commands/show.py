@@ -10,7 +10,6 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import IO, Any
 
-import orjson
 from rtrace.core.errors import UsageError
 from rtrace.core.read.filters import RunFilter, Selected, event_lines
 from rtrace.core.read.pipeline import Source, report, selected_items
@@ -33,8 +32,11 @@ def nothing_matched(source: Source, run_filter: RunFilter) -> int:
 
 def run_filter_command(source: Source, run_filter: RunFilter, runs_only: bool, last: int | None) -> int:
     """Matching events, each line byte-identical to the input, on stdout; 1 when no run matched."""
+    from rtrace.cli.console import data_writer
+
     stats, builder = ReadStats(), TreeBuilder()
     out = sys.stdout.buffer
+    write = data_writer(out)  # lines byte for byte; on a terminal, dangerous characters as \u escapes
     seen = False  # a trace was written
     written_sessions: set[str] = set()
     try:
@@ -44,13 +46,13 @@ def run_filter_command(source: Source, run_filter: RunFilter, runs_only: bool, l
             if isinstance(item, Session):
                 if item.session_id not in written_sessions and item.start_event is not None:
                     written_sessions.add(item.session_id)
-                    out.write(item.start_event.raw)
+                    write(item.start_event.raw)
                 elif item.end is not None and item.end_event is not None:
-                    out.write(item.end_event.raw)
+                    write(item.end_event.raw)
                 continue
             seen = True
             for raw in event_lines(item):
-                out.write(raw)
+                write(raw)
             if source.follow:
                 out.flush()
         out.flush()
@@ -130,13 +132,15 @@ def blocks(items: Iterable[Selected | Session], fmt: str, opts: Any, width: int)
 def _write_blocks(items: Iterator[Selected | Session], console: Any, fmt: str, opts: Any, follow: bool,
                   shown: _Shown) -> None:
     """Write each block as soon as it is read (so ``--follow`` streams in every format)."""
+    from rtrace.core.terminal import neutralise
+
     plain = console.no_color or console.color_system is None
     width = console.width
     stream = console.file
     for block, is_trace in blocks(items, fmt, opts, width):
         shown.traces += is_trace
         if plain:  # no styles to draw: skip Rich's pipeline (10,000 traces in a few seconds)
-            stream.write(block.plain(width))
+            stream.write(neutralise(block.plain(width), lines=True))
         else:
             console.print(block)
         if follow:
@@ -144,16 +148,20 @@ def _write_blocks(items: Iterator[Selected | Session], console: Any, fmt: str, o
 
 
 def _write_json(items: Iterator[Selected | Session]) -> int:
+    from rtrace.cli.console import data_writer
+    from rtrace.core.jsontext import dumps
+
     out = sys.stdout.buffer
-    out.write(b"[")
+    write = data_writer(out)  # on a terminal, dangerous characters as \u escapes
+    write(b"[")
     first = True
     for item in items:
         if isinstance(item, Session):
             continue
-        out.write(b"\n" if first else b",\n")
+        write(b"\n" if first else b",\n")
         first = False
-        out.write(orjson.dumps(trace_to_dict(item.trace), default=str, option=orjson.OPT_NON_STR_KEYS))
-    out.write(b"\n]\n")
+        write(dumps(trace_to_dict(item.trace)))  # any depth: a run tree is as deep as its runs
+    write(b"\n]\n")
     out.flush()
     return 0 if first else 1
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import sys
 from collections.abc import Iterator
 
@@ -43,13 +44,20 @@ def run_stats(source: Source, run_filter: RunFilter, by: str, fmt: str, slowest:
         slow = [{"duration_ms": s.duration_ms, "name": s.name, "short_id": s.short_id, "query": s.query,
                  "status": s.status} for s in collector.slowest]
         data = {"logs": source.paths, "by": by, "groups": rows, "total": total, "slowest": slow, "slowest_of": slowest_of}
-        sys.stdout.buffer.write(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
+        from rtrace.cli.console import data_writer
+
+        data_writer()(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
     elif fmt == "csv":
-        writer = csv.DictWriter(sys.stdout, fieldnames=list(total), lineterminator="\n")
+        from rtrace.cli.console import write_text
+        from rtrace.core.terminal import csv_cell
+
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=list(total), lineterminator="\n")
         writer.writeheader()
         for row in rows:
-            writer.writerow(row)
+            writer.writerow({k: csv_cell(v) for k, v in row.items()})  # log text: neutralised, formulas defused
         writer.writerow({**total, "group": "(total)"})
+        write_text(text.getvalue())
     else:
         from rtrace.cli.console import make_console
         from rtrace.cli.render.stats import slowest_lines, stats_lines

@@ -13,6 +13,7 @@ from rtrace.cli.render.text import clean
 from rtrace.core.read.eval import LISTED as LISTED_QUERIES
 from rtrace.core.read.eval import EvalResult, QueryScore
 from rtrace.core.read.grade import EvalReport
+from rtrace.core.terminal import csv_cell
 
 LISTED = 10  # labelled queries without a run / unlabelled queries named in a table (JSON lists all)
 
@@ -277,10 +278,12 @@ def eval_csv(report: EvalReport) -> str:
     for path, result in report.logs:
         for name, r in result.retrievers.items():
             for s in r.scores.values():
-                writer.writerow([path, name, s.qid, s.query, s.status, s.documents, *(repr(v) for v in s.values)])
+                writer.writerow([csv_cell(path), csv_cell(name), csv_cell(s.qid), csv_cell(s.query), s.status, s.documents,
+                                 *(repr(v) for v in s.values)])
             for qid in result.missing(name):
-                writer.writerow([path, name, qid, result.labels.text(qid), "no run", "", *([""] * len(metrics))])
-            writer.writerow([path, name, "(mean)", "", "", len(r.scores),
+                writer.writerow([csv_cell(path), csv_cell(name), csv_cell(qid), csv_cell(result.labels.text(qid)), "no run", "",
+                                 *([""] * len(metrics))])
+            writer.writerow([csv_cell(path), csv_cell(name), "(mean)", "", "", len(r.scores),
                              *("" if (v := result.mean(name, m)) is None else repr(v) for m in result.metrics)])
     return out.getvalue()
 

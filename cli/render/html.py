@@ -39,11 +39,9 @@ def esc(text: Any, limit: int | None = None) -> str:
 
 
 def _json(value: Any, limit: int | None = 2000) -> str:
-    try:
-        text = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SORT_KEYS).decode()
-    except Exception:
-        text = repr(value)
-    return esc(text, limit)
+    from rtrace.core.jsontext import dumps
+
+    return esc(dumps(value, orjson.OPT_SORT_KEYS).decode(), limit)
 
 
 def _f(x: float | None, digits: int = 4) -> str:
@@ -361,7 +359,36 @@ def _bar(run: Run, starts: dict[str, float | None], timing: tuple[float | None, 
             f"<span class=\"{esc(run.status)}\" style=\"left:{left:.2f}%;width:{width:.2f}%\"></span></span>")
 
 
-def _run(page: ReportPage, run: Run, starts: dict[str, float | None], timing: tuple[float | None, float]) -> str:
+def _run(page: ReportPage, root: Run, starts: dict[str, float | None], timing: tuple[float | None, float]) -> str:
+    """A run and its subtree as nested <details>, with an explicit stack: runs nest deeper than Python recurses."""
+    out: list[str] = []
+    stack: list[Any] = [iter([("child", root)])]
+    while stack:
+        try:
+            kind, item = next(stack[-1])
+        except StopIteration:
+            stack.pop()
+            if stack:  # the run whose timeline this was is complete: its documents, error, and closing tag
+                out.append(stack.pop()[1])
+            continue
+        if kind == "child":
+            head, rest = _run_parts(page, item, starts, timing)
+            out.append(head)
+            stack.append((None, rest))  # what closes this run, once its timeline is done
+            stack.append(iter(item.timeline))
+        elif kind == "retry":
+            out.append(_retry(item))
+        elif kind == "text":
+            out.append(f"<div class=\"event\"><span class=\"dim\">text</span> {esc(item.get('text'), 2000)}</div>\n")
+        else:
+            out.append(f"<div class=\"event\"><span class=\"dim\">event</span> {esc(item.get('custom_name'), 100)} "
+                       f"<span class=\"mono\">{_json(item.get('data'))}</span></div>\n")
+    return "".join(out)
+
+
+def _run_parts(page: ReportPage, run: Run, starts: dict[str, float | None],
+               timing: tuple[float | None, float]) -> tuple[str, str]:
+    """A run's HTML before its timeline and after it."""
     query = f" <span class=\"query\">“{esc(run.query, 200)}”</span>" if run.query is not None else ""
     kind = "" if run.kind == "retriever" else f" <span class=\"dim\">({esc(run.kind)})</span>"
     tags = f" <span class=\"dim\">[{esc(', '.join(run.tags), 200)}]</span>" if run.tags else ""
@@ -371,16 +398,8 @@ def _run(page: ReportPage, run: Run, starts: dict[str, float | None], timing: tu
            f"{_bar(run, starts, timing)}</summary>\n"]
     if run.metadata:
         out.append(f"<div class=\"event dim mono\">metadata {_json(run.metadata)}</div>\n")
-    for kind_, item in run.timeline:
-        if kind_ == "child":
-            out.append(_run(page, item, starts, timing))
-        elif kind_ == "retry":
-            out.append(_retry(item))
-        elif kind_ == "text":
-            out.append(f"<div class=\"event\"><span class=\"dim\">text</span> {esc(item.get('text'), 2000)}</div>\n")
-        else:
-            out.append(f"<div class=\"event\"><span class=\"dim\">event</span> {esc(item.get('custom_name'), 100)} "
-                       f"<span class=\"mono\">{_json(item.get('data'))}</span></div>\n")
+    head = "".join(out)
+    out = []
     if run.status == "ok" and run.kind == "retriever":
         out.append(_documents(page, run))
     err = run.error
@@ -389,7 +408,7 @@ def _run(page: ReportPage, run: Run, starts: dict[str, float | None], timing: tu
         if err.get("traceback"):
             out.append(f"<pre class=\"traceback\">{esc(err.get('traceback'), 20000)}</pre>\n")
     out.append("</details>\n")
-    return "".join(out)
+    return head, "".join(out)
 
 
 def _retry(ev: dict[str, Any]) -> str:

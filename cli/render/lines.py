@@ -95,31 +95,41 @@ class Line:
                     spans = _cut(spans, room)
             rows.append(spans)
         else:
+            # Each span is walked by position, never re-sliced or re-measured whole: linear in its length
+            # (a 200 MB document under --full), measuring at most a row's worth of text per row.
             current: list[tuple[str, str]] = []
             used = 0
             for text, spec in self.spans:
-                while text:
+                pos, end = 0, len(text)
+                wide_until = _last_wide(text)  # from here on the rest is one cell a character
+                while pos < end:
                     free = room - used
-                    n = cells(text)
+                    narrow = pos > wide_until
+                    rest = end - pos
+                    if narrow:
+                        n = rest
+                    else:  # more characters than can fit (each takes a cell, but for rare zero-width ones): it does not
+                        n = cell_len(text[pos:]) if rest <= 2 * free + 8 else free + 1
                     if n <= free:
-                        current.append((text, spec))
+                        current.append((text[pos:] if pos else text, spec))
                         used += n
-                        text = ""
+                        pos = end
                     else:  # break at the last space that fits; a word longer than a row is cut
-                        head = _take(text, free)
-                        space = head.rfind(" ") if len(head) < len(text) and text[len(head)] != " " else len(head)
+                        head = text[pos: pos + free] if narrow else _take_wide(text[pos: pos + 2 * free + 8], free)
+                        after = pos + len(head)
+                        space = head.rfind(" ") if after < end and text[after] != " " else len(head)
                         if space > 0:
                             head = head[:space]
                         elif used and space < 0:
                             head = ""  # the word starts the next row
                         if head:
                             current.append((head, spec))
-                        text = text[len(head):]
+                        pos += len(head)
                         if current:
                             rows.append(current)
                         current, used = [], 0
-                        if rows and text.startswith(" "):
-                            text = text[1:]  # the space the row broke at
+                        if rows and pos < end and text[pos] == " ":
+                            pos += 1  # the space the row broke at
             rows.append(current)
         out = []
         for i, row in enumerate(rows):
@@ -135,12 +145,28 @@ def _continuation(prefix: str) -> str:
     return prefix.replace("├── ", "│   ").replace("└── ", "    ")
 
 
+_WIDE = re.compile("[^\x00-\x7f" + _OURS.pattern[1:-1] + "]")
+
+
+def _last_wide(text: str) -> int:
+    """The index of the last character that may not be one cell wide (-1: none)."""
+    if _narrow(text):
+        return -1
+    m = _WIDE.search(text[::-1])  # the last one: search the reversed text once
+    return -1 if m is None else len(text) - 1 - m.start()
+
+
 def _take(text: str, room: int) -> str:
     if room <= 0:
         return ""
     if _narrow(text):
         return text[:room]
-    text = text[: 2 * room + 8]  # what can fit, at most: measure no more than that
+    return _take_wide(text[: 2 * room + 8], room)  # what can fit, at most: measure no more than that
+
+
+def _take_wide(text: str, room: int) -> str:
+    if room <= 0:
+        return ""
     if cell_len(text) <= room:
         return text
     out = set_cell_size(text, room)

@@ -13,6 +13,9 @@ from rtrace.core.record.documents import record_documents
 from rtrace.core.record.handlers import BaseCallbackHandler
 
 
+MAX_INDENT = 24
+
+
 class ConsoleHandler(BaseCallbackHandler):
     """One line per event, indented under its parent run."""
 
@@ -25,7 +28,9 @@ class ConsoleHandler(BaseCallbackHandler):
         self.lock = threading.Lock()
 
     def _print(self, run_id: UUID, line: Line) -> None:
-        indent = "  " * self.depth.get(run_id, 0)
+        depth = self.depth.get(run_id, 0)
+        # Past MAX_INDENT levels a count stands for the rest: a line stays short however deep runs nest.
+        indent = "  " * min(depth, MAX_INDENT) + (f"[+{depth - MAX_INDENT}] " if depth > MAX_INDENT else "")
         line.prefix = indent + line.prefix
         with self.lock:
             self.console.print(Lines([line]))
@@ -50,12 +55,14 @@ class ConsoleHandler(BaseCallbackHandler):
             line.add("  " + " ".join(clean(d["id"] or "?", 20, True) for d in docs[:5]), "dim")
         self._print(run_id, line)
         self.depth.pop(run_id, None)
+        self.names.pop(run_id, None)
 
     def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         mark, style = STATUS_MARK["error"]
         self._print(run_id, Line("").add(mark + " ", style).add(clean(self.names.get(run_id, "?"), 60, True), "bold red")
                     .add(f"  {clean(type(error).__name__, 40)}: {clean(str(error), 200, True)}", "red"))
         self.depth.pop(run_id, None)
+        self.names.pop(run_id, None)
 
     def on_retry(self, retry_state: Any, *, run_id: UUID, **kwargs: Any) -> None:
         outcome = getattr(retry_state, "outcome", None)

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-# ANSI CSI/OSC sequences, then every other C0/C1 control but tab and newline.
-_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+from rtrace.core.terminal import neutralise
 
 
 def clean(text: Any, limit: int | None = None, one_line: bool = False) -> str:
-    """Log text made safe to show: control sequences neutralised, optionally one line and cut."""
+    """Log text made safe to show (``rtrace.core.terminal.neutralise``), optionally one line and cut."""
     s = text if isinstance(text, str) else str(text)
+    cut = False
+    if limit is not None and len(s) > 4 * limit + 64:
+        # Only the head can be shown: neutralise no more than that (a 200 MB document in a one-line preview).
+        s, cut = s[: 4 * limit + 64], True
     if not s.isprintable():  # the common case, printable text, skips both passes (checked in C)
-        s = _CONTROL.sub(lambda m: "\ufffd" if len(m.group()) == 1 else "", s)
+        s = neutralise(s, lines=not one_line)
         if one_line:
             s = " ".join(s.split())
-    if limit is not None and len(s) > limit:
+    if limit is not None and (cut or len(s) > limit):
         s = s[: max(0, limit - 1)] + "…"
     return s
 
@@ -27,4 +29,3 @@ def ms(value: float | None) -> str:
     if value >= 1000:
         return f"{value / 1000:.2f} s"
     return f"{value:.1f} ms" if value >= 10 else f"{value:.2f} ms"
-

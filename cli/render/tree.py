@@ -11,6 +11,7 @@ from rtrace.core.times import format_ts, zone_label
 SOURCE_KEYS = ("source", "url", "path", "file", "filename", "title")
 HIDDEN_META = ("ls_",)  # LangChain's bookkeeping keys: shown with --expand only
 STATUS_MARK = {"ok": ("✓", "green"), "error": ("✗", "bold red"), "incomplete": ("…", "magenta")}
+MAX_GUIDES = 12  # tree levels drawn with guides; deeper ones are counted ([+N]) so a line keeps room at 80 columns
 KIND_STYLE = {"retriever": "bold cyan", "chain": "blue", "tool": "blue", "llm": "blue"}
 NAME_GIVE, QUERY_GIVE = 8, 12  # cells a run's name and query keep on a narrow terminal (with the 2 spaces before it)
 ID_WIDTH, SOURCE_WIDTH = 24, 32  # at most, in the aligned document columns
@@ -31,15 +32,11 @@ class ShowOptions:
 
 
 def _compact(value: Any, limit: int = 60) -> str:
-    import orjson
+    from rtrace.core.jsontext import dumps
 
     if isinstance(value, str):
         return clean(value, limit, one_line=True)
-    try:
-        text = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
-    except Exception:
-        text = repr(value)
-    return clean(text, limit, one_line=True)
+    return clean(dumps(value).decode(), limit, one_line=True)  # any depth (repr and orjson stop)
 
 
 def _score(value: Any) -> str:
@@ -76,7 +73,7 @@ def session_footer(session: Any) -> Any:
     end = session.end or {}
     code = end.get("exit_code")
     line = Line("").add("━━ ", "dim").add("exit ", "dim")
-    line.add(str(code) if code is not None else "?", "green" if code == 0 else "bold red")
+    line.add(clean(code, 20, one_line=True) if code is not None else "?", "green" if code == 0 else "bold red")
     if isinstance(end.get("duration_ms"), (int, float)):
         line.add(f"  {ms(end['duration_ms'])}", "dim")
     err = end.get("error")
@@ -98,13 +95,62 @@ def trace_lines(selected: Any, opts: ShowOptions) -> Any:
     highlight = selected.matched_ids if selected.matched is not selected.trace.runs and len(selected.matched) < len(selected.trace.runs) else set()
     roots = selected.matched if selected.runs_only else [selected.trace.root]
     for root in roots:
-        _run_lines(root, "", "", out, opts, highlight, depth=0, only=None if not selected.runs_only else {root.run_id})
+        _run_lines(root, out, opts, highlight, only=None if not selected.runs_only else {root.run_id})
     out.lines.append(Line(""))
     return out
 
 
-def _run_lines(run: Any, lead: str, indent: str, out: Any, opts: ShowOptions, highlight: set[str],
-               depth: int, only: set[str] | None) -> None:
+def _run_lines(root: Any, out: Any, opts: ShowOptions, highlight: set[str], only: set[str] | None) -> None:
+    """A run and its subtree, depth first with an explicit stack: runs nest deeper than Python recurses."""
+    from rtrace.cli.render.lines import Line
+
+    stack = [_open_run(root, "", "", 0, 0, out, opts, highlight, only)]
+    while stack:
+        try:
+            kind, payload, branch, below, hidden, depth = next(stack[-1])
+        except StopIteration:
+            stack.pop()
+            continue
+        if kind == "child":
+            stack.append(_open_run(payload, branch, below, hidden, depth + 1, out, opts, highlight, only))
+        elif kind == "retry":
+            out.lines.append(_retry_line(branch, payload))
+        elif kind == "text":
+            out.lines.append(Line(branch).add("✎ ", "dim").add(clean(payload.get("text", ""), 500, one_line=True), "italic"))
+        elif kind == "custom":
+            out.lines.append(Line(branch).add("◆ ", "blue").add(clean(payload.get("custom_name", "?"), 60, one_line=True), "blue")
+                             .add("  " + _compact(payload.get("data"), 300), "dim"))
+        elif kind == "meta":
+            k, v = payload
+            out.lines.append(Line(branch).add(clean(k, 60, one_line=True), "dim").add(" = ").add(_compact(v, 2000)))
+        elif kind == "error":
+            _error_lines(branch, _marked(below, hidden), payload, opts, out)
+        elif kind == "doc":
+            _doc_lines(branch, _marked(below, hidden), payload, opts, out)
+        elif kind == "more":
+            out.lines.append(Line(branch).add(f"… {payload} more document{'s' if payload != 1 else ''} (--max-docs)", "dim"))
+
+
+def _marked(indent: str, hidden: int) -> str:
+    return f"[+{hidden}] {indent}" if hidden else indent
+
+
+def _guides(indent: str, hidden: int, last: bool) -> tuple[str, str, int]:
+    """The guides of an item (its branch) and of what sits below it (``below``, ``hidden``).
+
+    Past ``MAX_GUIDES`` levels the outer guides give way to a ``[+N]`` count, so a line's
+    prefix (and the whole output) stays linear in the depth of the tree, not quadratic.
+    """
+    branch = _marked(indent, hidden) + ("└── " if last else "├── ")
+    below = indent + ("    " if last else "│   ")
+    if len(below) > 4 * MAX_GUIDES:
+        below, hidden = below[4:], hidden + 1
+    return branch, below, hidden
+
+
+def _open_run(run: Any, lead: str, indent: str, hidden: int, depth: int, out: Any, opts: ShowOptions,
+              highlight: set[str], only: set[str] | None) -> Any:
+    """Append a run's head line; return the items below it, each with its guides and depth."""
     from rtrace.cli.render.lines import Line
 
     mark, mark_style = STATUS_MARK.get(run.status, ("?", ""))
@@ -116,7 +162,7 @@ def _run_lines(run: Any, lead: str, indent: str, out: Any, opts: ShowOptions, hi
     head.add(clean(run.name, 60, one_line=True), KIND_STYLE.get(run.kind, "bold") + (" underline" if run.run_id in highlight else ""),
              give=NAME_GIVE)
     if run.kind != "retriever":
-        head.add(f" ({run.kind})", "dim")
+        head.add(f" ({clean(run.kind, 30, one_line=True)})", "dim")
     head.add("  " + ms(run.duration_ms) if run.duration_ms is not None else "", "yellow" if (run.duration_ms or 0) >= 1000 else "dim")
     if run.status == "incomplete":
         head.add("  incomplete", "magenta")
@@ -127,7 +173,7 @@ def _run_lines(run: Any, lead: str, indent: str, out: Any, opts: ShowOptions, hi
     if retries:
         head.add(f"  ↻ {retries}", "yellow")
     if run.late:
-        head.add(f"  (under {run.parent_run_id[:13]}…, shown earlier)", "dim italic")
+        head.add(f"  (under {clean(run.parent_run_id[:13], 13, one_line=True)}…, shown earlier)", "dim italic")
     elif run.orphan:
         head.add("  (parent not in log)", "dim italic")
     if run.duplicate:
@@ -165,28 +211,7 @@ def _run_lines(run: Any, lead: str, indent: str, out: Any, opts: ShowOptions, hi
     if len(shown_docs) < len(docs):
         items.append(("more", len(docs) - len(shown_docs)))
 
-    for index, (kind, payload) in enumerate(items):
-        last = index == len(items) - 1
-        branch = indent + ("└── " if last else "├── ")
-        below = indent + ("    " if last else "│   ")
-        if kind == "child":
-            _run_lines(payload, branch, below, out, opts, highlight, depth + 1, only)
-        elif kind == "retry":
-            out.lines.append(_retry_line(branch, payload))
-        elif kind == "text":
-            out.lines.append(Line(branch).add("✎ ", "dim").add(clean(payload.get("text", ""), 500, one_line=True), "italic"))
-        elif kind == "custom":
-            out.lines.append(Line(branch).add("◆ ", "blue").add(clean(payload.get("custom_name", "?"), 60, one_line=True), "blue")
-                             .add("  " + _compact(payload.get("data"), 300), "dim"))
-        elif kind == "meta":
-            k, v = payload
-            out.lines.append(Line(branch).add(clean(k, 60, one_line=True), "dim").add(" = ").add(_compact(v, 2000)))
-        elif kind == "error":
-            _error_lines(branch, below, payload, opts, out)
-        elif kind == "doc":
-            _doc_lines(branch, below, payload, opts, out)
-        elif kind == "more":
-            out.lines.append(Line(branch).add(f"… {payload} more document{'s' if payload != 1 else ''} (--max-docs)", "dim"))
+    return ((kind, payload, *_guides(indent, hidden, i == len(items) - 1), depth) for i, (kind, payload) in enumerate(items))
 
 
 def _retry_line(branch: str, ev: dict[str, Any]) -> Any:

@@ -25,8 +25,12 @@ from typing import Any
 from urllib.parse import urlparse
 from uuid import UUID
 
+import hashlib
+import math
+
 import orjson
 from rtrace.core.errors import OutputError, UsageError
+from rtrace.core.jsontext import dumps
 from rtrace.core.read.reader import Event
 from rtrace.core.read.trees import ERROR, INCOMPLETE, Run, Session, Trace, TreeBuilder
 from rtrace.core.times import ts_nanos
@@ -45,16 +49,37 @@ def _require() -> None:
         raise UsageError("OpenTelemetry export needs the otel extra: pip install 'rtrace[otel]'") from None
 
 
+_NANOS_MAX = (1 << 63) - 1  # OTLP times are fixed64; the SDK and backends treat them as signed
+
+
+def is_uuid(run_id: Any) -> bool:
+    try:
+        UUID(run_id)
+        return True
+    except (ValueError, TypeError, AttributeError):
+        return False
+
+
 def ids(run_id: str) -> int:
-    return UUID(run_id).int
+    """A run id as 128 bits: the UUID, or (a log from another writer) a stable hash of the string."""
+    try:
+        value = UUID(run_id).int
+    except (ValueError, TypeError, AttributeError):
+        value = int.from_bytes(hashlib.blake2b(str(run_id).encode("utf-8", "surrogatepass"), digest_size=16).digest(), "big")
+    return value or 1  # 0 is OTel's invalid id
 
 
 def span_id(run_id: str) -> int:
-    return (UUID(run_id).int & _MASK64) or 1
+    return (ids(run_id) & _MASK64) or 1
+
+
+def _nanos(value: int | None) -> int | None:
+    """A time in OTLP's range, else None (a stamp in the year 9999 or before 1970)."""
+    return value if value is not None and 0 <= value <= _NANOS_MAX else None
 
 
 def _json(value: Any) -> str:
-    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+    return dumps(value).decode()
 
 
 def _attributes(run: Run) -> dict[str, Any]:
@@ -104,14 +129,14 @@ def _attributes(run: Run) -> dict[str, Any]:
     return attrs
 
 
-def _events(run: Run) -> list[Any]:
+def _events(run: Run, default_time: int) -> list[Any]:
     from opentelemetry.sdk.trace import Event as SpanEvent
 
     out = []
     for kind, ev in run.timeline:
         if kind == "child":
             continue
-        when = ts_nanos(ev.get("ts"))
+        when = _nanos(ts_nanos(ev.get("ts"))) or default_time
         if kind == "retry":
             exc = ev.get("exception") if isinstance(ev.get("exception"), dict) else {}
             attrs = {k: v for k, v in {
@@ -129,7 +154,7 @@ def _events(run: Run) -> list[Any]:
         attrs = {"exception.type": str(error.get("type", "")), "exception.message": str(error.get("message", ""))}
         if isinstance(error.get("traceback"), str):
             attrs["exception.stacktrace"] = error["traceback"]
-        out.append(SpanEvent("exception", attrs, ts_nanos((run.end or {}).get("ts"))))
+        out.append(SpanEvent("exception", attrs, _nanos(ts_nanos((run.end or {}).get("ts"))) or default_time))
     return out
 
 
@@ -143,6 +168,10 @@ class SpanBuilder:
         self._Resource = Resource
         self.service_name = service_name
         self.resources: dict[str | None, Any] = {}
+        self.warnings: dict[str, int] = {}  # values skipped, counted for one warning each
+
+    def _warn(self, what: str) -> None:
+        self.warnings[what] = self.warnings.get(what, 0) + 1
 
     def session(self, session: Session) -> None:
         start = session.start or {}
@@ -179,11 +208,21 @@ class SpanBuilder:
             if run.parent_run_id:
                 parent = SpanContext(trace_id, span_id(run.parent_run_id), is_remote=run.parent is None,
                                      trace_flags=TraceFlags(TraceFlags.SAMPLED))
-            start = ts_nanos((run.start or {}).get("ts")) or ts_nanos((run.end or {}).get("ts")) or 0
-            end = ts_nanos((run.end or {}).get("ts"))
-            if run.duration_ms is not None and run.start is not None:
-                end = start + int(run.duration_ms * 1_000_000)  # the monotonic duration, not wall-clock stamps
-            if end is None:
+            if not is_uuid(run.run_id):
+                self._warn("runs whose id is not a UUID (span ids derived from a hash of it)")
+            stamps = [ts_nanos(ev.get("ts")) for ev in (run.start, run.end) if ev is not None]
+            if any(t is not None and _nanos(t) is None for t in stamps):
+                self._warn("time stamps out of OTLP's range (skipped)")
+            start = _nanos(ts_nanos((run.start or {}).get("ts"))) or _nanos(ts_nanos((run.end or {}).get("ts"))) or 0
+            end = _nanos(ts_nanos((run.end or {}).get("ts")))
+            duration = run.duration_ms
+            if duration is not None and run.start is not None:
+                nanos = duration * 1_000_000 if math.isfinite(duration) else -1.0
+                if 0 <= nanos <= _NANOS_MAX - start:
+                    end = start + int(nanos)  # the monotonic duration, not wall-clock stamps
+                else:
+                    self._warn("durations that are negative or out of range (skipped)")
+            if end is None or end < start:
                 end = start
             if run.status == ERROR:
                 err = run.error or {}
@@ -193,7 +232,7 @@ class SpanBuilder:
             name = f"retrieval {run.name}" if run.kind == "retriever" else run.name
             out.append(ReadableSpan(
                 name=name, context=ctx, parent=parent, resource=self._resource(run.session_id),
-                attributes=_attributes(run), events=_events(run),
+                attributes=_attributes(run), events=_events(run, start),
                 kind=SpanKind.CLIENT if run.kind == "retriever" else SpanKind.INTERNAL,
                 status=status, start_time=start, end_time=end, instrumentation_scope=scope,
             ))
@@ -205,6 +244,15 @@ class SpanBuilder:
                 self.session(item)
             else:
                 yield self.spans(item)
+        self.report()
+
+    def report(self) -> None:
+        """One warning per kind of value that was skipped."""
+        from rtrace.core.errors import warn
+
+        for what, count in sorted(self.warnings.items()):
+            warn(f"export: {count} {what}")
+        self.warnings.clear()
 
 
 def otlp_json(spans: list[Any]) -> bytes:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -40,18 +40,21 @@ class ScoredDocument(Document):
 
 
 _error_classes: dict[str, type[Exception]] = {}
+MAX_ERROR_CLASSES = 1024  # a hostile log may name a million error types: remember only this many
 
 
 def recorded_error(error: Any) -> Exception:
     """An exception whose class is named as recorded, with the recorded message and traceback."""
     info = error if isinstance(error, dict) else {}
-    name = str(info.get("type") or "Error")
+    name = str(info.get("type") or "Error").replace("\x00", "\ufffd")  # a class name cannot hold NUL
     cls = _error_classes.get(name)
     if cls is None:
         safe = name if name.isidentifier() else "RecordedError"
-        cls = _error_classes[name] = type(safe, (Exception,), {"__module__": "rtrace.replayed"})
+        cls = type(safe, (Exception,), {"__module__": "rtrace.replayed"})
         cls.__name__ = name
         cls.__qualname__ = name
+        if len(_error_classes) < MAX_ERROR_CLASSES:
+            _error_classes[name] = cls
     exc = cls(str(info.get("message", "")))
     tb = info.get("traceback")
     if isinstance(tb, str):
@@ -97,8 +100,10 @@ class RecordedRetryState:
 
 
 def documents(ev: dict[str, Any]) -> list[ScoredDocument]:
-    out = []
-    for d in ev.get("documents") or ():
+    """The recorded documents (entries that are not objects are left out; see ``has_document_list``)."""
+    docs = ev.get("documents")
+    out: list[ScoredDocument] = []
+    for d in docs if isinstance(docs, list) else ():
         if not isinstance(d, dict):
             continue
         meta = d.get("metadata") if isinstance(d.get("metadata"), dict) else {}
@@ -120,6 +125,10 @@ class ReplayStats:
     events: int = 0
     runs: int = 0
     skipped: int = 0
+    warnings: dict[str, int] = field(default_factory=dict)  # values left out, counted
+
+    def warn(self, what: str) -> None:
+        self.warnings[what] = self.warnings.get(what, 0) + 1
 
 
 class Replayer:
@@ -157,6 +166,8 @@ class Replayer:
             self.stats.skipped += 1
             return
         self.stats.events += 1
+        if name in events.SESSION_EVENTS:  # a session has no callback: nothing to send
+            return
         kind_phase = _kind(name)
         if kind_phase is not None:
             kind, phase = kind_phase
@@ -196,6 +207,9 @@ class Replayer:
             rm = self._manager(data).on_retriever_start(None, data.get("query"), run_id=run_id, name=data.get("name"))
             self.runs[str(run_id)] = rm
         elif phase == "end":
+            docs = data.get("documents")
+            if docs is not None and not (isinstance(docs, list) and all(isinstance(d, dict) for d in docs)):
+                self.stats.warn("retriever_end events whose documents are not a list of objects (replayed without those)")
             self._run(data, run_id).on_retriever_end(documents(data), **extra)
             self.runs.pop(str(run_id), None)
         else:

@@ -111,10 +111,12 @@ class Run:
         return [r for kind, r in self.timeline if kind == "child"]
 
     def walk(self) -> Iterator[Run]:
-        """This run and all its descendants, depth first, in time order."""
-        yield self
-        for child in self.children:
-            yield from child.walk()
+        """This run and all its descendants, depth first, in time order (no recursion: runs nest without limit)."""
+        stack = [self]
+        while stack:
+            run = stack.pop()
+            yield run
+            stack.extend(reversed(run.children))
 
 
 @dataclass(eq=False)
@@ -476,8 +478,7 @@ def self_ms(run: Run) -> float | None:
     return max(0.0, total - covered)
 
 
-def run_to_dict(run: Run) -> dict[str, Any]:
-    """A run and its subtree as plain JSON data (``rtrace show --format json``)."""
+def _run_fields(run: Run) -> dict[str, Any]:
     return {
         "run_id": run.run_id,
         "kind": run.kind,
@@ -494,8 +495,24 @@ def run_to_dict(run: Run) -> dict[str, Any]:
         "documents": run.documents,
         "events": [{"type": kind, **{k: v for k, v in ev.items() if k not in ("v", "session_id", "run_id", "parent_run_id", "trace_id", "name")}}
                    for kind, ev in run.timeline if kind != "child"],
-        "children": [run_to_dict(c) for c in run.children],
+        "children": [],
     }
+
+
+def run_to_dict(run: Run) -> dict[str, Any]:
+    """A run and its subtree as plain JSON data (``rtrace show --format json``), built without recursion.
+
+    Encode it with ``rtrace.core.jsontext.dumps``: a deep tree is deeper than orjson goes.
+    """
+    top = _run_fields(run)
+    stack = [(run, top)]
+    while stack:
+        parent, parent_dict = stack.pop()
+        for child in parent.children:
+            child_dict = _run_fields(child)
+            parent_dict["children"].append(child_dict)
+            stack.append((child, child_dict))
+    return top
 
 
 def trace_to_dict(trace: Trace) -> dict[str, Any]:
