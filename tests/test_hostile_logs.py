@@ -50,7 +50,7 @@ def commands(log: Path, qrels: Path) -> list[list[str]]:
     return [
         ["show", lg], ["show", lg, "--full", "-x", "--traceback"], ["show", lg, "--format", "table"],
         ["show", lg, "--format", "json"], ["show", lg, "--format", "jsonl"], ["filter", lg],
-        ["show", lg, "--name", H.replace("\x00", "")], ["show", lg, "--runs", "--status", "error", "--full"],
+        ["show", lg, "--name", "A*"], ["show", lg, "--runs", "--status", "error", "--full"],
         ["stats", lg], ["stats", lg, "--format", "csv"], ["stats", lg, "--format", "json"], ["stats", lg, "--by", "tag"],
         ["stats", lg, "--by", "session"], ["stats", lg, "--by", "meta.qid", "--format", "csv"],
         ["diff", lg, lg], ["diff", lg, lg, "--format", "json"],
@@ -278,7 +278,7 @@ def test_runs_nested_10000_deep_are_read_by_every_command(tmp_path: Path) -> Non
     (tmp_path / "q.jsonl").write_text(json.dumps({"query": "q1", "doc_id": "d1", "relevance": 1}) + "\n")
     lg = str(log)
     outputs = {}
-    for cmd in (["show", lg, "--width", "200"], ["show", lg, "--full", "-x"], ["show", lg, "--format", "table"], ["show", lg, "--format", "json"],
+    for cmd in (["show", lg, "--width", "200"], ["show", lg, "--full", "-x"], ["show", lg, "--format", "timeline"], ["show", lg, "--format", "table"], ["show", lg, "--format", "json"],
                 ["show", lg, "--runs", "--name", "R"], ["filter", lg], ["stats", lg], ["diff", lg, lg],
                 ["replay", lg, "--no-wait"], ["report", lg, "-o", "r.html"], ["eval", lg, "--qrels", "q.jsonl"],
                 ["export", lg, "-o", "spans.json"]):

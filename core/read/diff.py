@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from rtrace.core.jsontext import dumps
 from rtrace.core.read.trees import Run
 
 
@@ -26,7 +27,7 @@ def doc_key(doc: dict[str, Any]) -> str:
     if isinstance(doc_id, str) and doc_id:
         return doc_id
     content = doc.get("page_content")
-    text = content if isinstance(content, str) else repr(content)
+    text = content if isinstance(content, str) else dumps(content).decode()  # any depth (repr recurses)
     return "sha1:" + hashlib.sha1(text.encode("utf-8", "replace")).hexdigest()[:12]
 
 

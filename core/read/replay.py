@@ -120,6 +120,9 @@ def _uuid(value: Any) -> UUID | None:
         return None
 
 
+PARENT_KINDS = ("chain", "tool", "llm")  # the LangChain parents rtrace records, with their hooks
+
+
 @dataclass
 class ReplayStats:
     events: int = 0
@@ -173,8 +176,11 @@ class Replayer:
             kind, phase = kind_phase
             if kind == "retriever":
                 self._retriever(phase, data, run_id)  # type: ignore[arg-type]
-            else:
+            elif kind in PARENT_KINDS:
                 self._parent(kind, phase, data, run_id)  # type: ignore[arg-type]
+            else:  # a hook is looked up by name: never one a log names (on_<anything>_start)
+                self.stats.events -= 1
+                self.stats.skipped += 1
             return
         rm = self._run(data, run_id)  # type: ignore[arg-type]
         if name == events.RETRY:
