@@ -14,20 +14,20 @@ from rtrace.core.errors import UsageError
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d|w)$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
-_cache: tuple[int, str] = (-1, "")
-_time_us = time.time_ns
+_cache: tuple[int, str] = (-1, "")  # (second, its prefix): one object, so threads read a matching pair
+_time_ns = time.time_ns
 
 
 def utc_now_iso() -> str:
     """Now as ISO-8601 UTC with microseconds and ``Z``; the date part is cached per second."""
     global _cache
-    us = _time_us() // 1000
+    us = _time_ns() // 1000
     sec = us // 1_000_000
     cached_sec, prefix = _cache
     if sec != cached_sec:
         prefix = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(sec))
         _cache = (sec, prefix)
-    return "%s%06dZ" % (prefix, us - sec * 1_000_000)
+    return f"{prefix}{us - sec * 1_000_000:06d}Z"
 
 
 def file_stamp() -> str:

@@ -55,12 +55,15 @@ class RunSummary:
                     self.errors += 1
                 ms = ev.get("duration_ms")
                 if isinstance(ms, (int, float)):
-                    item = SlowRun(float(ms), ev.get("name") or "?", started.get("query"),
-                                   "ok" if kind == events.RETRIEVER_END else "error")
-                    if len(self._slowest) < self._keep:
-                        heapq.heappush(self._slowest, item)
-                    else:
-                        heapq.heappushpop(self._slowest, item)
+                    heap = self._slowest
+                    # Built only when it gets in (heappushpop keeps an item only above the smallest).
+                    if len(heap) < self._keep or float(ms) > heap[0].duration_ms:
+                        item = SlowRun(float(ms), ev.get("name") or "?", started.get("query"),
+                                       "ok" if kind == events.RETRIEVER_END else "error")
+                        if len(heap) < self._keep:
+                            heapq.heappush(heap, item)
+                        else:
+                            heapq.heappushpop(heap, item)
             elif kind == events.RETRY:
                 self.retries += 1
                 if ev.get("run_id") in self.in_flight:

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from rtrace.core.record.encode import safe_repr
+from rtrace.core.record.redact import SCALARS, Redactor
 
 # Ids come from ``.id``, else metadata "id" / "doc_id"; scores from a (doc, score)
 # pair, else a ``.score`` attribute, else metadata "score" / "relevance_score"
@@ -102,6 +103,12 @@ def _score_attr(item: Any) -> float | None:
 _plain: dict[type, bool] = {}
 
 
+def _redacted(doc: dict[str, Any], redact: Redactor | None) -> dict[str, Any]:
+    if redact is not None and doc["metadata"]:
+        doc["metadata"] = redact(doc["metadata"])
+    return doc
+
+
 def _is_plain(cls: type) -> bool:
     """Whether ``cls`` is a LangChain or rtrace ``Document`` class with no score of its own
     (``record_documents`` then reads its three fields directly); cached per class."""
@@ -163,8 +170,10 @@ def record_document(item: Any, max_content: int | None = None) -> dict[str, Any]
     return {"id": doc_id, "page_content": content, "metadata": meta, "score": score}
 
 
-def record_documents(result: Any, max_content: int | None = None) -> list[dict[str, Any]]:
+def record_documents(result: Any, max_content: int | None = None, redact: Redactor | None = None) -> list[dict[str, Any]]:
     """Everything a retriever returned, as a list of recorded documents.
+
+    ``redact``: applied to each document's metadata in the same pass (as ``Redactor.documents``).
 
     Iterators and generators are not consumed (that would empty them for the
     caller): they record as no documents.
@@ -177,6 +186,9 @@ def record_documents(result: Any, max_content: int | None = None) -> list[dict[s
         items = result
     else:  # one document, a dict, a string, or a scalar: recorded as one item
         items = (result,)
+    if redact is not None and not redact:
+        redact = None
+    clean = redact.clean_keys if redact is not None else None
     try:
         out = []
         append = out.append
@@ -203,11 +215,14 @@ def record_documents(result: Any, max_content: int | None = None) -> list[dict[s
                             t = type(s)
                             score = s if t is float else float(s) if t is int else _MISSING
                         if score is _MISSING or (doc_id is not None and type(doc_id) is not str):
-                            append(record_document(item, max_content))
+                            append(_redacted(record_document(item, max_content), redact))
                             continue
+                        # Redactor.documents' check, inlined: keys known clean, scalar values.
+                        if clean is not None and not (clean.issuperset(meta) and SCALARS.issuperset(map(type, meta.values()))):
+                            meta = redact(meta)  # type: ignore[misc]
                     append({"id": doc_id, "page_content": content, "metadata": meta, "score": score})
                     continue
-            append(record_document(item, max_content))
+            append(_redacted(record_document(item, max_content), redact))
         return out
     except Exception:  # a hostile __getattr__ or __len__: record what we can
         return [{"id": None, "page_content": safe_repr(result), "metadata": {}, "score": None}]
