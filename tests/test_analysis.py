@@ -98,6 +98,52 @@ def test_stats_group_by_and_formats(tmp_path: Path) -> None:
     assert bad.returncode == 2 and bad.stderr == "rtrace: error: --by is one of name, tag, session or meta.KEY, not 'colour'\n"
 
 
+def test_stats_in_the_terminal_name_the_log_draw_latency_and_keep_numbers_whole(tmp_path: Path) -> None:
+    log = latency_log(tmp_path / "l.jsonl")
+    wide = rtrace("stats", log.name, "--slowest", "2", cwd=tmp_path, env={**ENV, "COLUMNS": "100"}).stdout
+    assert wide == """\
+rtrace stats: 110 retriever runs in l.jsonl
+name    runs  err  err%  retry   p50   p90   p99    max  self  docs  empty  latency
+Dense    100    4   4.0      0  50.2  90.2  98.7  100.0  50.5   1.8      8  ▁▁▁▁▂▃▅█
+Sparse    10    0   0.0     10  4.99  4.99  4.99   5.00  5.00   1.0      0  █
+────────────────────────────────────────────────────────────────────────────────────
+total    110    4   3.6     10  45.0  89.3  98.7  100.0  46.4   1.8      8
+
+slowest roots  (rtrace show --run ID)
+  100.0 ms  Dense  0000100  “q100”
+   99.0 ms  Dense  0000099  “q99”
+"""
+    narrow = rtrace("stats", log.name, "--slowest", "0", cwd=tmp_path, env={**ENV, "COLUMNS": "60"}).stdout.splitlines()
+    assert narrow[1:3] == ["name    runs  err  retry   p50   p90   p99    max  docs",
+                           "Dense    100    4      0  50.2  90.2  98.7  100.0   1.8"]  # columns go, no number is cut
+    assert all(len(line) <= 60 for line in narrow)
+
+
+def test_stats_slowest_roots_or_leaves_and_self_time(tmp_path: Path) -> None:
+    log = standard_log(tmp_path / "l.jsonl")
+
+    def slowest(*args: str) -> list[tuple[str, float]]:
+        data = json.loads(rtrace("stats", str(log), "--format", "json", *args, cwd=tmp_path).stdout)
+        return [(s["name"], s["duration_ms"]) for s in data["slowest"]]
+
+    assert slowest() == [("Slow", 2500.0), ("Flaky", 450.0), ("Hybrid", 20.0), ("Child", 1.0)]
+    assert slowest("--slowest-of", "leaves", "--slowest", "3") == [("Slow", 2500.0), ("Flaky", 450.0), ("Dense", 12.5)]
+    data = json.loads(rtrace("stats", str(log), "--format", "json", cwd=tmp_path).stdout)
+    assert data["logs"] == [str(log)]
+    dense = next(g for g in data["groups"] if g["group"] == "Dense")
+    assert dense["mean_self_ms"] == 12.5  # a leaf's own time is all its time (a parent's: test_show.test_sort_and_self_time)
+    bad = rtrace("stats", str(log), "--slowest-of", "middle", cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stderr == "rtrace: error: --slowest-of is one of roots, leaves, not 'middle'\n"
+
+
+def test_histogram_bins_hold_every_duration() -> None:
+    h = Histogram()
+    for v in [0.0, 1.0, 2.0, 4.0, 8.0, 1000.0]:
+        h.add(v)
+    bins = h.bins(8)
+    assert bins == [3, 1, 1, 0, 0, 0, 0, 1]  # log-scale bins from 1 ms to 1 s; zero counts in the first
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.floats(min_value=0.0, max_value=1e7, allow_nan=False), min_size=1, max_size=300),
        st.sampled_from([0.01, 0.5, 0.9, 0.99, 1.0]))

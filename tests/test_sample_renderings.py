@@ -112,3 +112,23 @@ def test_fanout_rendering(width: int, tmp_path: Path) -> None:
     queries = [line.split("“")[1].split("”")[0] for line in lines if line.startswith("✓ FanOut")]
     topics = ["bm25", "vector", "rerank", "chunk", "retry", "filter", "cache", "fusion", "ndcg", "index"]
     assert queries == [f"{topics[i % 10]} query {i}" for i in range(50)]  # start order, not finish order
+
+
+def test_fanout_timeline_draws_concurrent_runs_as_overlapping_bars(tmp_path: Path) -> None:
+    # Each FanOut gathers its three shards: all start before any ends, so their bars overlap.
+    raw = tmp_path / "raw.jsonl"
+    r = subprocess.run([sys.executable, "-m", "rtrace.cli", "run", "-q", "-o", str(raw), str(ROOT / "samples" / "fanout.py")],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=120, env=ENV)
+    assert r.returncode == 0, r.stderr
+    text = render(raw, 100, "timeline")
+    blocks = [b for b in text.split("\n\n") if "── trace" in b]
+    assert len(blocks) == 50
+    for block in blocks:
+        rows = block.splitlines()[-4:]
+        assert rows[0].startswith("✓ FanOut") and all(row.startswith("✓   Shard") for row in rows[1:])
+        spans = [(row.index("█"), row.rindex("█")) for row in rows]
+        fan_out, shards = spans[0], spans[1:]
+        assert max(a for a, _ in shards) <= min(b for _, b in shards)  # one moment when all three ran
+        # inside their parent's bar (a cell of slack: wall-clock starts, monotonic durations)
+        assert all(fan_out[0] <= a and b <= fan_out[1] + 1 for a, b in shards)
+        assert all(len(row) <= 100 for row in rows)
