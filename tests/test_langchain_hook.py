@@ -123,3 +123,28 @@ def test_a_hook_passed_by_hand_keeps_the_users_llm_start(tmp_path: Path) -> None
         seen[wrap] = [s[0] for s in mine.seen]
         assert [e["event"] for e in read_events(tmp_path / f"{wrap}.jsonl")][1:3] == ["llm_start", "llm_end"]
     assert seen == {False: ["llm_end"], True: ["llm_start", "llm_end"]}
+
+
+def test_an_rtrace_run_manager_handed_to_langchain_is_not_recorded_twice(tmp_path: Path) -> None:
+    """LangChain adds the hook unless the hook or the handler it stands for is already in the run:
+    an rtrace run's child manager (holding the handler itself) passed to a LangChain runnable."""
+    from langchain_core.runnables import RunnableLambda
+    from rtrace.core import Document, Retriever, trace_to
+
+    class Outer(Retriever):
+        def _get_relevant_documents(self, query: str, *, run_manager: Any) -> list[Any]:
+            lam = RunnableLambda(lambda q: [Document(q)])
+            return lam.invoke(query, {"callbacks": run_manager.get_child()}) + lam.invoke(query)
+
+    log = tmp_path / "t.jsonl"
+    with trace_to(log) as writer:  # as `rtrace run` does: a default handler, and LangChain's hook
+        lc_hook.install(writer)
+        try:
+            Outer().invoke("q")
+        finally:
+            lc_hook.uninstall(writer)
+    events = read_events(log)
+    starts = [e for e in events if e["event"].endswith("_start") and e["event"] != "session_start"]
+    assert [e["event"] for e in starts] == ["retriever_start", "chain_start", "chain_start"]
+    assert len({e["run_id"] for e in starts}) == 3
+    assert starts[1]["parent_run_id"] == starts[2]["parent_run_id"] == starts[0]["run_id"]

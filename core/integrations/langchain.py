@@ -91,7 +91,7 @@ class LangChainHook(BaseCallbackHandler):
         self.rtrace_handler = handler
         # The handler's own bound hooks, so a call costs no extra layer.
         for name in dir(BaseCallbackHandler):
-            if name.startswith("on_"):
+            if name.startswith("on_") and hasattr(handler, name):
                 setattr(self, name, getattr(handler, name))
 
     @property
@@ -139,12 +139,25 @@ def _noop(*args: Any, **kwargs: Any) -> None:
     return None
 
 
+class _StandsFor(type):
+    """``isinstance(h, cls)`` is True for one hook and the handler it stands for, nothing else."""
+
+    hook: LangChainHook
+
+    def __instancecheck__(cls, instance: Any) -> bool:
+        return instance is cls.hook or instance is cls.hook.rtrace_handler
+
+
 def _register(hook: LangChainHook) -> None:
     from langchain_core.tracers.context import register_configure_hook
 
-    # The default (not .set()) makes the hook visible in every thread and task.
+    # The default (not .set()) makes the hook visible in every thread and task. LangChain adds
+    # it unless a handler in the run is an instance of the class given: with this one, neither
+    # the hook nor its handler (passed in callbacks=, or in an rtrace run manager handed to
+    # LangChain) gets a second copy of every event.
     var: ContextVar[Any] = ContextVar(f"rtrace_langchain_{id(hook)}", default=hook)
-    register_configure_hook(var, inheritable=True)
+    stands_for = _StandsFor("RtraceHandler", (), {"hook": hook})
+    register_configure_hook(var, inheritable=True, handle_class=stands_for)  # type: ignore[arg-type]
     _installed.append((hook, var))
 
 
