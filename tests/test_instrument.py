@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+
 import asyncio
+import hashlib
 import os
 import subprocess
 import sys
@@ -62,7 +64,10 @@ def test_decorated_calls_nest_and_keep_results(tmp_path: Path, validate: Any) ->
     assert all(s["parent_run_id"] == root["run_id"] and s["trace_id"] == root["run_id"] for s in starts[1:])
     assert starts[2]["tags"] == ["bm25"] and starts[2]["metadata"] == {"index": "v3"}
     root_end = next(e for e in events if e["event"] == "retriever_end" and e["run_id"] == root["run_id"])
-    assert [(d["id"], d["score"]) for d in root_end["documents"]] == [("d0", 1.0), ("d1", 0.9), (None, 3.5)]
+    assert [(d["id"], d["score"]) for d in root_end["documents"]] == [
+        ("d0", 1.0), ("d1", 0.9), ("sha256:" + hashlib.sha256(b"sparse rrf").hexdigest()[:16], 3.5)]
+    # an id-less document gets a hash of its text, and says so; the others carry their own ids
+    assert [d.get("id_source") for d in root_end["documents"]] == [None, None, "content_hash"]
     assert events[-1]["event"] == "session_end"
 
 

@@ -194,13 +194,15 @@ def test_langchain_script_is_traced_unmodified(tmp_path: Path, validate: Any) ->
     events = validate(latest(tmp_path))
     starts = {e["run_id"]: e for e in events if e["event"].endswith("_start") and "run_id" in e}
     retrievers = [e for e in starts.values() if e["event"] == "retriever_start"]
-    assert [r["name"] for r in retrievers] == ["VectorStoreRetriever", "VectorStoreRetriever", "SourceFilterRetriever", "VectorStoreRetriever"]
+    assert [r["name"] for r in retrievers] == ["VectorStoreRetriever", "VectorStoreRetriever", "SourceFilterRetriever",
+                                               "VectorStoreRetriever", "RerankRetriever", "VectorStoreRetriever",
+                                               "KeywordReranker"]
     for r in retrievers[:2]:  # inside the chain: the chain is recorded as the parent
         assert starts[r["parent_run_id"]]["name"] == "RunnableSequence"
         assert r["trace_id"] == r["parent_run_id"]
     child = retrievers[3]
     assert child["parent_run_id"] == retrievers[2]["run_id"] and "filtered" in child["tags"]
-    assert len({e["run_id"] for e in events if e["event"] == "retriever_start"}) == 4  # no run twice
+    assert len({e["run_id"] for e in events if e["event"] == "retriever_start"}) == 7  # no run twice
     ends = [e for e in events if e["event"] == "retriever_end"]
     assert all(d["id"] for e in ends for d in e["documents"])  # LangChain document ids survive
 

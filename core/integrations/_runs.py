@@ -101,13 +101,15 @@ def _manager(targets: Sequence[Any], tags: Sequence[str], metadata: dict[str, An
 
 
 def start_retriever(targets: Sequence[Any], name: str, query: Any, *, tags: Sequence[str] = (),
-                    metadata: dict[str, Any] | None = None) -> FrameworkRun | None:
-    """A retriever run (or a rerank stage) named ``name`` for ``query``; None when nothing records."""
+                    metadata: dict[str, Any] | None = None, **fields: Any) -> FrameworkRun | None:
+    """A retriever run (or a rerank stage) named ``name`` for ``query``; None when nothing records.
+
+    ``fields``: what the handlers record first-class (``k``, ``input_documents`` of a rerank stage...)."""
     manager = _manager(targets, tags, metadata or {})
     if manager is None:
         return None
     run: CallbackManagerForRetrieverRun = manager.on_retriever_start(
-        {"name": name}, query if query is None or isinstance(query, str) else str(query), name=name)
+        {"name": name}, query if query is None or isinstance(query, str) else str(query), name=name, **fields)
     return FrameworkRun(run, "retriever")
 
 

@@ -21,13 +21,20 @@ def hook(name: str) -> ModuleType:
     return importlib.import_module(f"rtrace.core.integrations.{name}")
 
 
-def trace_frameworks(handler: Any = None, *, llamaindex: bool = True, haystack: bool = True) -> None:
+def trace_frameworks(handler: Any = None, *, llamaindex: bool = True, haystack: bool = True,
+                     langchain_scores: bool = True) -> None:
     """Record LlamaIndex and Haystack retrievals too (once each framework is imported).
 
     The one line a library user adds; runs then go wherever rtrace runs go
     (``trace_to``, ``RTRACE_OUTPUT``), and to ``handler`` if one is given.
-    LangChain needs no such line: pass ``callbacks=[JsonlHandler(...)]``, or use ``rtrace run``.
+    LangChain runs reach rtrace through ``callbacks=[JsonlHandler(...)]`` (or ``rtrace run``);
+    ``langchain_scores`` adds what its vector store retrievers drop: each document's score,
+    ``k`` and the search, embedding and rerank stages (``langchain_stores``).
     """
+    if langchain_scores:
+        from rtrace.core.integrations import langchain_stores
+
+        langchain_stores.install()
     for name, on in (("llamaindex", llamaindex), ("haystack", haystack)):
         if on:
             hook(name).install(handler)

@@ -34,7 +34,12 @@ _pending: list[Any] = []
 
 
 def install(handler: Any) -> None:
-    """Send every LangChain run in this process to ``handler`` (now, or once LangChain loads)."""
+    """Send every LangChain run in this process to ``handler`` (now, or once LangChain loads).
+
+    Vector store scores, requests and stages are captured too (``langchain_stores``)."""
+    from rtrace.core.integrations import langchain_stores
+
+    langchain_stores.install()
     hook = LangChainHook(handler)
     if HOOK_MODULE in sys.modules:
         _register(hook)
@@ -55,6 +60,10 @@ def uninstall(handler: Any) -> None:
         hooks = getattr(sys.modules.get(HOOK_MODULE), "_configure_hooks", None)
         if hooks is not None:
             hooks[:] = [h for h in hooks if h[0] is not item[1]]
+    if not _installed and not _pending:
+        from rtrace.core.integrations import langchain_stores
+
+        langchain_stores.uninstall()
 
 
 def installed_handlers() -> list[Any]:

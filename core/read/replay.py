@@ -29,14 +29,21 @@ from rtrace.core.times import ts_seconds
 
 
 class ScoredDocument(Document):
-    """A replayed document that keeps its recorded score."""
+    """A replayed document that keeps its recorded score (and the score's kind, the id's source)."""
 
-    __slots__ = ("score",)
+    __slots__ = ("score", "score_kind", "id_source")
 
     def __init__(self, page_content: str, metadata: dict[str, Any] | None = None, id: str | None = None,
-                 score: float | None = None) -> None:
+                 score: float | None = None, score_kind: str | None = None, id_source: str | None = None) -> None:
         super().__init__(page_content, metadata, id)
         self.score = score
+        self.score_kind = score_kind
+        self.id_source = id_source
+
+
+# First-class retriever_start fields passed back to the handlers as recorded.
+_START_FIELDS = ("k", "search_type", "score_threshold", "fetch_k", "vector_store", "embedding_provider",
+                 "embedding_model")
 
 
 _error_classes: dict[str, type[Exception]] = {}
@@ -99,9 +106,9 @@ class RecordedRetryState:
             self.outcome = None
 
 
-def documents(ev: dict[str, Any]) -> list[ScoredDocument]:
+def documents(ev: dict[str, Any], key: str = "documents") -> list[ScoredDocument]:
     """The recorded documents (entries that are not objects are left out; see ``has_document_list``)."""
-    docs = ev.get("documents")
+    docs = ev.get(key)
     out: list[ScoredDocument] = []
     for d in docs if isinstance(docs, list) else ():
         if not isinstance(d, dict):
@@ -109,7 +116,9 @@ def documents(ev: dict[str, Any]) -> list[ScoredDocument]:
         meta = d.get("metadata") if isinstance(d.get("metadata"), dict) else {}
         score = d.get("score") if isinstance(d.get("score"), (int, float)) else None
         content = d.get("page_content") if isinstance(d.get("page_content"), str) else ""
-        out.append(ScoredDocument(content, dict(meta), d.get("id"), score))
+        kind = d.get("score_kind") if isinstance(d.get("score_kind"), str) else None
+        source = d.get("id_source") if isinstance(d.get("id_source"), str) else None
+        out.append(ScoredDocument(content, dict(meta), d.get("id"), score, kind, source))
     return out
 
 
@@ -210,12 +219,18 @@ class Replayer:
         extra = {"duration_ms": data["duration_ms"]} if isinstance(data.get("duration_ms"), (int, float)) else {}
         if phase == "start":
             self.stats.runs += 1
-            rm = self._manager(data).on_retriever_start(None, data.get("query"), run_id=run_id, name=data.get("name"))
+            fields = {k: data[k] for k in _START_FIELDS if data.get(k) is not None}
+            if isinstance(data.get("input_documents"), list):
+                fields["input_documents"] = documents(data, "input_documents")
+            rm = self._manager(data).on_retriever_start(None, data.get("query"), run_id=run_id, name=data.get("name"),
+                                                        **fields)
             self.runs[str(run_id)] = rm
         elif phase == "end":
             docs = data.get("documents")
             if docs is not None and not (isinstance(docs, list) and all(isinstance(d, dict) for d in docs)):
                 self.stats.warn("retriever_end events whose documents are not a list of objects (replayed without those)")
+            if isinstance(data.get("score_source"), str):
+                extra["score_source"] = data["score_source"]
             self._run(data, run_id).on_retriever_end(documents(data), **extra)
             self.runs.pop(str(run_id), None)
         else:

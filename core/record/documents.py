@@ -8,6 +8,7 @@ ids and scores are kept wherever they can be found, and nothing raises.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -18,6 +19,20 @@ from rtrace.core.record.redact import SCALARS, Redactor
 # pair, else a ``.score`` attribute, else metadata "score" / "relevance_score"
 # (what Cohere/FlashRank rerankers set).
 CONTENT_KEYS = ("page_content", "content", "text")
+
+# Where a recorded id came from (``id_source``), so a reader knows whether two runs' ids are
+# comparable: the document's own id ("document"; "store" once a vector store is known to have
+# returned it), a metadata key ("metadata:KEY"), or, with no id at all, a hash of the text.
+# "document" is not written: a recorded id without ``id_source`` is the document's own.
+ID_DOCUMENT, ID_STORE, ID_CONTENT_HASH = "document", "store", "content_hash"
+_ID_META = {"id": "metadata:id", "doc_id": "metadata:doc_id"}
+
+CONTENT_MODES = ("full", "hash", "none")
+
+
+def content_hash(text: str) -> str:
+    """A short, stable stand-in for ``text`` (ids of id-less documents, ``--content hash``)."""
+    return "sha256:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 class Document:
@@ -89,15 +104,14 @@ _MISSING = object()
 _has_score: dict[type, bool] = {}
 
 
-def _score_attr(item: Any) -> float | None:
-    # Only for classes that define `score` (a replayed ScoredDocument, a dataclass...):
+def _has_score_attr(cls: type) -> bool:
+    # Only classes that define `score` (a replayed ScoredDocument, a dataclass...) are asked:
     # a missing attribute on a pydantic model (LangChain's Document) costs an exception.
-    cls = type(item)
     has = _has_score.get(cls)
     if has is None:
         has = _has_score[cls] = any("score" in vars(k) or "score" in getattr(k, "__annotations__", {})
                                     for k in cls.__mro__ if k is not object)
-    return _number(getattr(item, "score", None)) if has else None
+    return has
 
 
 _plain: dict[type, bool] = {}
@@ -130,11 +144,15 @@ def record_document(item: Any, max_content: int | None = None) -> dict[str, Any]
         if s is not None:
             item, score = item[0], s
     content = getattr(item, "page_content", _MISSING)
+    kind = given_source = None
     if content is not _MISSING:
         meta = getattr(item, "metadata", None)
         doc_id = getattr(item, "id", None)
-        if score is None:
-            score = _score_attr(item)
+        if _has_score_attr(type(item)):  # a replayed document: its recorded score, kind and id source
+            if score is None:
+                score = _number(getattr(item, "score", None))
+            kind = getattr(item, "score_kind", None)
+            given_source = getattr(item, "id_source", None)
     elif isinstance(item, Mapping):
         content = None
         for key in CONTENT_KEYS:
@@ -149,11 +167,16 @@ def record_document(item: Any, max_content: int | None = None) -> dict[str, Any]
         content, meta, doc_id = (item if type(item) is str else safe_repr(item)), None, None
     if type(meta) is not dict:
         meta = {} if meta is None else dict(meta) if isinstance(meta, Mapping) else {"value": meta}
+    source = ID_DOCUMENT
     if meta:
         if doc_id is None:
             doc_id = meta.get("id")
             if doc_id is None:
                 doc_id = meta.get("doc_id")
+                if doc_id is not None:
+                    source = _ID_META["doc_id"]
+            else:
+                source = _ID_META["id"]
         if score is None:
             s = meta.get("score")
             if s is None:
@@ -162,12 +185,42 @@ def record_document(item: Any, max_content: int | None = None) -> dict[str, Any]
                 score = _number(s)
     if type(content) is not str:
         content = "" if content is None else safe_repr(content)
-    if doc_id is not None and type(doc_id) is not str:
+    if doc_id is None:
+        doc_id, source = content_hash(content), ID_CONTENT_HASH
+    elif type(doc_id) is not str:
         doc_id = _id(doc_id)
     if max_content is not None and len(content) > max_content:
-        return {"id": doc_id, "page_content": content[:max_content], "metadata": meta,
-                "score": score, "content_length": len(content)}
-    return {"id": doc_id, "page_content": content, "metadata": meta, "score": score}
+        rec = {"id": doc_id, "page_content": content[:max_content], "metadata": meta,
+               "score": score, "content_length": len(content)}
+    else:
+        rec = {"id": doc_id, "page_content": content, "metadata": meta, "score": score}
+    if given_source is not None and type(given_source) is str:
+        source = given_source
+    if source is not ID_DOCUMENT:  # absent: the document's own id (the common case, kept short)
+        rec["id_source"] = source
+    if kind is not None and type(kind) is str:
+        rec["score_kind"] = kind
+    return rec
+
+
+def apply_content_mode(docs: list[dict[str, Any]], mode: str) -> None:
+    """``--content hash|none``: each document's text replaced by its hash or by nothing; ids,
+    scores, metadata and ``content_length`` (the original length) stay."""
+    if mode == "full":
+        return
+    for doc in docs:
+        text = doc.get("page_content")
+        if not isinstance(text, str):
+            continue
+        doc.setdefault("content_length", len(text))
+        doc["page_content"] = content_hash(text) if mode == "hash" else ""
+
+
+def content_text(text: Any, mode: str) -> Any:
+    """A query under ``--content``: as is, its hash, or ``""``."""
+    if mode == "full" or not isinstance(text, str):
+        return text
+    return content_hash(text) if mode == "hash" else ""
 
 
 def record_documents(result: Any, max_content: int | None = None, redact: Redactor | None = None) -> list[dict[str, Any]]:
@@ -202,12 +255,12 @@ def record_documents(result: Any, max_content: int | None = None, redact: Redact
                 content, meta, doc_id = item.page_content, item.metadata, item.id
                 if type(content) is str and type(meta) is dict and (doc_id is None or type(doc_id) is str) \
                         and (max_content is None or len(content) <= max_content):
-                    score = None
+                    score = source = None
                     if meta:
                         if doc_id is None:
-                            doc_id = meta.get("id")
+                            doc_id, source = meta.get("id"), "metadata:id"
                             if doc_id is None:
-                                doc_id = meta.get("doc_id")
+                                doc_id, source = meta.get("doc_id"), "metadata:doc_id"
                         s = meta.get("score")
                         if s is None:
                             s = meta.get("relevance_score")
@@ -220,7 +273,13 @@ def record_documents(result: Any, max_content: int | None = None, redact: Redact
                         # Redactor.documents' check, inlined: keys known clean, scalar values.
                         if clean is not None and not (clean.issuperset(meta) and SCALARS.issuperset(map(type, meta.values()))):
                             meta = redact(meta)  # type: ignore[misc]
-                    append({"id": doc_id, "page_content": content, "metadata": meta, "score": score})
+                    if doc_id is None:
+                        doc_id, source = content_hash(content), ID_CONTENT_HASH
+                    if source is None:
+                        append({"id": doc_id, "page_content": content, "metadata": meta, "score": score})
+                    else:
+                        append({"id": doc_id, "page_content": content, "metadata": meta, "score": score,
+                                "id_source": source})
                     continue
             append(_redacted(record_document(item, max_content), redact))
         return out

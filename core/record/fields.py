@@ -70,3 +70,35 @@ def session_fields(version: str) -> dict[str, Any]:
         "rtrace_version": version,
         "cwd": os.getcwd(),
     }
+
+
+# What a retrieval asked for, as first-class retriever_start fields: given by the caller
+# (``on_retriever_start(..., k=4)``, a framework hook), else LangChain's ``ls_*`` metadata.
+REQUEST_KEYS = ("k", "search_type", "score_threshold", "fetch_k", "vector_store", "embedding_provider",
+                "embedding_model")
+_LS_KEYS = (("ls_vector_store_provider", "vector_store"), ("ls_embedding_provider", "embedding_provider"),
+            ("ls_embedding_model", "embedding_model"))
+
+
+def request_fields(metadata: dict[str, Any] | None, given: dict[str, Any]) -> dict[str, Any]:
+    """``k``, ``search_type``, ``score_threshold``, ``fetch_k``, ``vector_store``,
+    ``embedding_provider``, ``embedding_model`` where known (never raises)."""
+    out: dict[str, Any] = {}
+    if metadata:
+        for ls_key, key in _LS_KEYS:
+            value = metadata.get(ls_key)
+            if isinstance(value, str) and value:
+                out[key] = value
+    for key in REQUEST_KEYS:
+        value = given.get(key)
+        if value is None:
+            continue
+        if key in ("k", "fetch_k"):
+            if isinstance(value, int) and not isinstance(value, bool):
+                out[key] = value
+        elif key == "score_threshold":
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                out[key] = float(value)
+        elif isinstance(value, str):
+            out[key] = value
+    return out

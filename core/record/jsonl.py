@@ -24,10 +24,10 @@ import orjson
 from rtrace.core import events
 from rtrace.core.errors import warn
 from rtrace.core.process import forks
-from rtrace.core.record import dispatch, lineage
-from rtrace.core.record.documents import record_documents
+from rtrace.core.record import capture, dispatch, lineage
+from rtrace.core.record.documents import CONTENT_MODES, apply_content_mode, content_text, record_documents
 from rtrace.core.record.encode import OPTIONS, dumps_line
-from rtrace.core.record.fields import error_fields, retry_fields, session_fields
+from rtrace.core.record.fields import error_fields, request_fields, retry_fields, session_fields
 from rtrace.core.record.handlers import BaseCallbackHandler
 from rtrace.core.record.ids import uuid7, uuid_str
 from rtrace.core.record.redact import Redactor
@@ -41,6 +41,26 @@ _dumps = orjson.dumps
 # The first try for every line. Without OPT_NON_STR_KEYS (~0.6 µs a line): a dict with a
 # non-string key makes orjson raise, and the line then goes through dumps_line, which has it.
 _FAST_OPTIONS = orjson.OPT_APPEND_NEWLINE  # numpy values too (~0.3 µs a line) go to dumps_line
+
+ENV_CONTENT = "RTRACE_CONTENT"
+
+
+def content_mode(mode: str | None) -> str:
+    """``full``, ``hash`` or ``none``: the argument, else ``$RTRACE_CONTENT``, else ``full``.
+
+    A bad argument raises ValueError; a bad environment value warns and records no text at all
+    (whoever set it asked for privacy)."""
+    if mode is not None:
+        if mode not in CONTENT_MODES:
+            raise ValueError(f"content is one of {', '.join(CONTENT_MODES)}, not {mode!r}")
+        return mode
+    env = os.environ.get(ENV_CONTENT)
+    if not env:
+        return "full"
+    if env not in CONTENT_MODES:
+        warn(f"{ENV_CONTENT}={env!r} is not one of {', '.join(CONTENT_MODES)}; recording no text")
+        return "none"
+    return env
 
 
 def _name(name: Any, serialized: Any, default: str) -> str:
@@ -74,7 +94,9 @@ class JsonlHandler(BaseCallbackHandler):
     ``redact``: metadata keys whose values are replaced (default: api_key,
     authorization, password, token, secret; ``()`` for none). ``max_content``:
     truncate each document's ``page_content`` to this many characters, recording
-    the original ``content_length``. ``root_tags`` / ``root_metadata``: added to
+    the original ``content_length``. ``content``: ``"full"`` (default, or ``$RTRACE_CONTENT``),
+    ``"hash"`` or ``"none"``: query and document text recorded as is, as a hash, or not at all
+    (ids, scores, metadata and lengths stay). ``root_tags`` / ``root_metadata``: added to
     every root run. ``observers``: called with each event after it is written
     (a summary, a live view); an observer that raises is dropped with a warning. ``reopen_path``: for a
     descriptor, where to reopen the log if the program closes it. Never raises into traced code: a path that
@@ -98,7 +120,9 @@ class JsonlHandler(BaseCallbackHandler):
         observers: Sequence[Callable[[dict[str, Any]], None]] = (),
         name: str | None = None,
         reopen_path: str | None = None,
+        content: str | None = None,
     ) -> None:
+        self.content = content_mode(content)
         self._lock = threading.Lock()
         self._sink: Sink | None = None
         self._file: IO[bytes] | None = None
@@ -202,6 +226,8 @@ class JsonlHandler(BaseCallbackHandler):
             "v": 1, "seq": self._seq, "ts": utc_now_iso(), "event": events.SESSION_START,
             "session_id": self._session_id, **session_fields(__version__), **self._session_extra,
         }
+        if self.content != "full":
+            ev["content"] = self.content
         self._write(dumps_line(ev))
         if self.observers:
             self._notify(ev)
@@ -326,20 +352,38 @@ class JsonlHandler(BaseCallbackHandler):
         rid = uuid_str(run_id)
         pid, trace = lineage.link(run_id, parent_run_id, runs, rid)
         runs[run_id] = _Run(rid, pid, trace, name, _ns())
+        if query is not None and type(query) is not str:
+            query = str(query)
         ev = {
             "v": 1, "seq": 0, "ts": "", "event": events.RETRIEVER_START, "session_id": self._session_id,
             "run_id": rid, "parent_run_id": pid, "trace_id": trace, "name": name,
             "tags": list(tags) if tags else [], "metadata": self.redact(metadata) if metadata else {},
-            "query": query if query is None or type(query) is str else str(query),
+            "query": query if self.content == "full" else content_text(query, self.content),
         }
         if pid is None and (self.root_tags or self.root_metadata):
             ev["tags"] += [t for t in self.root_tags if t not in ev["tags"]]
             ev["metadata"] = {**ev["metadata"], **self.root_metadata}
+        if self.content != "full" and isinstance(query, str):
+            ev["query_length"] = len(query)
+        cap = capture.current()
+        asked = cap.bind(run_id, parent_run_id, self) if cap is not None else None
+        if metadata or kwargs or asked:
+            ev.update(request_fields(metadata, {**asked, **kwargs} if asked else kwargs))
+        given = kwargs.get("input_documents")
+        if isinstance(given, list):  # a rerank stage: what it was given, to compare with what it returned
+            docs = record_documents(given, self.max_content)
+            self.redact.documents(docs)
+            apply_content_mode(docs, self.content)
+            ev["input_documents"] = docs
         self._emit(ev)
 
     def on_retriever_end(self, documents: Sequence[Any], *, run_id: UUID,
                          parent_run_id: UUID | None = None, **kwargs: Any) -> None:
         docs = record_documents(documents, self.max_content, self.redact)
+        cap = capture.current()
+        source = cap.annotate(run_id, documents, docs) if cap is not None else None
+        if self.content != "full":
+            apply_content_mode(docs, self.content)
         run = self._runs.pop(run_id, None)
         if run is None or "duration_ms" in kwargs:  # an unseen run, or a replay's recorded duration
             if run is not None:
@@ -352,6 +396,10 @@ class JsonlHandler(BaseCallbackHandler):
                 "name": run.name, "duration_ms": (_ns() - run.t0) // 1000 / 1000,
             }
         ev["documents"] = docs
+        if source is None and isinstance(kwargs.get("score_source"), str):
+            source = kwargs["score_source"]  # a replay of a recorded run
+        if source is not None:
+            ev["score_source"] = source
         self._emit(ev)
 
     def on_retriever_error(self, error: BaseException, *, run_id: UUID,

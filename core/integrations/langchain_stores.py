@@ -1,0 +1,514 @@
+"""What LangChain's vector store retrievers compute and then drop: scores, k, stages.
+
+``VectorStoreRetriever`` asks its store for documents and scores, then returns the
+documents alone, so no callback ever sees a score. While installed (``rtrace run``
+with LangChain on, or ``install()`` in a library), this module:
+
+- wraps ``BaseRetriever.invoke`` / ``ainvoke`` so each retriever call has a
+  ``RunCapture`` (``rtrace.core.record.capture``): what was asked (``k``,
+  ``search_type``, ``score_threshold``, ``fetch_k``, the embedding model) and the
+  scores computed inside it. The first retriever run that starts inside the call
+  binds the capture; rtrace's handlers record the request on ``retriever_start``
+  and put the scores on the documents of ``retriever_end``;
+- wraps, class by class as retrievers meet them, the vector store methods that
+  compute scores (``similarity_search_with_score``, ``..._by_vector``, InMemory's
+  ``_similarity_search_with_score_by_vector``, FAISS's
+  ``max_marginal_relevance_search_with_score_by_vector``, the ``..._relevance_scores``
+  family). Each notes ``(document, score)`` keyed by the very document object it
+  returned; when the retriever hands back that object, its score is recorded with
+  its kind: ``similarity`` (InMemory's cosine, inner products), ``distance`` (L2,
+  cosine distance) or ``relevance`` (LangChain's 0-1 normalised score). The outermost
+  call wins, so ``similarity_score_threshold`` records the relevance it filtered on.
+  MMR records each chosen document's similarity (or distance) to the query as its
+  store computed it (not an MMR score: stores compute none to keep);
+- records stages as child runs of the retriever run: the vector search (a chain run,
+  ``rtrace_stage="search"``), the query embedding (``rtrace_stage="embedding"``) and
+  a ``BaseDocumentCompressor`` (a retriever run, ``rtrace_stage="rerank"``, with the
+  documents it was given as ``input_documents`` and the ones it returned).
+
+Nothing the user's code calls or receives changes, and no extra search runs: the
+wrappers call the original with the same arguments and return its result as is.
+Outside a recorded retriever call a wrapper costs one context-variable read. An
+exception passes through unchanged, without a frame of rtrace in its traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import threading
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+from rtrace.core.integrations import _hooks, _runs
+from rtrace.core.record import capture, context
+from rtrace.core.record.managers import ParentRunManager
+
+HOOK_MODULE = "langchain_core.retrievers"
+
+# Methods whose results are (document, score, ...) tuples in the store's own measure.
+RAW_SCORES = (
+    "similarity_search_with_score", "asimilarity_search_with_score",
+    "similarity_search_with_score_by_vector", "asimilarity_search_with_score_by_vector",
+    "_similarity_search_with_score_by_vector",  # InMemoryVectorStore: (doc, similarity, vector)
+    "max_marginal_relevance_search_with_score_by_vector",  # FAISS
+    "amax_marginal_relevance_search_with_score_by_vector",
+)
+RELEVANCE_SCORES = (
+    "similarity_search_with_relevance_scores", "asimilarity_search_with_relevance_scores",
+    "_similarity_search_with_relevance_scores", "_asimilarity_search_with_relevance_scores",
+    "similarity_search_by_vector_with_relevance_scores",  # Chroma
+)
+# What retrievers call first: the search stage spans the outermost of these.
+SEARCHES = (
+    "similarity_search", "asimilarity_search", "similarity_search_by_vector", "asimilarity_search_by_vector",
+    "max_marginal_relevance_search", "amax_marginal_relevance_search",
+    "max_marginal_relevance_search_by_vector", "amax_marginal_relevance_search_by_vector",
+)
+EMBED = ("embed_query", "aembed_query")
+COMPRESS = ("compress_documents", "acompress_documents")
+
+_lock = threading.Lock()
+_patches: list[tuple[type, str, Any]] = []  # (class, attribute, original): what uninstall restores
+_patched: set[tuple[type, str]] = set()
+_seen: set[type] = set()  # store / embeddings / compressor classes already looked at
+_installed = False
+_k_defaults: dict[tuple[type, str], Any] = {}
+
+
+def install() -> None:
+    """Capture scores, requests and stages of LangChain retrievers (now, or once LangChain loads)."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    _hooks.when_imported(HOOK_MODULE, _patch_retrievers, "LangChain scores")
+
+
+def uninstall() -> None:
+    """Undo every patch (the classes get their own methods back)."""
+    global _installed
+    _hooks.cancel(HOOK_MODULE, _patch_retrievers)
+    with _lock:
+        for cls, name, original in reversed(_patches):
+            setattr(cls, name, original)
+        _patches.clear()
+        _patched.clear()
+        _seen.clear()
+        _installed = False
+
+
+def installed() -> bool:
+    return _installed
+
+
+# patching -----------------------------------------------------------------
+
+
+def _patch_retrievers(module: ModuleType) -> None:
+    base = module.BaseRetriever
+    for name, make in (("invoke", _wrap_invoke), ("ainvoke", _wrap_ainvoke)):
+        _patch(base, name, make)
+
+
+def _patch(cls: type, name: str, make: Callable[[Any], Any]) -> None:
+    """Wrap ``cls.name`` where it is defined (so every subclass that inherits it is covered)."""
+    for owner in cls.__mro__:
+        if owner is object:
+            return
+        original = vars(owner).get(name)
+        if original is None:
+            continue
+        if not inspect.isfunction(original):  # a staticmethod, a property: not ours to wrap
+            return
+        with _lock:
+            if (owner, name) in _patched:
+                return
+            wrapper = make(original)
+            setattr(owner, name, wrapper)
+            _patches.append((owner, name, original))
+            _patched.add((owner, name))
+        return
+
+
+def _hide(error: BaseException, code: Any) -> None:
+    # The wrapper's own frame out of the traceback: the user sees what they would without rtrace.
+    tb = error.__traceback__
+    if tb is not None and tb.tb_frame.f_code is code:
+        error.__traceback__ = tb.tb_next
+
+
+def _discover(retriever: Any) -> dict[str, Any]:
+    """Wrap the store, embeddings and compressor this retriever uses; return what it asks for."""
+    request: dict[str, Any] = {}
+    store = getattr(retriever, "vectorstore", None)
+    if store is not None and type(store) not in _seen:
+        _seen_store(type(store))
+    if store is not None:
+        embeddings = _embeddings(store)
+        if embeddings is not None:
+            if type(embeddings) not in _seen:
+                _seen.add(type(embeddings))
+                for name in EMBED:
+                    _patch(type(embeddings), name, _wrap_embed)
+            model = _model_name(embeddings)
+            if model:
+                request["embedding_model"] = model
+        search_type = getattr(retriever, "search_type", None)
+        kwargs = getattr(retriever, "search_kwargs", None)
+        if isinstance(search_type, str):
+            request["search_type"] = search_type
+        if isinstance(kwargs, dict):
+            k = kwargs.get("k")
+            request["k"] = k if k is not None else _default(type(store), search_type, "k")
+            if kwargs.get("score_threshold") is not None:
+                request["score_threshold"] = kwargs["score_threshold"]
+            if search_type == "mmr":
+                fetch_k = kwargs.get("fetch_k")
+                request["fetch_k"] = fetch_k if fetch_k is not None else _default(type(store), search_type, "fetch_k")
+        request["vector_store"] = type(store).__name__
+    for compressor in _compressors(retriever):
+        if type(compressor) not in _seen:
+            _seen.add(type(compressor))
+            for name in COMPRESS:
+                _patch(type(compressor), name, _wrap_compress)
+    return request
+
+
+def _compressors(retriever: Any) -> list[Any]:
+    """The document compressors (rerankers) a retriever holds: ``base_compressor`` of
+    ContextualCompressionRetriever, or any field of a user's retriever, and a pipeline's parts."""
+    from langchain_core.documents import BaseDocumentCompressor
+
+    fields = getattr(retriever, "__dict__", None)
+    found = [v for v in (fields.values() if isinstance(fields, dict) else ()) if isinstance(v, BaseDocumentCompressor)]
+    for compressor in list(found):
+        parts = getattr(compressor, "transformers", None)  # DocumentCompressorPipeline
+        if isinstance(parts, list):
+            found += [p for p in parts if isinstance(p, BaseDocumentCompressor)]
+    return found
+
+
+def _seen_store(cls: type) -> None:
+    _seen.add(cls)
+    for name in RAW_SCORES:
+        _patch(cls, name, functools.partial(_wrap_store, name=name, relevance=False, search=False))
+    for name in RELEVANCE_SCORES:
+        _patch(cls, name, functools.partial(_wrap_store, name=name, relevance=True, search=False))
+    for name in SEARCHES:
+        _patch(cls, name, functools.partial(_wrap_store, name=name, relevance=False, search=True))
+
+
+def _embeddings(store: Any) -> Any:
+    try:
+        embeddings = store.embeddings  # a property on most stores
+    except Exception:
+        embeddings = None
+    if embeddings is None:
+        embeddings = getattr(store, "embedding", None)
+    return embeddings if hasattr(embeddings, "embed_query") else None
+
+
+def _model_name(embeddings: Any) -> str | None:
+    for attr in ("model", "model_name", "model_id"):
+        value = getattr(embeddings, attr, None)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _default(cls: type, search_type: Any, param: str) -> Any:
+    """The store's own default for ``param`` of the method the search type calls (k=4 mostly)."""
+    method = {"mmr": "max_marginal_relevance_search",
+              "similarity_score_threshold": "similarity_search_with_relevance_scores"}.get(search_type,
+                                                                                           "similarity_search")
+    key = (cls, method + "." + param)
+    if key not in _k_defaults:
+        value = None
+        try:
+            fn = getattr(cls, method)
+            fn = inspect.unwrap(fn)
+            p = inspect.signature(fn).parameters.get(param)
+            if p is not None and isinstance(p.default, int):
+                value = p.default
+        except Exception:
+            pass
+        _k_defaults[key] = value
+    return _k_defaults[key]
+
+
+# score kinds --------------------------------------------------------------
+
+
+def raw_kind(store: Any, owner: type) -> str | None:
+    """What the raw scores of ``store``'s ``owner`` class mean: ``similarity``, ``distance`` or unknown."""
+    if owner.__name__ == "InMemoryVectorStore":
+        return "similarity"  # cosine similarity (langchain_core.vectorstores.in_memory)
+    strategy = getattr(store, "distance_strategy", None)  # FAISS and stores using LangChain's DistanceStrategy
+    if strategy is not None:
+        value = str(getattr(strategy, "value", strategy)).upper()
+        return "similarity" if value in ("MAX_INNER_PRODUCT", "DOT_PRODUCT", "JACCARD") else "distance"
+    try:
+        fn = store._select_relevance_score_fn()
+    except Exception:
+        return None
+    fn = getattr(fn, "__func__", fn)
+    from langchain_core.vectorstores import VectorStore
+
+    if fn in (VectorStore._euclidean_relevance_score_fn, VectorStore._cosine_relevance_score_fn):
+        return "distance"  # what these functions take: Chroma's l2 / cosine spaces, among others
+    return None
+
+
+# stages -------------------------------------------------------------------
+
+
+class _Stage:
+    """A stage run under the capture's retriever run; ``close`` ends it (or records the error)."""
+
+    __slots__ = ("cap", "kind", "run", "token")
+
+    def __init__(self, cap: capture.RunCapture, kind: str, start: Callable[[], Any]) -> None:
+        self.cap, self.kind, self.run, self.token = cap, kind, None, None
+        cap.stages.add(kind)
+        try:
+            if len(cap.stages) == 1:  # the first stage: nest it under the LangChain retriever run
+                self.token = context.set_current_run(ParentRunManager(
+                    run_id=cap.run_id, handlers=list(cap.handlers), inheritable_handlers=list(cap.handlers),
+                    parent_run_id=cap.parent_run_id))
+            self.run = start()
+        except Exception:
+            self.run = None
+
+    def close(self, error: BaseException | None = None, documents: Any = None) -> None:
+        self.cap.stages.discard(self.kind)
+        try:
+            if self.run is not None:
+                if error is not None:
+                    self.run.error(error)
+                else:
+                    self.run.end(documents)
+        except Exception:
+            pass
+        finally:
+            if self.token is not None:
+                try:
+                    context.reset_current_run(self.token)
+                except ValueError:
+                    pass
+
+
+def _active(kind: str) -> capture.RunCapture | None:
+    """The capture of the retriever run this call belongs to, when a stage of ``kind`` may open."""
+    cap = capture.current()
+    if cap is None or cap.run_id is None or not cap.handlers:
+        return None
+    return cap
+
+
+def _search_stage(cap: capture.RunCapture, store: Any, name: str) -> _Stage | None:
+    if "search" in cap.stages:
+        return None
+    meta = {_runs.STAGE_KEY: "search", "method": name, "vector_store": type(store).__name__}
+    return _Stage(cap, "search", lambda: _runs.start_chain([], f"{type(store).__name__}.{name}", metadata=meta))
+
+
+def _wrap_store(original: Any, *, name: str, relevance: bool, search: bool) -> Any:
+    owner_name = original.__qualname__.rpartition(".")[0]
+
+    def finish(cap: capture.RunCapture, store: Any, result: Any) -> None:
+        if search or not isinstance(result, list):
+            return
+        try:
+            owner = next((k for k in type(store).__mro__ if k.__name__ == owner_name), type(store))
+            kind = "relevance" if relevance else raw_kind(store, owner)
+            cap.note(result, kind, f"{type(store).__name__}.{name}")
+        except Exception:
+            pass
+
+    if inspect.iscoroutinefunction(original):
+        @functools.wraps(original)
+        async def awrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            cap = _active("search")
+            if cap is None:
+                return await original(self, *args, **kwargs)
+            stage = _search_stage(cap, self, name)
+            try:
+                result = await original(self, *args, **kwargs)
+            except BaseException as e:
+                if stage is not None:
+                    stage.close(e)
+                _hide(e, awrapper.__code__)
+                raise
+            finish(cap, self, result)
+            if stage is not None:
+                stage.close()
+            return result
+
+        return awrapper
+
+    @functools.wraps(original)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        cap = _active("search")
+        if cap is None:
+            return original(self, *args, **kwargs)
+        stage = _search_stage(cap, self, name)
+        try:
+            result = original(self, *args, **kwargs)
+        except BaseException as e:
+            if stage is not None:
+                stage.close(e)
+            _hide(e, wrapper.__code__)
+            raise
+        finish(cap, self, result)
+        if stage is not None:
+            stage.close()
+        return result
+
+    return wrapper
+
+
+def _embed_stage(cap: capture.RunCapture, embeddings: Any) -> _Stage | None:
+    if "embedding" in cap.stages:
+        return None
+    meta: dict[str, Any] = {_runs.STAGE_KEY: "embedding", "texts": 1}
+    model = _model_name(embeddings)
+    if model:
+        meta["embedding_model"] = model
+    return _Stage(cap, "embedding", lambda: _runs.start_chain([], type(embeddings).__name__, metadata=meta))
+
+
+def _wrap_embed(original: Any) -> Any:
+    if inspect.iscoroutinefunction(original):
+        @functools.wraps(original)
+        async def awrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            cap = _active("embedding")
+            stage = _embed_stage(cap, self) if cap is not None else None
+            if stage is None:
+                return await original(self, *args, **kwargs)
+            try:
+                result = await original(self, *args, **kwargs)
+            except BaseException as e:
+                stage.close(e)
+                _hide(e, awrapper.__code__)
+                raise
+            stage.close()
+            return result
+
+        return awrapper
+
+    @functools.wraps(original)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        cap = _active("embedding")
+        stage = _embed_stage(cap, self) if cap is not None else None
+        if stage is None:
+            return original(self, *args, **kwargs)
+        try:
+            result = original(self, *args, **kwargs)
+        except BaseException as e:
+            stage.close(e)
+            _hide(e, wrapper.__code__)
+            raise
+        stage.close()
+        return result
+
+    return wrapper
+
+
+def _rerank_stage(cap: capture.RunCapture, compressor: Any, args: tuple[Any, ...],
+                  kwargs: dict[str, Any]) -> _Stage | None:
+    if "rerank" in cap.stages:
+        return None
+    documents = args[0] if args else kwargs.get("documents")
+    query = args[1] if len(args) > 1 else kwargs.get("query")
+    given = list(documents) if isinstance(documents, (list, tuple)) else []
+    meta: dict[str, Any] = {_runs.STAGE_KEY: "rerank", "input_documents": len(given)}
+    top = getattr(compressor, "top_n", None)
+    if isinstance(top, int) and not isinstance(top, bool):
+        meta["top_n"] = top
+    name = type(compressor).__name__
+    return _Stage(cap, "rerank", lambda: _runs.start_retriever([], name, query, metadata=meta,
+                                                               input_documents=given))
+
+
+def _wrap_compress(original: Any) -> Any:
+    if inspect.iscoroutinefunction(original):
+        @functools.wraps(original)
+        async def awrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            cap = _active("rerank")
+            stage = _rerank_stage(cap, self, args, kwargs) if cap is not None else None
+            if stage is None:
+                return await original(self, *args, **kwargs)
+            try:
+                result = await original(self, *args, **kwargs)
+            except BaseException as e:
+                stage.close(e)
+                _hide(e, awrapper.__code__)
+                raise
+            stage.close(documents=list(result) if isinstance(result, (list, tuple)) else [])
+            return result
+
+        return awrapper
+
+    @functools.wraps(original)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        cap = _active("rerank")
+        stage = _rerank_stage(cap, self, args, kwargs) if cap is not None else None
+        if stage is None:
+            return original(self, *args, **kwargs)
+        try:
+            result = original(self, *args, **kwargs)
+        except BaseException as e:
+            stage.close(e)
+            _hide(e, wrapper.__code__)
+            raise
+        stage.close(documents=list(result) if isinstance(result, (list, tuple)) else [])
+        return result
+
+    return wrapper
+
+
+# retriever calls ----------------------------------------------------------
+
+
+def _request(retriever: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    try:
+        request = _discover(retriever)
+        k = kwargs.get("k")  # invoke(query, k=2) reaches the search when the retriever takes kwargs
+        if isinstance(k, int) and not isinstance(k, bool) and "k" in request:
+            request["k"] = k
+        return request
+    except Exception:
+        return {}
+
+
+def _wrap_invoke(original: Any) -> Any:
+    @functools.wraps(original)
+    def invoke(self: Any, *args: Any, **kwargs: Any) -> Any:
+        token = capture.enter(capture.RunCapture(_request(self, kwargs)))
+        try:
+            return original(self, *args, **kwargs)
+        except BaseException as e:
+            _hide(e, invoke.__code__)
+            raise
+        finally:
+            capture.leave(token)
+
+    return invoke
+
+
+def _wrap_ainvoke(original: Any) -> Any:
+    @functools.wraps(original)
+    async def ainvoke(self: Any, *args: Any, **kwargs: Any) -> Any:
+        token = capture.enter(capture.RunCapture(_request(self, kwargs)))
+        try:
+            return await original(self, *args, **kwargs)
+        except BaseException as e:
+            _hide(e, ainvoke.__code__)
+            raise
+        finally:
+            capture.leave(token)
+
+    return ainvoke
+
