@@ -441,3 +441,14 @@ def test_export_uses_the_recorded_trace_of_a_child_run_written_after_its_parent_
              for ss in rs["scopeSpans"] for s in ss["spans"]]
     by_name = {s["name"]: s for s in spans}
     assert by_name["retrieval Late"]["traceId"] == by_name["retrieval Parent"]["traceId"] == rid(1).replace("-", "")
+
+
+def test_dash_o_dash_into_a_file_holds_the_childrens_runs(tmp_path: Path) -> None:
+    _setup(tmp_path)
+    with (tmp_path / "out.jsonl").open("wb") as out:
+        r = subprocess.run([*RTRACE, "run", "-q", "-o", "-", "fan.py"], cwd=tmp_path, stdout=out,
+                           stderr=subprocess.PIPE, text=True, timeout=120, env=ENV)
+    assert r.returncode == 0, r.stderr
+    events = read_events(tmp_path / "out.jsonl")
+    assert sum(e["event"] == "retriever_start" for e in events) == 12
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fan.py", "other.py", "out.jsonl"]  # no stray log file

@@ -140,3 +140,25 @@ def test_ids_are_unique_across_fork(tmp_path: Path) -> None:
     with os.fdopen(r, "rb") as f:
         theirs = json.loads(f.read())
     assert not set(mine) & set(theirs)
+
+
+@pytest.mark.parametrize("mode", ["-m", "-c"])
+def test_recursion_headroom_of_modules_and_code_strings_is_pythons(tmp_path: Path, mode: str) -> None:
+    source = textwrap.dedent("""
+        import sys
+
+        def depth(n=1):
+            try:
+                return depth(n + 1)
+            except RecursionError:
+                return n
+
+        print(sys.getrecursionlimit(), depth())
+    """)
+    (tmp_path / "deep.py").write_text(source)
+    target = ["-m", "deep"] if mode == "-m" else ["-c", source]
+    plain = subprocess.run([sys.executable, *target], cwd=tmp_path, capture_output=True, text=True, env=ENV, timeout=60)
+    traced = subprocess.run([sys.executable, "-m", "rtrace.cli", "run", "-q", *target], cwd=tmp_path,
+                            capture_output=True, text=True, env=ENV, timeout=60)
+    assert plain.returncode == traced.returncode == 0, traced.stderr
+    assert traced.stdout == plain.stdout

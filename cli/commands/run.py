@@ -94,7 +94,8 @@ class TraceRun:
         out.fd = pump.high_fd(out.fd)
         # A shared output that is not a regular file (stdout, a pipe, a terminal, /dev/full):
         # everyone writes a private file and one pump copies whole lines out; nothing is read back from it.
-        self.pump = None if _is_regular(out.fd) else pump.Pump(out.fd)
+        # (-o - always: stdout redirected to a file has no path children could open.)
+        self.pump = None if out.path is not None and _is_regular(out.fd) else pump.Pump(out.fd)
         log_fd = self.pump.fd if self.pump is not None else out.fd
         log_path = self.pump.path if self.pump is not None else os.path.abspath(str(out.path))
         self.log_path, self.log_offset = log_path, os.fstat(log_fd).st_size
