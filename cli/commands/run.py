@@ -206,12 +206,18 @@ class _ExportProcess:
 
     def __init__(self, path: str, offset: int, session_id: str, endpoint: str) -> None:
         import subprocess
+        import tempfile
 
         self.dropped = 0
+        # Its stderr goes to an unnamed file on a high descriptor: no pipe takes a low number
+        # the script's own files would get under python.
+        fd, name = tempfile.mkstemp(prefix="rtrace-export-")
+        os.unlink(name)
+        self.err_fd = pump.high_fd(fd)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "rtrace.cli", "export", path, "--follow", "--endpoint", endpoint,
              "--until-session", session_id, "--offset", str(offset)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.err_fd,
             env={k: v for k, v in os.environ.items() if k != "PYTHONPATH" or "rtrace-site-" not in v},
             close_fds=True, start_new_session=True,  # Ctrl-C is for the script; the exporter drains
         )
@@ -220,13 +226,18 @@ class _ExportProcess:
         import subprocess
 
         try:
-            _, err = self.proc.communicate(timeout=timeout)
+            self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+            self.proc.wait()
             warn(f"the exporter did not finish within {timeout:.0f} s; some spans were not sent")
             return
+        finally:
+            os.lseek(self.err_fd, 0, os.SEEK_SET)
+            err = os.read(self.err_fd, max(1, os.fstat(self.err_fd).st_size)).decode(errors="replace")
+            os.close(self.err_fd)
         if self.proc.returncode != 0:
-            last = (err or "").strip().splitlines()[-1:] or ["the exporter failed"]
+            last = err.strip().splitlines()[-1:] or ["the exporter failed"]
             warn(f"export: {last[0].removeprefix('rtrace: error: ')}")
 
 
