@@ -617,7 +617,7 @@ def _enclosing() -> tuple[Any, Any]:
     current = context.current_run()
     if scope:
         callbacks = scope.get("callbacks")
-        if _is_manager(callbacks) and (current is None or current._lc_scope is not scope):
+        if _is_manager(callbacks) and (current is None or getattr(current, "_lc_scope", None) is not scope):
             return None, callbacks
     return current, None
 
