@@ -24,6 +24,7 @@ import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures.thread import _WorkItem
 from typing import Any
 
 from rtrace.core.process import children, recursion, signals
@@ -52,6 +53,8 @@ def patch_points() -> dict[str, Any]:
         "threading.Thread.start": threading.Thread.start,
         "threading.Thread._bootstrap_inner": threading.Thread._bootstrap_inner,  # type: ignore[attr-defined]
         "ThreadPoolExecutor.submit": ThreadPoolExecutor.submit,
+        "_WorkItem.__init__": _WorkItem.__init__,
+        "_WorkItem.run": _WorkItem.run,
         "subprocess.Popen.__init__": subprocess.Popen.__init__,
         "multiprocessing BaseProcess.start": process.BaseProcess.start,
         "os._exit": os._exit,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextvars
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures.thread import _WorkItem
 from concurrent.futures.thread import _worker as _executor_worker
 from typing import Any
 
@@ -46,12 +47,8 @@ def _bootstrap_inner(self: threading.Thread) -> None:
     _BOOTSTRAP.original(self)
 
 
-def _in_run(var: contextvars.ContextVar[Any], run: Any, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
-    token = var.set(run)
-    try:
-        return fn(*args, **kwargs)
-    finally:
-        var.reset(token)  # executor threads are reused: leave no run behind
+_submitting = threading.local()  # the run a submit() in this thread is handing to its work item
+_item_runs: dict[Any, Any] = {}  # work items -> the run to make current while they run
 
 
 def _submit(self: ThreadPoolExecutor, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
@@ -59,13 +56,41 @@ def _submit(self: ThreadPoolExecutor, fn: Any, /, *args: Any, **kwargs: Any) -> 
     run = var.get() if var is not None and _users else None
     if run is None:
         return _SUBMIT.original(self, fn, *args, **kwargs)
-    return _SUBMIT.original(self, _in_run, var, run, fn, *args, **kwargs)
+    _submitting.run = run
+    try:
+        return _SUBMIT.original(self, fn, *args, **kwargs)
+    finally:
+        _submitting.run = None
+
+
+def _item_init(self: Any, *args: Any, **kwargs: Any) -> None:
+    _ITEM_INIT.original(self, *args, **kwargs)
+    run = getattr(_submitting, "run", None)
+    if run is not None:
+        _item_runs[self] = run
+
+
+def _item_run(self: Any) -> Any:
+    # Around the work item's own run(), which catches the job's exception: the traceback a
+    # failing job's future re-raises shows no rtrace frame. The worker thread is reused,
+    # so the run is reset afterwards.
+    run = _item_runs.pop(self, None)
+    var = _var
+    if run is None or var is None:
+        return _ITEM_RUN.original(self)
+    token = var.set(run)
+    try:
+        return _ITEM_RUN.original(self)
+    finally:
+        var.reset(token)
 
 
 _START = Patch(threading.Thread, "start", _start)
 _BOOTSTRAP = Patch(threading.Thread, "_bootstrap_inner", _bootstrap_inner)
 _SUBMIT = Patch(ThreadPoolExecutor, "submit", _submit)
-PATCHES = (_START, _BOOTSTRAP, _SUBMIT)
+_ITEM_INIT = Patch(_WorkItem, "__init__", _item_init)
+_ITEM_RUN = Patch(_WorkItem, "run", _item_run)
+PATCHES = (_START, _BOOTSTRAP, _SUBMIT, _ITEM_INIT, _ITEM_RUN)
 
 
 def install(var: contextvars.ContextVar[Any]) -> None:
@@ -90,6 +115,7 @@ def uninstall() -> None:
             for patch in PATCHES:
                 patch.uninstall()
             _pending.clear()
+            _item_runs.clear()
 
 
 def installed() -> bool:
