@@ -253,6 +253,7 @@ def test_diff_compares_child_runs_and_explains_status_changes(tmp_path: Path) ->
     data = json.loads(rtrace("diff", str(a), str(b), "--k", "3", "--format", "json", cwd=tmp_path).stdout)
     by_name = {(q["name"], q["query"]): q for q in data["queries"]}
     assert data["matched"] == 3 and data["status_changes"] == 1
+    assert data["mean_overlap_at_k"] == pytest.approx((1 + 2 / 3 + 0) / 3)  # the failed run counts as its empty list
     dense = by_name[("Hybrid › Dense", "what is bm25")]  # a child run, matched by its path of names and its query
     assert dense["lost"] == [{"id": "d3", "rank": 3}] and dense["gained"] == [{"id": "d9", "rank": 3}]
     flaky = by_name[("Hybrid", "flaky one")]
