@@ -410,3 +410,22 @@ def test_summary_counts_the_traces_show_draws(tmp_path: Path) -> None:
     shown = rtrace("show", "--no-docs", cwd=tmp_path).stdout.decode().splitlines()
     roots = [line for line in shown if line.startswith(("✓ ", "✗ ", "… "))]
     assert head.startswith(f"rtrace: 4 runs in {len(roots)} traces · ") and len(roots) == 3
+
+
+@pytest.mark.parametrize("width", [40, 60])
+def test_run_summary_keeps_durations_whole_when_narrow(width: int) -> None:
+    from rtrace.cli.render.summary import summary
+    from rtrace.core.read.summary import RunSummary
+
+    s = RunSummary()
+    for n, (name, ms) in enumerate([("HybridRetrieverWithALongName", 50123.4), ("Dense", 450.0)], 1):
+        s({"event": "retriever_start", "run_id": rid(n), "parent_run_id": None, "name": name, "query": "why " * 30})
+        s({"event": "retriever_end", "run_id": rid(n), "name": name, "documents": [{}] * 3, "duration_ms": ms})
+    s({"event": "session_end", "exit_code": 0, "duration_ms": 51000.0})
+    console = Console(record=True, width=width, color_system=None, file=open(os.devnull, "w"))
+    console.print(summary(s, ".rtrace/x.jsonl", "rtrace show @"))
+    lines = console.export_text().splitlines()
+    assert all(len(line) <= width for line in lines)
+    head = [part.strip() for line in lines[:2] for part in line.split(" · ")]  # counts wrap between themselves
+    assert head == ["rtrace: 2 runs in 2 traces", "0 errors", "0 retries", "6 documents", "51.00 s"]
+    assert lines[2].startswith("  slowest   50.12 s  Hybrid") and lines[3].startswith("           450.0 ms  Dense")
