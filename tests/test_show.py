@@ -409,7 +409,8 @@ def test_summary_counts_the_traces_show_draws(tmp_path: Path) -> None:
     head = r.stderr.decode().splitlines()[0]
     shown = rtrace("show", "--no-docs", cwd=tmp_path).stdout.decode().splitlines()
     roots = [line for line in shown if line.startswith(("✓ ", "✗ ", "… "))]
-    assert head.startswith(f"rtrace: 4 runs in {len(roots)} traces · ") and len(roots) == 3
+    traces = int(head.split(" runs in ")[1].split(" trace")[0])
+    assert traces == len(roots) and any("(chain)" in line for line in roots)  # chain roots count as traces too
 
 
 @pytest.mark.parametrize("width", [40, 60])
