@@ -54,6 +54,20 @@ _COLOR = typer.Option(None, "--color", metavar="WHEN", callback=_set_color,
                       help="Colour: auto (on a terminal, unless NO_COLOR), always, never. FORCE_COLOR=1 forces it.")
 _UTC = typer.Option(False, "--utc", callback=_set_utc, help="Show and parse times in UTC, not local time.")
 
+_CONTENT = typer.Option(
+    None, "--content", metavar="MODE",
+    help="full, hash or none: query and document text as is, as a hash, or not at all "
+    "(ids, scores and lengths stay). Default: $RTRACE_CONTENT, else full.",
+)
+
+
+def content_option(value: str | None) -> str | None:
+    from rtrace.core.errors import UsageError
+
+    if value is not None and value not in ("full", "hash", "none"):
+        raise UsageError(f"--content is full, hash or none, not {value!r}")
+    return value
+
 
 @app.command(
     context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True},
@@ -99,6 +113,7 @@ def run(
     meta: List[str] = typer.Option(  # noqa: UP006
         [], "--meta", metavar="KEY=VALUE", help="Add metadata to every root run (repeatable)."
     ),
+    content: Optional[str] = _CONTENT,  # noqa: UP007
 ) -> None:
     """Run a Python script or module traced, exactly as python would run it."""
     from rtrace.cli.commands.run import TraceRun, parse_meta, parse_target
@@ -108,7 +123,7 @@ def run(
         spec, output=output, quiet=quiet, live=live, langchain=not (no_langchain or no_frameworks),
         llamaindex=not (no_llamaindex or no_frameworks), haystack=not (no_haystack or no_frameworks),
         redact=redact, max_content=max_content, tags=tag, metadata=parse_meta(meta), children=not no_children, verbose=verbose,
-        export_endpoint=export_endpoint,
+        export_endpoint=export_endpoint, content=content_option(content),
     ).execute()
     raise typer.Exit(exit_code)
 
@@ -369,6 +384,7 @@ def export(
     utc: bool = _UTC,
     until_session: Optional[str] = typer.Option(None, "--until-session", hidden=True),  # noqa: UP007
     offset: int = typer.Option(0, "--offset", hidden=True, min=0),
+    content: Optional[str] = _CONTENT,  # noqa: UP007
 ) -> None:
     """Export runs as OpenTelemetry spans: an OTLP/JSON file, or an OTLP/HTTP endpoint."""
     from rtrace.cli.commands.export import run_export
@@ -376,7 +392,7 @@ def export(
 
     run_filter = _run_filter(name, tag, meta, status, retried, None, None, None, None, None, None, since, until, session)
     run_export(Source(resolve_paths(paths or []), lenient, follow), run_filter, last, fmt, output, endpoint, service,
-               until_session=until_session, offset=offset)
+               until_session=until_session, offset=offset, content=content_option(content) or "full")
 
 
 @app.command(name="ls")

@@ -207,6 +207,27 @@ def test_phoenix_receives_spans_links_and_documents(tmp_path: Path) -> None:
         assert by_id[rerank["parent_id"]]["name"] == "retrieval Hybrid"
         assert rerank["span_kind"] == "RETRIEVER"
         assert rerank["attributes"]["retrieval.documents.0.document.id"] in {e["id"] for e in _docs(log)}
+
+        # scores LangChain's VectorStoreRetriever drops, and a reranker's stage, arrive as such
+        lc = tmp_path / "langchain.jsonl"
+        assert rtrace("run", "-q", "-o", str(lc), str(ROOT / "samples" / "langchain_pipeline.py"), cwd=tmp_path).returncode == 0
+        r = rtrace("export", str(lc), "--endpoint", base + "/v1/traces", cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        expected = 16 + sum(e["event"].endswith("_start") and e["event"] != "session_start" for e in read_events(lc))
+        deadline = time.time() + 60
+        while time.time() < deadline and len(spans) < expected:
+            spans = _get(base + "/v1/projects/default/spans?limit=200")["data"]
+            time.sleep(1)
+        assert len(spans) == expected
+        recorded = next(e for e in read_events(lc) if e["event"] == "retriever_end" and e["name"] == "VectorStoreRetriever")
+        vs = next(s for s in spans if s["context"]["span_id"] == f"{UUID(recorded['run_id']).int & ((1 << 64) - 1):016x}")
+        assert vs["attributes"]["retrieval.documents.0.document.score"] == recorded["documents"][0]["score"]
+        assert vs["attributes"]["gen_ai.retrieval.top_k"] == 4
+        reranker = next(s for s in spans if s["name"] == "retrieval KeywordReranker")
+        assert reranker["span_kind"] == "RERANKER"
+        assert reranker["attributes"]["reranker.input_documents.0.document.id"] == "rerank-01"
+        assert isinstance(reranker["attributes"]["reranker.output_documents.0.document.score"], float)
+        assert any(s["span_kind"] == "EMBEDDING" for s in spans)
     finally:
         server.terminate()
         server.wait(30)
@@ -258,3 +279,51 @@ def test_an_endpoint_that_refuses_is_one_line(tmp_path: Path) -> None:
         assert r.stderr == f"rtrace: error: {url} refused the spans (Failed to export spans batch code: 404, reason: Not Found); 0 were sent before\n"
     finally:
         server.shutdown()
+
+
+def test_export_follows_genai_and_openinference_for_scores_stages_and_content(tmp_path: Path) -> None:
+    log = tmp_path / "lc.jsonl"
+    r = rtrace("run", "-q", "-o", str(log), str(ROOT / "samples" / "langchain_pipeline.py"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    events = read_events(log)
+    for mode in ("full", "hash", "none"):
+        out = tmp_path / f"{mode}.json"
+        assert rtrace("export", str(log), "-o", str(out), "--content", mode, cwd=tmp_path).returncode == 0
+        spans = _spans(out)
+        end = next(e for e in events if e["event"] == "retriever_end" and e["name"] == "VectorStoreRetriever")
+        a = _attrs(next(s for s in spans if s["spanId"] == f"{UUID(end['run_id']).int & ((1 << 64) - 1):016x}"))
+        assert a["gen_ai.operation.name"] == "retrieval" and a["gen_ai.retrieval.top_k"] == "4"  # int64 as a string
+        assert a["gen_ai.data_source.id"] == "InMemoryVectorStore" and a["rtrace.score_kind"] == "similarity"
+        docs = end["documents"]
+        assert json.loads(a["gen_ai.retrieval.documents"]) == [{"id": d["id"], "score": d["score"]} for d in docs]
+        assert a["retrieval.documents.0.document.score"] == docs[0]["score"]
+        text = a.get("retrieval.documents.0.document.content")
+        assert text == {"full": docs[0]["page_content"], "none": None}.get(mode, "sha256:" + __import__("hashlib").sha256(
+            docs[0]["page_content"].encode()).hexdigest()[:16])
+        assert ("input.value" in a) == (mode != "none")
+        reranker = _attrs(next(s for s in spans if s["name"] == "retrieval KeywordReranker"))
+        assert reranker["openinference.span.kind"] == "RERANKER" and reranker["reranker.model_name"] == "KeywordReranker"
+        assert reranker["reranker.input_documents.0.document.id"] == "rerank-01"
+        assert [reranker[f"reranker.output_documents.{i}.document.id"] for i in range(3)] == ["rerank-01", "quant-01", "ctx-01"]
+        embedding = _attrs(next(s for s in spans if s["name"] == "HashEmbeddings"))
+        assert embedding["openinference.span.kind"] == "EMBEDDING" and embedding["gen_ai.operation.name"] == "embeddings"
+    bad = rtrace("export", str(log), "-o", "x.json", "--content", "some", cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stderr == "rtrace: error: --content is full, hash or none, not 'some'\n"
+
+
+def test_unknown_ids_and_scores_are_left_out_and_failures_carry_error_type(tmp_path: Path) -> None:
+    from synth import LogBuilder, rid
+
+    b = LogBuilder().session_start().start(1, "R", "q")
+    b.ev("retriever_end", run_id=rid(1), parent_run_id=None, trace_id=rid(1), name="R", duration_ms=1.0,
+         documents=[{"id": None, "page_content": "x", "metadata": {}, "score": None},
+                    {"id": "d2", "page_content": "y", "metadata": {}, "score": 0.5}])
+    b.start(2, "F", "q").ev("retriever_error", run_id=rid(2), parent_run_id=None, trace_id=rid(2), name="F",
+                            duration_ms=1.0, error={"type": "TimeoutError", "message": "slow", "traceback": None})
+    b.session_end().write(tmp_path / "l.jsonl")
+    assert rtrace("export", "l.jsonl", "-o", "out.json", cwd=tmp_path).returncode == 0
+    spans = {s["name"]: _attrs(s) for s in _spans(tmp_path / "out.json")}
+    ok, failed = spans["retrieval R"], spans["retrieval F"]
+    assert json.loads(ok["gen_ai.retrieval.documents"]) == [{}, {"id": "d2", "score": 0.5}]
+    assert "retrieval.documents.0.document.id" not in ok and "retrieval.documents.0.document.score" not in ok
+    assert failed["error.type"] == "TimeoutError" and "error.type" not in ok

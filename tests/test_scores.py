@@ -211,3 +211,26 @@ def test_library_opt_in_with_trace_to(tmp_path: Path) -> None:
     assert start["query"] == content_hash("dense vector query") and start["query_length"] == 18
     assert all(d["page_content"].startswith("sha256:") and d["content_length"] > 0 for d in end["documents"])
     assert events[0]["content"] == "hash"
+
+
+@pytest.mark.timeout(120)
+def test_the_samples_reranker_moves_are_readable(tmp_path: Path) -> None:
+    from conftest import ROOT
+    from rtrace.core.read.diff import rerank_moves
+    from rtrace.core.read.reader import read_lines
+    from rtrace.core.read.trees import Trace, TreeBuilder
+
+    log = tmp_path / "lc.jsonl"
+    r = subprocess.run([sys.executable, "-m", "rtrace.cli", "run", "-q", "-o", str(log),
+                        str(ROOT / "samples" / "langchain_pipeline.py")], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=120, env=ENV)
+    assert r.returncode == 0, r.stderr
+    runs = [run for item in TreeBuilder().build(read_lines([str(log)])) if isinstance(item, Trace) for run in item.runs]
+    (stage,) = [run for run in runs if run.name == "KeywordReranker"]
+    moves = rerank_moves(stage)
+    given = next(e for e in read_events(log) if e["event"] == "retriever_start" and e["name"] == "KeywordReranker")
+    assert [m.key for m in moves] == [d["id"] for d in given["input_documents"]]
+    # the sample's reranker keeps the top 3 by word overlap: rerank-01 stays first, two are dropped
+    assert [(m.key, m.before, m.after) for m in moves][0] == ("rerank-01", 1, 1)
+    assert sum(m.after is None for m in moves) == 2 and all(m.moved is None for m in moves if m.after is None)
+    assert all(rerank_moves(run) is None for run in runs if run.name != "KeywordReranker")

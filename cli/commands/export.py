@@ -14,7 +14,8 @@ from rtrace.core.read.trees import Session, Trace, TreeBuilder
 
 
 def run_export(source: Source, run_filter: RunFilter, last: int | None, fmt: str, output: str | None,
-               endpoint: str | None, service: str | None, until_session: str | None = None, offset: int = 0) -> None:
+               endpoint: str | None, service: str | None, until_session: str | None = None, offset: int = 0,
+               content: str = "full") -> None:
     from rtrace.core.integrations import otel
 
     if fmt != "otlp-json":
@@ -37,9 +38,9 @@ def run_export(source: Source, run_filter: RunFilter, last: int | None, fmt: str
 
     if endpoint is not None:
         if source.follow:
-            sent = otel.export_http_streaming(items(), endpoint, service_name=service)
+            sent = otel.export_http_streaming(items(), endpoint, service_name=service, content=content)
         else:
-            sent = otel.export_http(items(), endpoint, service_name=service)
+            sent = otel.export_http(items(), endpoint, service_name=service, content=content)
         print(f"rtrace: sent {sent} spans to {endpoint}", file=sys.stderr)
     else:
         try:
@@ -52,7 +53,7 @@ def run_export(source: Source, run_filter: RunFilter, last: int | None, fmt: str
             class _Out:  # JSON as is into a file or pipe; on a terminal, dangerous characters as \u escapes
                 write = staticmethod(data_writer(out))
 
-            count = otel.write_otlp_json(items(), _Out(), service_name=service)
+            count = otel.write_otlp_json(items(), _Out(), service_name=service, content=content)
         finally:
             if out is not sys.stdout.buffer:
                 out.close()

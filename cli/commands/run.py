@@ -62,8 +62,9 @@ class TraceRun:
                  langchain: bool, redact: Sequence[str], max_content: int | None,
                  tags: Sequence[str], metadata: dict[str, Any], children: bool = True,
                  export_endpoint: str | None = None, llamaindex: bool = True, haystack: bool = True,
-                 verbose: bool = False) -> None:
+                 verbose: bool = False, content: str | None = None) -> None:
         self.target = target
+        self.content = content
         self.output_option = output
         self.quiet = quiet
         self.live = live
@@ -107,7 +108,7 @@ class TraceRun:
         handler = self.handler = JsonlHandler(
             log_fd, name=out.display, reopen_path=log_path, redact=self.redact, max_content=self.max_content,
             session_id=session_id, root_tags=self.tags, root_metadata=self.metadata,
-            observers=[self.summary],
+            observers=[self.summary], content=self.content,
         )
         if out.to_stdout:
             sys.stdout.flush()

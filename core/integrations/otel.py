@@ -33,6 +33,7 @@ from rtrace.core.errors import OutputError, UsageError
 from rtrace.core.jsontext import dumps
 from rtrace.core.read.reader import Event
 from rtrace.core.read.trees import ERROR, INCOMPLETE, Run, Session, Trace, TreeBuilder
+from rtrace.core.record.documents import content_hash
 from rtrace.core.times import ts_nanos
 from rtrace.core.version import __version__
 
@@ -82,9 +83,47 @@ def _json(value: Any) -> str:
     return dumps(value).decode()
 
 
-def _attributes(run: Run) -> dict[str, Any]:
+def _text(text: str, content: str) -> str | None:
+    """Text under ``--content``: as is, its hash, or None (the attribute is then left out)."""
+    if content == "full":
+        return text
+    return content_hash(text) if content == "hash" else None
+
+
+def _document_attrs(attrs: dict[str, Any], key: str, docs: list[Any], content: str) -> None:
+    """OpenInference's flattened documents; an unknown id or score is left out, never null."""
+    for i, d in enumerate(docs):
+        if not isinstance(d, dict):
+            continue
+        prefix = f"{key}.{i}.document."
+        if d.get("id") is not None:
+            attrs[prefix + "id"] = str(d["id"])
+        if isinstance(d.get("page_content"), str):
+            text = _text(d["page_content"], content)
+            if text is not None:
+                attrs[prefix + "content"] = text
+        if isinstance(d.get("score"), (int, float)) and not isinstance(d.get("score"), bool):
+            attrs[prefix + "score"] = float(d["score"])
+        if d.get("metadata"):
+            attrs[prefix + "metadata"] = _json(d["metadata"])
+
+
+def _id_and_score(d: Any) -> dict[str, Any]:
+    # gen_ai.retrieval.documents: {id, score}, each omitted when unknown
+    if not isinstance(d, dict):
+        return {}
+    out: dict[str, Any] = {}
+    if d.get("id") is not None:
+        out["id"] = str(d["id"])
+    if isinstance(d.get("score"), (int, float)) and not isinstance(d.get("score"), bool):
+        out["score"] = float(d["score"])
+    return out
+
+
+def _attributes(run: Run, content: str = "full") -> dict[str, Any]:
     stage = run.metadata.get("rtrace_stage")
     kind = OPENINFERENCE_STAGE_KIND.get(stage) or OPENINFERENCE_KIND.get(run.kind, "UNKNOWN")
+    start = run.start if isinstance(run.start, dict) else {}
     attrs: dict[str, Any] = {
         "openinference.span.kind": kind,
         "rtrace.run_id": run.run_id,
@@ -96,36 +135,51 @@ def _attributes(run: Run) -> dict[str, Any]:
         attrs["tag.tags"] = run.tags
     if run.metadata:
         attrs["metadata"] = _json(run.metadata)
+    error = run.error
+    if error is not None and isinstance(error.get("type"), str) and error["type"]:
+        attrs["error.type"] = error["type"]
     if run.kind == "retriever":
         attrs["gen_ai.operation.name"] = "retrieval"
-        attrs["gen_ai.data_source.id"] = run.name
-        if run.query is not None:
-            attrs["input.value"] = run.query
+        source = start.get("vector_store")
+        attrs["gen_ai.data_source.id"] = source if isinstance(source, str) and source else run.name
+        k = start.get("k")
+        if isinstance(k, int) and not isinstance(k, bool):
+            attrs["gen_ai.retrieval.top_k"] = k
+        query = _text(run.query, content) if run.query is not None else None
+        if query is not None:
+            attrs["input.value"] = query
             attrs["input.mime_type"] = "text/plain"
-            attrs["gen_ai.retrieval.query.text"] = run.query
+            attrs["gen_ai.retrieval.query.text"] = query
+        for key in ("search_type", "score_threshold", "fetch_k", "embedding_model", "embedding_provider"):
+            if isinstance(start.get(key), (str, int, float)) and not isinstance(start.get(key), bool):
+                attrs[f"rtrace.{key}"] = start[key]
         documents_key = "retrieval.documents"
         if stage == "rerank":
             documents_key = "reranker.output_documents"
-            if run.query is not None:
-                attrs["reranker.query"] = run.query
+            attrs["reranker.model_name"] = run.name
+            if query is not None:
+                attrs["reranker.query"] = query
             top = run.metadata.get("top_n", run.metadata.get("top_k"))
             if isinstance(top, int) and not isinstance(top, bool):
                 attrs["reranker.top_k"] = top
+            given = start.get("input_documents")
+            if isinstance(given, list):
+                _document_attrs(attrs, "reranker.input_documents", given, content)
         docs = run.documents
-        for i, d in enumerate(docs):
-            prefix = f"{documents_key}.{i}.document."
-            if d.get("id") is not None:
-                attrs[prefix + "id"] = str(d["id"])
-            if isinstance(d.get("page_content"), str):
-                attrs[prefix + "content"] = d["page_content"]
-            if isinstance(d.get("score"), (int, float)):
-                attrs[prefix + "score"] = float(d["score"])
-            if d.get("metadata"):
-                attrs[prefix + "metadata"] = _json(d["metadata"])
+        _document_attrs(attrs, documents_key, docs, content)
+        kinds = {d.get("score_kind") for d in docs if isinstance(d, dict) and isinstance(d.get("score_kind"), str)}
+        if len(kinds) == 1:
+            attrs["rtrace.score_kind"] = kinds.pop()
+        if isinstance((run.end or {}).get("score_source"), str):
+            attrs["rtrace.score_source"] = run.end["score_source"]  # type: ignore[index]
         if run.end is not None:
-            attrs["gen_ai.retrieval.documents"] = _json([{"id": d.get("id"), "score": d.get("score")} for d in docs])
-    elif stage == "embedding" and isinstance(run.metadata.get("embedding_model"), str):
-        attrs["embedding.model_name"] = run.metadata["embedding_model"]
+            attrs["gen_ai.retrieval.documents"] = _json([_id_and_score(d) for d in docs])
+    elif stage == "embedding":
+        attrs["gen_ai.operation.name"] = "embeddings"
+        model = run.metadata.get("embedding_model")
+        if isinstance(model, str):
+            attrs["embedding.model_name"] = model
+            attrs["gen_ai.request.model"] = model
     return attrs
 
 
@@ -161,8 +215,9 @@ def _events(run: Run, default_time: int) -> list[Any]:
 class SpanBuilder:
     """Turns finished traces into SDK ``ReadableSpan``\\ s, one resource per session."""
 
-    def __init__(self, service_name: str | None = None) -> None:
+    def __init__(self, service_name: str | None = None, content: str = "full") -> None:
         _require()
+        self.content = content  # --content: query and document text as recorded, hashed, or left out
         from opentelemetry.sdk.resources import Resource
 
         self._Resource = Resource
@@ -232,7 +287,7 @@ class SpanBuilder:
             name = f"retrieval {run.name}" if run.kind == "retriever" else run.name
             out.append(ReadableSpan(
                 name=name, context=ctx, parent=parent, resource=self._resource(run.session_id),
-                attributes=_attributes(run), events=_events(run, start),
+                attributes=_attributes(run, self.content), events=_events(run, start),
                 kind=SpanKind.CLIENT if run.kind == "retriever" else SpanKind.INTERNAL,
                 status=status, start_time=start, end_time=end, instrumentation_scope=scope,
             ))
@@ -273,9 +328,10 @@ def otlp_json(spans: list[Any]) -> bytes:
     return orjson.dumps(data) + b"\n"
 
 
-def write_otlp_json(items: Iterable[Trace | Session], out: Any, batch: int = 200, service_name: str | None = None) -> int:
+def write_otlp_json(items: Iterable[Trace | Session], out: Any, batch: int = 200, service_name: str | None = None,
+                    content: str = "full") -> int:
     """Write spans as OTLP/JSON lines (``batch`` traces a line); returns the number of spans."""
-    builder = SpanBuilder(service_name)
+    builder = SpanBuilder(service_name, content)
     pending: list[Any] = []
     traces = count = 0
     for spans in builder.from_items(items):
@@ -335,14 +391,14 @@ class _SdkLog(logging.Handler):
 
 
 def export_http(items: Iterable[Trace | Session], endpoint: str, batch: int = 512,
-                service_name: str | None = None) -> int:
+                service_name: str | None = None, content: str = "full") -> int:
     """Send spans to an OTLP/HTTP endpoint in batches (the SDK exporter retries transient failures)."""
     _require()
     from opentelemetry.sdk.trace.export import SpanExportResult
 
     check_endpoint(endpoint)
     exporter = http_exporter(endpoint)
-    builder = SpanBuilder(service_name)
+    builder = SpanBuilder(service_name, content)
     pending: list[Any] = []
     sent = 0
 
@@ -370,7 +426,7 @@ def export_http(items: Iterable[Trace | Session], endpoint: str, batch: int = 51
 
 
 def export_http_streaming(items: Iterable[Trace | Session], endpoint: str, service_name: str | None = None,
-                          delay_ms: int = 1000) -> int:
+                          delay_ms: int = 1000, content: str = "full") -> int:
     """Like ``export_http``, for a stream that goes on (a log being written): the SDK's
     ``BatchSpanProcessor`` sends what has finished every ``delay_ms``; everything is flushed at the end."""
     _require()
@@ -378,7 +434,7 @@ def export_http_streaming(items: Iterable[Trace | Session], endpoint: str, servi
 
     check_endpoint(endpoint)
     processor = BatchSpanProcessor(http_exporter(endpoint), schedule_delay_millis=delay_ms)
-    builder = SpanBuilder(service_name)
+    builder = SpanBuilder(service_name, content)
     sent = 0
     try:
         for spans in builder.from_items(items):

@@ -110,6 +110,8 @@ class RunChanges:
                                          max_content=self.max_content)
         if self.verbose:
             env[children.ENV_VERBOSE] = "1"
+        if getattr(self.handler, "content", "full") != "full":  # --content reaches the children too
+            env["RTRACE_CONTENT"] = self.handler.content
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
 

@@ -251,3 +251,31 @@ def compare(a: dict[tuple[str, str], Retrieval], b: dict[tuple[str, str], Retrie
         ))
     result.only_b = [key for key in b if key not in a]
     return result
+
+
+@dataclass
+class RerankMove:
+    """One document through a rerank stage: its rank in, its rank out (None: dropped), 1-based."""
+
+    key: str
+    before: int
+    after: int | None
+
+    @property
+    def moved(self) -> int | None:
+        """Places gained (positive: moved up); None when the reranker dropped it."""
+        return None if self.after is None else self.before - self.after
+
+
+def rerank_moves(run: Run) -> list[RerankMove] | None:
+    """What a rerank stage did to the documents it was given (recorded ``input_documents`` on its
+    start, ``documents`` on its end), in input order; None for a run that is not one or lacks them."""
+    given = (run.start or {}).get("input_documents")
+    if run.metadata.get("rtrace_stage") != "rerank" or not isinstance(given, list) or run.end is None:
+        return None
+    out_rank: dict[str, int] = {}
+    for i, d in enumerate(run.documents):
+        if isinstance(d, dict):
+            out_rank.setdefault(doc_key(d), i + 1)
+    return [RerankMove(doc_key(d), i + 1, out_rank.get(doc_key(d)))
+            for i, d in enumerate(given) if isinstance(d, dict)]
