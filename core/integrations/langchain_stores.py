@@ -96,6 +96,7 @@ def uninstall() -> None:
         _patches.clear()
         _patched.clear()
         _seen.clear()
+        _plans.clear()
         _installed = False
 
 
@@ -139,10 +140,30 @@ def _hide(error: BaseException, code: Any) -> None:
         error.__traceback__ = tb.tb_next
 
 
+_plans: dict[type, tuple[bool, tuple[str, ...]]] = {}  # retriever class -> (has a store, compressor fields)
+
+
+def _plan(retriever: Any) -> tuple[bool, tuple[str, ...]]:
+    """Which fields of this retriever class matter, looked up once per class (invoke is hot)."""
+    cls = type(retriever)
+    plan = _plans.get(cls)
+    if plan is None:
+        from langchain_core.documents import BaseDocumentCompressor
+
+        fields = getattr(retriever, "__dict__", None)
+        fields = fields if isinstance(fields, dict) else {}
+        plan = _plans[cls] = ("vectorstore" in fields,
+                              tuple(k for k, v in fields.items() if isinstance(v, BaseDocumentCompressor)))
+    return plan
+
+
 def _discover(retriever: Any) -> dict[str, Any]:
     """Wrap the store, embeddings and compressor this retriever uses; return what it asks for."""
+    has_store, compressor_fields = _plan(retriever)
+    if not has_store and not compressor_fields:
+        return {}
     request: dict[str, Any] = {}
-    store = getattr(retriever, "vectorstore", None)
+    store = getattr(retriever, "vectorstore", None) if has_store else None
     if store is not None and type(store) not in _seen:
         _seen_store(type(store))
     if store is not None:
@@ -168,7 +189,7 @@ def _discover(retriever: Any) -> dict[str, Any]:
                 fetch_k = kwargs.get("fetch_k")
                 request["fetch_k"] = fetch_k if fetch_k is not None else _default(type(store), search_type, "fetch_k")
         request["vector_store"] = type(store).__name__
-    for compressor in _compressors(retriever):
+    for compressor in _compressors(retriever, compressor_fields):
         if type(compressor) not in _seen:
             _seen.add(type(compressor))
             for name in COMPRESS:
@@ -176,13 +197,14 @@ def _discover(retriever: Any) -> dict[str, Any]:
     return request
 
 
-def _compressors(retriever: Any) -> list[Any]:
+def _compressors(retriever: Any, names: tuple[str, ...]) -> list[Any]:
     """The document compressors (rerankers) a retriever holds: ``base_compressor`` of
     ContextualCompressionRetriever, or any field of a user's retriever, and a pipeline's parts."""
+    if not names:
+        return []
     from langchain_core.documents import BaseDocumentCompressor
 
-    fields = getattr(retriever, "__dict__", None)
-    found = [v for v in (fields.values() if isinstance(fields, dict) else ()) if isinstance(v, BaseDocumentCompressor)]
+    found = [v for v in (getattr(retriever, n, None) for n in names) if isinstance(v, BaseDocumentCompressor)]
     for compressor in list(found):
         parts = getattr(compressor, "transformers", None)  # DocumentCompressorPipeline
         if isinstance(parts, list):
@@ -210,12 +232,17 @@ def _embeddings(store: Any) -> Any:
     return embeddings if hasattr(embeddings, "embed_query") else None
 
 
+_model_attrs: dict[type, str | None] = {}  # embeddings class -> the attribute naming its model
+
+
 def _model_name(embeddings: Any) -> str | None:
-    for attr in ("model", "model_name", "model_id"):
-        value = getattr(embeddings, attr, None)
-        if isinstance(value, str) and value:
-            return value
-    return None
+    cls = type(embeddings)
+    if cls not in _model_attrs:  # once per class: a missing attribute on a pydantic model is slow
+        _model_attrs[cls] = next((a for a in ("model", "model_name", "model_id")
+                                  if isinstance(getattr(embeddings, a, None), str)), None)
+    attr = _model_attrs[cls]
+    value = getattr(embeddings, attr, None) if attr is not None else None
+    return value if isinstance(value, str) and value else None
 
 
 def _default(cls: type, search_type: Any, param: str) -> Any:
