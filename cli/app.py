@@ -36,17 +36,18 @@ def _root(
 
 
 def _set_color(value: Optional[str]) -> Optional[str]:  # noqa: UP007
-    from rtrace.cli.console import set_color_mode
+    if value is not None:  # Typer calls this without the option too: import nothing then
+        from rtrace.cli.console import set_color_mode
 
-    if value is not None:
         set_color_mode(value)
     return value
 
 
 def _set_utc(value: bool) -> bool:
-    from rtrace.core.times import use_utc
+    if value:
+        from rtrace.core.times import use_utc
 
-    use_utc(value)
+        use_utc(True)
     return value
 
 

@@ -272,7 +272,7 @@ def _read_index(run_dir: Path) -> list[dict[str, Any]]:
     return entries
 
 
-def _head_tail(path: Path) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+def log_ends(path: Path) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """The first line (session_start) and the last complete line of a log, reading only its ends."""
     try:
         with open(path, "rb") as f:
@@ -337,7 +337,7 @@ def list_runs(run_dir: Path | None = None) -> list[LoggedRun]:
         if not path.is_file():
             continue  # deleted or moved since: nothing to show
         if run.session_id is None or not run.ended:
-            first, last = _head_tail(path)
+            first, last = log_ends(path)
             if run.session_id is None and first is not None and first.get("event") == events.SESSION_START:
                 run.session_id = first.get("session_id")
                 run.started = first.get("ts") if isinstance(first.get("ts"), str) else None
@@ -358,10 +358,6 @@ def list_runs(run_dir: Path | None = None) -> list[LoggedRun]:
 # --- @ references ----------------------------------------------------------------------------
 
 
-def is_reference(arg: str) -> bool:
-    return bool(_REF.match(arg))
-
-
 def resolve_log(arg: str | None) -> str:
     """A LOG argument as a path: ``@`` is the latest run, ``@1`` the one before it, ...; a path stays."""
     ref = _REF.match(arg if arg is not None else "@")
@@ -373,21 +369,12 @@ def resolve_log(arg: str | None) -> str:
         raise LogError(f"no runs recorded here yet (no {RUN_DIR}/ in {Path.cwd()} or its parents): "
                        "try `rtrace run script.py`")
     runs = list_runs(run_dir)
+    if not runs:
+        raise LogError(f"no runs recorded in {_display(run_dir)}/ yet: try `rtrace run script.py`")
     if back >= len(runs):
-        have = f"only {len(runs)} run{'s' if len(runs) != 1 else ''}" if runs else "no runs"
-        raise LogError(f"{arg or '@'}: {have} recorded in {_display(run_dir)}/ (`rtrace ls` lists them)")
+        have = f"only {len(runs)} run{'s' if len(runs) != 1 else ''}"
+        raise LogError(f"{arg}: {have} recorded in {_display(run_dir)}/ (`rtrace ls` lists them)")
     return _display(runs[back].path)
-
-
-def latest_log(cwd: Path | None = None) -> Path:
-    """The log of the last ``rtrace run`` listed in the nearest ``.rtrace/``."""
-    if cwd is not None:
-        run_dir = find_run_dir(cwd)
-        runs = list_runs(run_dir) if run_dir is not None else []
-        if not runs:
-            raise LogError(f"no runs recorded in {cwd}")
-        return runs[0].path
-    return Path(resolve_log("@"))
 
 
 # --- pruning ---------------------------------------------------------------------------------

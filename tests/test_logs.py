@@ -96,6 +96,9 @@ def test_at_references_work_in_every_command_that_reads_a_log(project: Path) -> 
     assert rtrace("report", "@1", "@", "-o", "r.html", cwd=project).returncode == 0
     assert "first" in (project / "r.html").read_text()
 
+    assert json.loads(rtrace("diff", "-k", "1", "--format", "json", cwd=project).stdout)["k"] == 1
+    assert [x["ref"] for x in json.loads(rtrace("ls", "-n", "1", "--format", "json", cwd=project).stdout)] == ["@"]
+
     r = rtrace("show", "@2", cwd=project)
     assert r.returncode == 1 and r.stdout == ""
     assert r.stderr == "rtrace: error: @2: only 2 runs recorded in .rtrace/ (`rtrace ls` lists them)\n"

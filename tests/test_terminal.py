@@ -281,3 +281,23 @@ def test_a_closed_pipe_on_stdout_is_not_an_error(tmp_path: Path, env: dict[str, 
     os.close(write_end)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0 and err == b"", err.decode()
+
+
+@pytest.mark.timeout(90)
+def test_follow_without_a_log_joins_a_run_still_in_progress(tmp_path: Path, env: dict[str, str],
+                                                            terminals: Any) -> None:
+    (tmp_path / "slow.py").write_text(
+        "import time\nfrom rtrace.core import retriever\n\n@retriever(name='Slow')\n"
+        "def search(q):\n    print('ready', flush=True)\n    time.sleep(3)\n    return [q]\n\n"
+        "search('in progress query')\n")
+    run = subprocess.Popen([*RTRACE, "run", "-q", "slow.py"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert run.stdout is not None and run.stdout.readline() == "ready\n"
+        term = terminals([*RTRACE, "show", "--follow"], tmp_path, env, rows=30, cols=100)
+        assert term.wait_for(lambda t: "in progress query" in "\n".join(t.lines()), timeout=30), term.lines()
+        assert "waiting for the next" not in term.raw.decode("utf-8", "replace").split("in progress query")[0]
+    finally:
+        run.communicate(timeout=60)
+    term.proc.send_signal(signal.SIGINT)
+    assert term.finish() == 0

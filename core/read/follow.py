@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from rtrace.core import events
 from rtrace.core.read.reader import Event, ReadStats, read_lines
-from rtrace.core.store import INDEX, LoggedRun, find_run_dir, list_runs
+from rtrace.core.store import INDEX, LoggedRun, find_run_dir, list_runs, log_ends
 
 if TYPE_CHECKING:
     from rtrace.core.read.pipeline import Source
@@ -24,9 +24,7 @@ if TYPE_CHECKING:
 
 def _alive(run: LoggedRun) -> bool:
     """Is this unfinished run's process still there? (A run killed with -9 never says it ended.)"""
-    from rtrace.core.store import _head_tail
-
-    first, _ = _head_tail(run.path)
+    first, _ = log_ends(run.path)
     pid = first.get("pid") if first else None
     if not isinstance(pid, int) or pid <= 0:
         return False
