@@ -41,7 +41,7 @@ def _phase(event: str) -> int:
 
 
 class _Trace:
-    __slots__ = ("root", "events", "open", "root_ended", "keep", "runs")
+    __slots__ = ("root", "events", "open", "root_ended", "keep", "runs", "passing")
 
     def __init__(self, root: str) -> None:
         self.root = root
@@ -50,6 +50,7 @@ class _Trace:
         self.root_ended = False
         self.keep = False
         self.runs: list[str] = []
+        self.passing = False  # handed to the builder at a session's end: its events go straight through
 
 
 def skim(events: Iterable[Event], hint: LineHint) -> Iterator[Event]:
@@ -68,6 +69,13 @@ def skim(events: Iterable[Event], hint: LineHint) -> Iterator[Event]:
         if type(name) is not str:
             break
         if name in session_events:
+            if name == names.SESSION_END and of_run:
+                # The builder ends a session's open traces at its session_end (before its footer):
+                # it must see them by then, so traces in flight are handed over, then passed through.
+                for held in _held(of_run):
+                    yield held
+                for trace in of_run.values():
+                    trace.passing, trace.events = True, []
             yield ev
             continue
         run_id = data.get("run_id")
@@ -101,14 +109,17 @@ def skim(events: Iterable[Event], hint: LineHint) -> Iterator[Event]:
                     trace.root_ended = True
             elif name not in timeline:
                 break  # an event the builder does not know: let it see everything
-        trace.events.append((n, ev))
-        if not trace.keep and hint(data):
-            trace.keep = True
+        if trace.passing:
+            yield ev
+        else:
+            trace.events.append((n, ev))
+            if not trace.keep and hint(data):
+                trace.keep = True
         if trace.open == 0 and trace.root_ended:
             for rid in trace.runs:
                 del of_run[rid]
                 ended.discard(rid)
-            if trace.keep:
+            if trace.keep and not trace.passing:
                 for _, held in trace.events:
                     yield held
     else:
