@@ -90,6 +90,20 @@ class Pump:
             os.close(self._done_r)
 
 
+def _write_lines(fd: int, data: bytes, end: int) -> None:
+    """``data[:end]`` (whole lines) in writes of whole lines of at most ``PIPE_BUF`` bytes where
+    the lines allow: the output may be shared with the script (``-o /dev/stdout``, a terminal),
+    and only a write that small is never split by another process's write into the same pipe."""
+    view = memoryview(data)
+    start = 0
+    while start < end:
+        cut = data.rfind(b"\n", start, min(start + select.PIPE_BUF, end)) + 1
+        if not cut:  # one line longer than PIPE_BUF: nothing keeps it whole, write it at once
+            cut = data.index(b"\n", start) + 1
+        while start < cut:
+            start += os.write(fd, view[start:cut])
+
+
 def _pump(path: str, out_fd: int, alive_r: int, done_w: int) -> Any:  # pragma: no cover - the pump
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the script; the pump drains
     devnull = os.open(os.devnull, os.O_RDWR)
@@ -106,9 +120,7 @@ def _pump(path: str, out_fd: int, alive_r: int, done_w: int) -> Any:  # pragma: 
                 rest += chunk
                 cut = rest.rfind(b"\n") + 1
                 if cut:
-                    view = memoryview(rest)[:cut]
-                    while view:
-                        view = view[os.write(out_fd, view):]
+                    _write_lines(out_fd, rest, cut)
                     rest = rest[cut:]
                 continue
             if parent_gone:
