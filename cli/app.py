@@ -104,8 +104,12 @@ def run(
     ),
     redact: List[str] = typer.Option(  # noqa: UP006
         [], "--redact", metavar="KEY",
-        help="Also redact this metadata key (case-insensitive; repeatable). Always redacted: "
-        "api_key, authorization, password, token, secret.",
+        help="Also redact values of keys ending with this word (case and separators ignored; repeatable). "
+        "Always redacted: keys ending in api_key, token, secret, password, private_key, access_key, cookie, "
+        "authorization...; URL credentials and well-known tokens (sk-, ghp_, AKIA, xox, JWT, Bearer) in every text.",
+    ),
+    redact_content: bool = typer.Option(
+        False, "--redact-content", help="Also scrub credentials and tokens from documents' content."
     ),
     max_content: Optional[int] = typer.Option(  # noqa: UP007
         None, "--max-content", metavar="N", min=0, help="Keep at most N characters of each document's content."
@@ -123,7 +127,7 @@ def run(
     exit_code = TraceRun(
         spec, output=output, quiet=quiet, live=live, langchain=not (no_langchain or no_frameworks),
         llamaindex=not (no_llamaindex or no_frameworks), haystack=not (no_haystack or no_frameworks),
-        redact=redact, max_content=max_content, tags=tag, metadata=parse_meta(meta), children=not no_children, verbose=verbose,
+        redact=redact, redact_content=redact_content, max_content=max_content, tags=tag, metadata=parse_meta(meta), children=not no_children, verbose=verbose,
         export_endpoint=export_endpoint, content=content_option(content),
     ).execute()
     raise typer.Exit(exit_code)

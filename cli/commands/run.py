@@ -62,9 +62,10 @@ class TraceRun:
                  langchain: bool, redact: Sequence[str], max_content: int | None,
                  tags: Sequence[str], metadata: dict[str, Any], children: bool = True,
                  export_endpoint: str | None = None, llamaindex: bool = True, haystack: bool = True,
-                 verbose: bool = False, content: str | None = None) -> None:
+                 verbose: bool = False, content: str | None = None, redact_content: bool = False) -> None:
         self.target = target
         self.content = content
+        self.redact_content = redact_content
         self.output_option = output
         self.quiet = quiet
         self.live = live
@@ -106,8 +107,8 @@ class TraceRun:
             # for it, and the children's spans are exported with the script's.
             self.exporter = _ExportProcess(log_path, self.log_offset, session_id, self.export_endpoint)
         handler = self.handler = JsonlHandler(
-            log_fd, name=out.display, reopen_path=log_path, redact=self.redact, max_content=self.max_content,
-            session_id=session_id, root_tags=self.tags, root_metadata=self.metadata,
+            log_fd, name=out.display, reopen_path=log_path, redact=self.redact, redact_content=self.redact_content,
+            max_content=self.max_content, session_id=session_id, root_tags=self.tags, root_metadata=self.metadata,
             observers=[self.summary], content=self.content,
         )
         if out.to_stdout:

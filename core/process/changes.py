@@ -108,6 +108,8 @@ class RunChanges:
         self._undo.append(site.remove)
         env = children.child_environment(site.path, log, frameworks=self.frameworks, redact=self.redact,
                                          max_content=self.max_content)
+        if getattr(self.handler.redact, "content", False):  # --redact-content
+            env[children.ENV_REDACT_CONTENT] = "1"
         if self.verbose:
             env[children.ENV_VERBOSE] = "1"
         if getattr(self.handler, "content", "full") != "full":  # --content reaches the children too

@@ -24,6 +24,7 @@ ENV_LANGCHAIN = "RTRACE_LANGCHAIN"
 ENV_FRAMEWORKS = {"langchain": ENV_LANGCHAIN, "llamaindex": "RTRACE_LLAMAINDEX", "haystack": "RTRACE_HAYSTACK"}
 ENV_REDACT = "RTRACE_REDACT"
 ENV_MAX_CONTENT = "RTRACE_MAX_CONTENT"
+ENV_REDACT_CONTENT = "RTRACE_REDACT_CONTENT"
 
 ENV_VERBOSE = "RTRACE_VERBOSE"  # "1": rtrace's warnings about untraced children go to stderr
 
@@ -142,6 +143,7 @@ def autotrace() -> None:
         path,
         redact=[k for k in redact.split(",") if k] if redact is not None else None,
         max_content=int(max_content) if max_content and max_content.isdigit() else None,
+        redact_content=os.environ.get(ENV_REDACT_CONTENT) == "1",
     )
     context.install_env_handler(handler)
     handler.close_at_exit()

@@ -12,8 +12,8 @@ import hashlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from rtrace.core.record.encode import safe_repr
-from rtrace.core.record.redact import SCALARS, Redactor
+from rtrace.core.record.encode import MAX_CONTENT, int_text, safe_repr
+from rtrace.core.record.redact import Redactor
 
 # Ids come from ``.id``, else metadata "id" / "doc_id"; scores from a (doc, score)
 # pair, else a ``.score`` attribute, else metadata "score" / "relevance_score"
@@ -95,7 +95,9 @@ def _number(x: object) -> float | None:
 
 
 def _id(x: object) -> str | None:
-    if isinstance(x, (int, float)) and not isinstance(x, bool):
+    if isinstance(x, int) and not isinstance(x, bool):
+        return int_text(x)
+    if isinstance(x, float):
         return str(x)
     return safe_repr(x)
 
@@ -118,8 +120,8 @@ _plain: dict[type, bool] = {}
 
 
 def _redacted(doc: dict[str, Any], redact: Redactor | None) -> dict[str, Any]:
-    if redact is not None and doc["metadata"]:
-        doc["metadata"] = redact(doc["metadata"])
+    if redact is not None:
+        redact.documents([doc])
     return doc
 
 
@@ -189,7 +191,9 @@ def record_document(item: Any, max_content: int | None = None) -> dict[str, Any]
         doc_id, source = content_hash(content), ID_CONTENT_HASH
     elif type(doc_id) is not str:
         doc_id = _id(doc_id)
-    if max_content is not None and len(content) > max_content:
+    if max_content is None:
+        max_content = MAX_CONTENT  # --max-content is not the only budget
+    if len(content) > max_content:
         rec = {"id": doc_id, "page_content": content[:max_content], "metadata": meta,
                "score": score, "content_length": len(content)}
     else:
@@ -241,12 +245,25 @@ def record_documents(result: Any, max_content: int | None = None, redact: Redact
         items = (result,)
     if redact is not None and not redact:
         redact = None
-    clean = redact.clean_keys if redact is not None else None
+    if max_content is None:
+        max_content = MAX_CONTENT  # --max-content is not the only budget
+    content_redact = redact is not None and redact.content
+    out: list[dict[str, Any]] = []
+    append = out.append
+    plain = _plain
     try:
-        out = []
-        append = out.append
-        plain = _plain
-        for item in items:
+        iterator = iter(items)
+    except Exception:  # a hostile __iter__: one placeholder
+        return [_unrecordable(result)]
+    while True:
+        try:
+            item = next(iterator)
+        except StopIteration:
+            break
+        except Exception:  # a hostile __iter__ midway: keep what came before
+            append(_unrecordable(result))
+            break
+        try:
             cls = type(item)
             if plain.get(cls) or (cls not in plain and _is_plain(cls)):
                 # record_document's steps for a LangChain or rtrace Document, inlined: this
@@ -254,7 +271,7 @@ def record_documents(result: Any, max_content: int | None = None, redact: Redact
                 # (a non-str id or content, a non-float score, content to cut) takes the full path.
                 content, meta, doc_id = item.page_content, item.metadata, item.id
                 if type(content) is str and type(meta) is dict and (doc_id is None or type(doc_id) is str) \
-                        and (max_content is None or len(content) <= max_content):
+                        and len(content) <= max_content and not content_redact:
                     score = source = None
                     if meta:
                         if doc_id is None:
@@ -270,9 +287,9 @@ def record_documents(result: Any, max_content: int | None = None, redact: Redact
                         if score is _MISSING or (doc_id is not None and type(doc_id) is not str):
                             append(_redacted(record_document(item, max_content), redact))
                             continue
-                        # Redactor.documents' check, inlined: keys known clean, scalar values.
-                        if clean is not None and not (clean.issuperset(meta) and SCALARS.issuperset(map(type, meta.values()))):
-                            meta = redact(meta)  # type: ignore[misc]
+                        # Redactor.documents' check: keys and strings known clean, scalar values.
+                        if redact is not None and not redact.clean_flat(meta):
+                            meta = redact(meta)
                     if doc_id is None:
                         doc_id, source = content_hash(content), ID_CONTENT_HASH
                     if source is None:
@@ -282,6 +299,14 @@ def record_documents(result: Any, max_content: int | None = None, redact: Redact
                                 "id_source": source})
                     continue
             append(_redacted(record_document(item, max_content), redact))
-        return out
-    except Exception:  # a hostile __getattr__ or __len__: record what we can
-        return [{"id": None, "page_content": safe_repr(result), "metadata": {}, "score": None}]
+        except Exception:  # one hostile document (a property that raises): the others are kept
+            append(_unrecordable(item))
+    return out
+
+
+def _unrecordable(item: Any) -> dict[str, Any]:
+    try:
+        name = type(item).__qualname__
+    except Exception:
+        name = "object"
+    return {"id": None, "page_content": f"<unrecordable {name}>", "metadata": {}, "score": None}

@@ -24,15 +24,80 @@ _MAX_DEPTH = 64
 _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
 
 
+# Budgets for recorded strings (characters): no value can make a line, or the log, explode.
+MAX_TEXT = 64 * 1024  # a query, a text, a message, any string inside metadata or custom data
+MAX_TRACEBACK = 16 * 1024  # per error, after frames are limited (see fields.error_fields)
+MAX_CONTENT = 1024 * 1024  # a document's content when --max-content is not given
+MAX_ITEMS = 10_000  # items kept of one list or dict inside metadata or custom data
+TRUNCATED = "…[{} more characters]"
+
+# Types whose repr is the stdlib's own and calls no user code: rtrace calls repr on nothing
+# else (plain python would not call a user's __repr__ here, and one that hangs must not
+# hang the program). Everything else is recorded as "<module.Class object>".
+_SAFE_REPR_MODULES = frozenset({"builtins", "datetime", "decimal", "_decimal", "uuid", "pathlib", "fractions",
+                                "ipaddress", "numpy", "enum", "_pydecimal"})
+_CONTAINERS = (list, tuple, dict, set, frozenset)
+
+
+def clip(s: str, limit: int = MAX_TEXT) -> str:
+    """``s`` cut to ``limit`` characters, saying how many were dropped."""
+    if len(s) <= limit:
+        return s
+    return s[:limit] + TRUNCATED.format(len(s) - limit)
+
+
+def _placeholder(obj: object) -> str:
+    cls = type(obj)
+    return f"<{getattr(cls, '__module__', '?')}.{getattr(cls, '__qualname__', '?')} object>"
+
+
+def _repr_is_safe(obj: object) -> bool:
+    method = type(obj).__repr__
+    owner = getattr(method, "__objclass__", None)  # a slot wrapper: the C type that defines it
+    module = getattr(owner, "__module__", None) if owner is not None else getattr(method, "__module__", None)
+    return module in _SAFE_REPR_MODULES
+
+
 def safe_repr(obj: object) -> str:
-    """``repr`` that cannot raise."""
+    """``repr`` that cannot raise, hang in user code, or return an unbounded string."""
     try:
-        return repr(obj)
+        if isinstance(obj, int) and type(obj) in (int, bool):
+            return int_text(obj)
+        if isinstance(obj, _CONTAINERS):  # their repr calls every element's
+            return f"<{type(obj).__name__} of {len(obj)} items>"
+        if not _repr_is_safe(obj):
+            return _placeholder(obj)
+        return clip(repr(obj))
     except Exception:
         try:
             return f"<{type(obj).__name__} object (repr failed)>"
         except Exception:
             return "<object (repr failed)>"
+
+
+def int_text(n: int) -> str:
+    """``str(n)``, or a placeholder past python's digit limit (a 5000-digit int)."""
+    try:
+        return clip(str(int(n)), 4300)
+    except ValueError:
+        return f"<int of {n.bit_length()} bits>"
+
+
+def text_of(obj: Any) -> str:
+    """A recorded text for a value that should have been a string (a query, a text)."""
+    if isinstance(obj, str):
+        return clip(str.__str__(obj))
+    if isinstance(obj, int) and type(obj) in (int, bool):
+        return int_text(obj)
+    if type(obj) in (float, bytes, bytearray) or (not isinstance(obj, _CONTAINERS) and _repr_is_safe(obj)):
+        try:
+            return clip(str(obj))
+        except Exception:
+            return safe_repr(obj)
+    try:  # a list or dict query: its JSON, bounded (never an element's own __repr__)
+        return clip(dumps_line(obj)[:-1].decode("utf-8", "replace"))
+    except Exception:
+        return _placeholder(obj)
 
 
 def _default(obj: Any) -> Any:
@@ -68,13 +133,13 @@ def _sanitize(obj: Any, depth: int = 0, seen: frozenset[int] = frozenset()) -> A
     if obj is None or isinstance(obj, (bool, float)):
         return obj
     if isinstance(obj, int):
-        return obj if _INT_MIN <= obj <= _INT_MAX else str(obj)
+        return obj if _INT_MIN <= obj <= _INT_MAX else int_text(obj)
     if isinstance(obj, str):
-        return obj.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+        return clip(obj).encode("utf-8", "surrogatepass").decode("utf-8", "replace")
     if isinstance(obj, (datetime.datetime, datetime.date, datetime.time, uuid.UUID, enum.Enum)):
         return obj
     if depth >= _MAX_DEPTH:
-        return safe_repr(obj)[:200]
+        return f"<{type(obj).__name__} nested deeper than {_MAX_DEPTH}>"
     if id(obj) in seen:
         return "<cycle>"
     seen = seen | {id(obj)}
@@ -85,13 +150,20 @@ def _sanitize(obj: Any, depth: int = 0, seen: frozenset[int] = frozenset()) -> A
             return safe_repr(obj)
     if isinstance(obj, Mapping):
         out = {}
-        for k, v in list(obj.items()):
+        try:
+            items = list(obj.items())
+        except Exception:
+            return _placeholder(obj)
+        for k, v in items[:MAX_ITEMS]:
             key = k if isinstance(k, str) else _key(k)
             out[_sanitize(key, depth + 1, seen)] = _sanitize(v, depth + 1, seen)
         return out
     if isinstance(obj, (list, tuple)):
-        return [_sanitize(v, depth + 1, seen) for v in obj]
-    converted = _default(obj)
+        return [_sanitize(v, depth + 1, seen) for v in obj[:MAX_ITEMS]]
+    try:
+        converted = _default(obj)
+    except Exception:  # a property that raises, a hostile __getattr__
+        return _placeholder(obj)
     if converted is obj:  # nothing better than its repr
         return safe_repr(obj)
     if isinstance(converted, Iterable) and not isinstance(converted, (str, Mapping)):
@@ -100,9 +172,14 @@ def _sanitize(obj: Any, depth: int = 0, seen: frozenset[int] = frozenset()) -> A
 
 
 def _key(k: object) -> str:
-    if isinstance(k, (int, float, bool)) or k is None:
+    if isinstance(k, int) and type(k) in (int, bool):
+        return int_text(k)
+    if isinstance(k, float) or k is None:
         return str(k)
     return safe_repr(k)
+
+
+sanitize = _sanitize  # for the redactor: a plain copy of a mapping it cannot walk
 
 
 def dumps_line(obj: Any) -> bytes:
@@ -113,8 +190,37 @@ def dumps_line(obj: Any) -> bytes:
         pass
     try:
         return orjson.dumps(_sanitize(obj), default=safe_repr, option=OPTIONS)
-    except Exception as e:  # pragma: no cover - _sanitize yields plain types
-        return orjson.dumps({"unencodable": safe_repr(obj), "reason": safe_repr(e)}, option=OPTIONS)
+    except Exception:  # RecursionError deep inside, or worse: keep every field that can be kept
+        pass
+    if not isinstance(obj, dict):
+        return orjson.dumps(_placeholder(obj), option=OPTIONS)
+    out: dict[str, Any] = {}
+    for k, v in list(obj.items()):
+        try:
+            out[str(k)] = orjson.loads(orjson.dumps(_sanitize(v), default=safe_repr))
+        except Exception:
+            out[str(k)] = f"<unencodable {type(v).__name__}>"
+    return orjson.dumps(out, option=OPTIONS)
+
+
+def bounded(ev: dict[str, Any]) -> dict[str, Any]:
+    """An event whose line came out big: every string and list inside it cut to its budget.
+
+    The common, small line never comes here (one length check), so the budgets cost nothing.
+    """
+    out = {}
+    for k, v in ev.items():
+        if k == "documents" and isinstance(v, list):
+            v = [{**d, "metadata": _sanitize(d.get("metadata"))} if isinstance(d, dict) else d for d in v]
+        elif type(v) is str:
+            v = clip(v)
+        elif k == "error" or k == "exception":
+            if isinstance(v, dict):
+                v = {**v, **{f: clip(v[f], MAX_TRACEBACK) for f in ("message", "traceback") if type(v.get(f)) is str}}
+        elif not isinstance(v, (int, float)) and v is not None:
+            v = _sanitize(v)
+        out[k] = v
+    return out
 
 
 def to_jsonable(obj: Any) -> Any:

@@ -7,22 +7,46 @@ import sys
 import traceback
 from typing import Any
 
+from rtrace.core.record.encode import MAX_TRACEBACK, clip
+
+
+# Frames kept per traceback: the innermost, where it was raised. An exception travelling
+# through N nested runs is recorded N times; whole tracebacks would make that N² bytes.
+MAX_FRAMES = 30
+
 
 def error_fields(error: BaseException | None, with_traceback: bool = True) -> dict[str, Any] | None:
-    """``{type, message, traceback}`` for an exception (never raises)."""
+    """``{type, message, traceback}`` for an exception (never raises; every string bounded)."""
     if error is None:
         return None
     try:
-        message = str(error)
+        message = clip(str(error))
     except Exception:
         message = f"<{type(error).__name__} (str failed)>"
     tb = getattr(error, "__rtrace_traceback__", None)  # a replayed error keeps its recorded one
     if with_traceback and tb is None:
-        try:
-            tb = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-        except Exception:
-            tb = None
-    return {"type": type(error).__name__, "message": message, "traceback": tb}
+        tb = format_traceback(error)
+    elif type(tb) is str:
+        tb = clip(tb, MAX_TRACEBACK)
+    return {"type": clip(type(error).__name__, 1000), "message": message, "traceback": tb}
+
+
+def format_traceback(error: BaseException) -> str | None:
+    """The traceback python would print, limited to the innermost ``MAX_FRAMES`` frames."""
+    try:
+        frames = 0
+        t = error.__traceback__
+        while t is not None and frames <= MAX_FRAMES:
+            frames += 1
+            t = t.tb_next
+        te = traceback.TracebackException(type(error), error, error.__traceback__, limit=-MAX_FRAMES,
+                                          max_group_depth=3, max_group_width=5)
+        lines = list(te.format())
+        if frames > MAX_FRAMES and lines and lines[0].startswith("Traceback"):
+            lines.insert(1, f"  [outer frames omitted: only the innermost {MAX_FRAMES} are recorded]\n")
+        return clip("".join(lines), MAX_TRACEBACK)
+    except Exception:
+        return None
 
 
 def retry_fields(retry_state: Any) -> dict[str, Any]:

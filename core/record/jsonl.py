@@ -26,7 +26,8 @@ from rtrace.core.errors import warn
 from rtrace.core.process import forks
 from rtrace.core.record import capture, dispatch, lineage
 from rtrace.core.record.documents import CONTENT_MODES, apply_content_mode, content_text, record_documents
-from rtrace.core.record.encode import OPTIONS, dumps_line
+from rtrace.core.record.encode import MAX_TEXT, OPTIONS, bounded, dumps_line
+from rtrace.core.record.encode import text_of as _text
 from rtrace.core.record.fields import error_fields, request_fields, retry_fields, session_fields
 from rtrace.core.record.handlers import BaseCallbackHandler
 from rtrace.core.record.ids import uuid7, uuid_str
@@ -91,8 +92,11 @@ class _Run:
 class JsonlHandler(BaseCallbackHandler):
     """Writes event schema v1 to a path (appending), a file descriptor or a binary file.
 
-    ``redact``: metadata keys whose values are replaced (default: api_key,
-    authorization, password, token, secret; ``()`` for none). ``max_content``:
+    ``redact``: words a secret key name ends with, matched after normalising case and
+    separators (default ``redact.DEFAULT_REDACT``: ``...api_key``, ``...token``, ``...secret``,
+    ``...password``, ``cookie``...; ``()`` for none). Credentials and well-known token formats
+    are replaced in every recorded string (``redact_values=False`` turns that off), document
+    content included only with ``redact_content=True``. ``max_content``:
     truncate each document's ``page_content`` to this many characters, recording
     the original ``content_length``. ``content``: ``"full"`` (default, or ``$RTRACE_CONTENT``),
     ``"hash"`` or ``"none"``: query and document text recorded as is, as a hash, or not at all
@@ -113,6 +117,8 @@ class JsonlHandler(BaseCallbackHandler):
         path_or_file: str | os.PathLike[str] | int | IO[bytes],
         *,
         redact: Iterable[str] | None = None,
+        redact_values: bool = True,
+        redact_content: bool = False,
         max_content: int | None = None,
         session_id: str | None = None,
         root_tags: Sequence[str] = (),
@@ -134,10 +140,10 @@ class JsonlHandler(BaseCallbackHandler):
         self._closed = False
         self._write_failed = False
         self.lost = 0
-        self.redact = Redactor(redact)
+        self.redact = Redactor(redact, patterns=redact_values, content=redact_content)
         self.max_content = max_content
         self.root_tags = list(root_tags)
-        self.root_metadata = dict(root_metadata or {})
+        self.root_metadata = self.redact(dict(root_metadata or {}))  # --meta db=postgres://bob:pw@h
         self.observers = list(observers)
         self._session_extra: dict[str, Any] = {}
         origin = lineage.origin_run_id()
@@ -188,6 +194,8 @@ class JsonlHandler(BaseCallbackHandler):
                 line = _dumps(ev, option=_FAST_OPTIONS)
             except Exception:  # non-string keys, unusual values: the safe, slower encoder
                 line = dumps_line(ev)
+            if len(line) > MAX_TEXT:  # only a big line can hold a string over its budget
+                line = dumps_line(bounded(ev))
             self._write(line)
         if self.observers:
             self._notify(ev)
@@ -228,6 +236,9 @@ class JsonlHandler(BaseCallbackHandler):
         }
         if self.content != "full":
             ev["content"] = self.content
+        for key in ("argv", "rtrace_argv"):  # `--api-key sk-...` on a command line
+            if key in ev:
+                ev[key] = self.redact.argv(ev[key])
         self._write(dumps_line(ev))
         if self.observers:
             self._notify(ev)
@@ -352,8 +363,8 @@ class JsonlHandler(BaseCallbackHandler):
         rid = uuid_str(run_id)
         pid, trace = lineage.link(run_id, parent_run_id, runs, rid)
         runs[run_id] = _Run(rid, pid, trace, name, _ns())
-        if query is not None and type(query) is not str:
-            query = str(query)
+        if query is not None:
+            query = self.redact.text(query if type(query) is str else _text(query))
         ev = {
             "v": 1, "seq": 0, "ts": "", "event": events.RETRIEVER_START, "session_id": self._session_id,
             "run_id": rid, "parent_run_id": pid, "trace_id": trace, "name": name,
@@ -409,25 +420,26 @@ class JsonlHandler(BaseCallbackHandler):
     def _error(self, kind: str, error: BaseException, run_id: UUID, parent_run_id: UUID | None,
                duration_ms: Any = None) -> None:
         ev = self._finish(kind, run_id, parent_run_id, duration_ms)
-        ev["error"] = error_fields(error)
+        ev["error"] = self.redact.error(error_fields(error))
         self._emit(ev)
 
     def on_retry(self, retry_state: Any, *, run_id: UUID, parent_run_id: UUID | None = None,
                  **kwargs: Any) -> None:
         ev = self._event(events.RETRY, self._lookup(run_id, parent_run_id, pop=False))
         ev.update(retry_fields(retry_state))
+        ev["exception"] = self.redact.error(ev.get("exception"))
         self._emit(ev)
 
     def on_text(self, text: str, *, run_id: UUID, parent_run_id: UUID | None = None,
                 **kwargs: Any) -> None:
         ev = self._event(events.TEXT, self._lookup(run_id, parent_run_id, pop=False))
-        ev["text"] = text if isinstance(text, str) else str(text)
+        ev["text"] = self.redact.text(text if type(text) is str else _text(text))
         self._emit(ev)
 
     def on_custom_event(self, name: str, data: Any, *, run_id: UUID, tags: list[str] | None = None,
                         metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:
         ev = self._event(events.CUSTOM_EVENT, self._lookup(run_id, None, pop=False))
-        ev["custom_name"] = str(name)
+        ev["custom_name"] = self.redact.text(name if type(name) is str else _text(name))
         ev["data"] = self.redact(data)
         ev["tags"] = list(tags) if tags else []
         ev["metadata"] = self.redact(metadata) if metadata else {}

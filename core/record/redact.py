@@ -1,78 +1,229 @@
-"""Replacing the values of secret-looking metadata keys before they are written."""
+"""Secrets out of the log: by key name, by token format, in URLs and in argv.
+
+Two rules, applied wherever rtrace records text (queries, texts, custom data,
+metadata, errors and tracebacks, argv; document content only when asked):
+
+- **Key names**, after normalising case and separators (``x-api-key``, ``apiKey``,
+  ``OPENAI_API_KEY`` are all ``apikey``), match when they end with a secret word
+  (``...apikey``, ``...secret``, ``...token``, ``...password``, ``...privatekey``,
+  ``...accesskey``, ``cookie``, ``authorization``...). Their values become ``[REDACTED]``.
+- **Values**: one compiled alternation finds URL credentials (``https://user:pw@``),
+  secret query parameters (``?api_key=``), ``key=value`` pairs with a secret key,
+  ``Bearer``/``Basic`` credentials and well-known token formats (OpenAI/Anthropic
+  ``sk-``, GitHub ``ghp_``/``gho_``/``github_pat_``, AWS ``AKIA``/``ASIA``, Slack
+  ``xox?-``, Google ``AIza``, JWTs); only the secret part is replaced.
+
+The fast path, taken on nearly every event: a key's verdict is cached per key, a
+short string found clean is cached, and a dict of known-clean keys and values is
+returned as is (nothing copied).
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-DEFAULT_REDACT = ("api_key", "authorization", "password", "token", "secret")
+from rtrace.core.record.encode import sanitize
+
+# Words a secret key name ends with (after normalising); ``redact=`` / ``--redact`` adds more.
+DEFAULT_REDACT = ("apikey", "authorization", "password", "passwd", "passphrase", "token", "secret",
+                  "secretkey", "privatekey", "accesskey", "cookie", "credential", "credentials")
+_EXACT = frozenset({"auth", "pwd", "pass", "sig", "signature"})  # secret only as the whole name
 REDACTED = "[REDACTED]"
 SCALARS = frozenset({str, int, float, bool, type(None)})
-_MAX_CLEAN = 4096
+_MAX_CACHE = 4096
+_MAX_CACHED_LEN = 256  # strings longer than this are scanned every time (they rarely repeat)
+_MAX_DEPTH = 32
+
+_SECRET_PARAM = r"(?:[a-z0-9_.-]*?(?:api[_-]?key|token|secret|password|passwd|pwd|signature|sig|auth|credentials?|key))"
+_VALUE = re.compile(
+    r"(?P<url>(?<=://)[^\s/?#@'\"<>]+@)"  # URL userinfo
+    r"|(?P<param>(?<=[?&;])(?i:" + _SECRET_PARAM + r")=)[^&#\s'\"<>]+"  # ?api_key=...
+    r"|(?P<pair>\b(?i:api[_-]?key|access[_-]?token|refresh[_-]?token|auth[_-]?token|client[_-]?secret"
+    r"|secret|password|passwd|pwd|token)\s*[=:]\s*)(?!\[REDACTED\])[^\s&,;'\"<>]{3,}"  # password=...
+    r"|(?P<scheme>\b(?:Bearer|Basic|Token|bearer)\s+)[A-Za-z0-9._~+/=-]{8,}"  # Authorization values
+    r"|\bsk-[A-Za-z0-9_-]{16,}"  # OpenAI, Anthropic (sk-ant-...), sk-proj-...
+    r"|\bgh[pousr]_[A-Za-z0-9]{20,}|\bgithub_pat_[A-Za-z0-9_]{20,}"  # GitHub
+    r"|\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"  # AWS access key ids
+    r"|\bxox[abposr]-[A-Za-z0-9-]{10,}"  # Slack
+    r"|\bAIza[0-9A-Za-z_-]{35}"  # Google API keys
+    r"|\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}"  # JWTs
+)
+
+
+def _replace(m: re.Match[str]) -> str:
+    kind = m.lastgroup
+    if kind == "url":
+        return REDACTED + "@"
+    if kind is not None:  # the key, scheme or parameter name stays; its value goes
+        return m.group(kind) + REDACTED
+    return REDACTED
+
+
+def normalise_key(key: str) -> str:
+    """``X-Api-Key``, ``apiKey``, ``API_KEY`` -> ``apikey``."""
+    return re.sub(r"[\W_]+", "", key).lower()
 
 
 class Redactor:
-    """Replaces values of ``keys`` (case-insensitive) anywhere in nested dicts and lists.
+    """Replaces secrets in recorded values; returns the very object when nothing matches.
 
-    Returns the very object it was given when nothing matches, so the common case
-    copies nothing. It runs on every document's metadata, so the common case (keys
-    seen before, scalar values) is decided by two set operations in C.
+    ``keys``: words a secret key name ends with (default ``DEFAULT_REDACT``; ``()``
+    turns key matching off). ``patterns``: scan string values for credentials and
+    tokens. ``content``: scan document content too.
     """
 
-    __slots__ = ("keys", "clean_keys")
+    __slots__ = ("words", "patterns", "content", "clean_keys", "secret_keys", "clean_text")
 
-    def __init__(self, keys: Iterable[str] | None = None) -> None:
-        self.keys = frozenset(k.lower() for k in (DEFAULT_REDACT if keys is None else keys))
+    def __init__(self, keys: Iterable[str] | None = None, *, patterns: bool = True, content: bool = False) -> None:
+        self.words = tuple(k for k in dict.fromkeys(normalise_key(k) for k in (DEFAULT_REDACT if keys is None else keys)) if k)
+        self.patterns = patterns
+        self.content = content and patterns
         self.clean_keys: set[Any] = set()  # keys known not to match
+        self.secret_keys: set[Any] = set()
+        self.clean_text: set[str] = set()  # short strings known to hold no secret
 
     def __bool__(self) -> bool:
-        return bool(self.keys)
+        return bool(self.words) or self.patterns
+
+    # keys ------------------------------------------------------------------
+
+    def key_matches(self, key: Any) -> bool:
+        """Whether values under ``key`` are secret (cached per key)."""
+        try:
+            if key in self.clean_keys:
+                return False
+            if key in self.secret_keys:
+                return True
+        except Exception:  # a key whose __hash__ or __eq__ fails: judged by its type's name only
+            return False
+        secret = False
+        if type(key) is str:
+            norm = normalise_key(key)
+            secret = bool(norm) and (norm in _EXACT or norm.endswith(self.words)) if self.words else False
+        cache = self.secret_keys if secret else self.clean_keys
+        if len(cache) >= _MAX_CACHE:  # bounded: keys are usually a small fixed set
+            cache.clear()
+        cache.add(key)
+        return secret
+
+    # strings ---------------------------------------------------------------
+
+    def text(self, s: str) -> str:
+        """``s`` with credentials and tokens replaced (``s`` itself when it holds none)."""
+        if not self.patterns or s in self.clean_text:
+            return s
+        if _VALUE.search(s) is None:
+            if len(s) <= _MAX_CACHED_LEN:
+                if len(self.clean_text) >= _MAX_CACHE:
+                    self.clean_text.clear()
+                self.clean_text.add(s)
+            return s
+        return _VALUE.sub(_replace, s)
+
+    def any_text(self, s: Any) -> Any:
+        return self.text(s) if type(s) is str else s
+
+    # nested values -----------------------------------------------------------
 
     def __call__(self, value: Any, _depth: int = 0) -> Any:
-        if not self.keys or _depth > 32:
+        """``value`` (metadata, custom data) with secret keys and secret strings replaced."""
+        t = type(value)
+        if t is str:
+            return self.text(value)
+        if t in SCALARS or _depth > _MAX_DEPTH:
             return value
-        if type(value) is dict and self.clean_keys.issuperset(value) and SCALARS.issuperset(map(type, value.values())):
+        if t is dict and self.clean_flat(value):
             return value
         if isinstance(value, Mapping):
-            out: dict[Any, Any] | None = None
-            for k, v in value.items():
-                if self._matches(k):
-                    new: Any = REDACTED
-                elif type(v) in SCALARS:
-                    continue
-                else:
-                    new = self(v, _depth + 1)
-                if new is not v:
-                    if out is None:
-                        out = dict(value)
-                    out[k] = new
-            return value if out is None else out
+            try:
+                return self._mapping(value, _depth)
+            except Exception:  # a key whose __hash__ fails, a hostile items(): redact a plain copy
+                return self(sanitize(value), _depth + 1) if _depth == 0 else sanitize(value)
         if isinstance(value, (list, tuple)):
-            items = [v if type(v) in SCALARS else self(v, _depth + 1) for v in value]
+            items = [self(v, _depth + 1) for v in value]
             if any(a is not b for a, b in zip(items, value)):
                 return items
         return value
 
+    def _mapping(self, value: Mapping[Any, Any], depth: int) -> Any:
+        out: dict[Any, Any] | None = None
+        items = list(value.items())
+        for k, v in items:
+            if self.key_matches(k):
+                new: Any = REDACTED
+            else:
+                new = self(v, depth + 1)
+            if new is not v:
+                if out is None:
+                    out = dict(items)
+                out[k] = new
+        return value if out is None else out
+
+    def clean_flat(self, d: dict[Any, Any]) -> bool:
+        # The common metadata: keys seen before, scalar values, strings seen before.
+        try:
+            if not self.clean_keys.issuperset(d):
+                return False
+        except Exception:
+            return False
+        clean = self.clean_text
+        for v in d.values():
+            tv = type(v)
+            if tv is str:
+                if v not in clean and (not self.patterns or self.text(v) is not v):
+                    return False
+            elif tv not in SCALARS:
+                return False
+        return True
+
     def documents(self, docs: list[dict[str, Any]]) -> None:
-        """Redact each recorded document's metadata in place (the record dicts are ours)."""
-        if not self.keys:
-            return
-        clean = self.clean_keys
+        """Redact each recorded document's metadata (and content if asked) in place: the records are ours."""
         for d in docs:
             m = d["metadata"]
-            # __call__'s fast check, inlined: this loop runs for every document recorded.
-            if m and not (type(m) is dict and clean.issuperset(m) and SCALARS.issuperset(map(type, m.values()))):
+            if m and not (type(m) is dict and self.clean_flat(m)):
                 d["metadata"] = self(m)
+            if self.content:
+                c = d["page_content"]
+                if type(c) is str:
+                    d["page_content"] = self.text(c)
 
-    def _matches(self, key: Any) -> bool:
-        if key in self.clean_keys:
-            return False
-        if isinstance(key, str) and key.lower() in self.keys:
-            return True
-        if len(self.clean_keys) >= _MAX_CLEAN:  # bounded: keys are usually a small fixed set
-            self.clean_keys.clear()
-        try:
-            self.clean_keys.add(key)
-        except TypeError:  # unhashable key
-            pass
-        return False
+    def error(self, fields: dict[str, Any] | None) -> dict[str, Any] | None:
+        """An ``error`` / ``exception`` field with its message and traceback scrubbed."""
+        if fields is None or not self.patterns:
+            return fields
+        for key in ("message", "traceback"):
+            v = fields.get(key)
+            if type(v) is str:
+                fields[key] = self.text(v)
+        return fields
+
+    def argv(self, argv: Any) -> Any:
+        """Command-line arguments: values of secret-looking flags and secret strings replaced."""
+        if not isinstance(argv, list):
+            return argv
+        out: list[Any] = []
+        hide_next = False
+        for arg in argv:
+            if type(arg) is not str:
+                out.append(arg)
+                continue
+            if hide_next and not arg.startswith("-"):
+                out.append(REDACTED)
+                hide_next = False
+                continue
+            hide_next = False
+            if arg.startswith("-") and len(arg) > 1:
+                name, eq, _ = arg.partition("=")
+                if self._flag_is_secret(name):
+                    if eq:
+                        out.append(name + "=" + REDACTED)
+                        continue
+                    hide_next = True
+            out.append(self.text(arg))
+        return out
+
+    def _flag_is_secret(self, flag: str) -> bool:
+        norm = normalise_key(flag)
+        return bool(norm) and (norm in _EXACT or norm.endswith(self.words or DEFAULT_REDACT))
