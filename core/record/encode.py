@@ -51,8 +51,8 @@ def _placeholder(obj: object) -> str:
     return f"<{getattr(cls, '__module__', '?')}.{getattr(cls, '__qualname__', '?')} object>"
 
 
-def _repr_is_safe(obj: object) -> bool:
-    method = type(obj).__repr__
+def _repr_is_safe(obj: object, name: str = "__repr__") -> bool:
+    method = getattr(type(obj), name)
     owner = getattr(method, "__objclass__", None)  # a slot wrapper: the C type that defines it
     module = getattr(owner, "__module__", None) if owner is not None else getattr(method, "__module__", None)
     return module in _SAFE_REPR_MODULES
@@ -63,8 +63,8 @@ def safe_repr(obj: object) -> str:
     try:
         if isinstance(obj, int) and type(obj) in (int, bool):
             return int_text(obj)
-        if isinstance(obj, _CONTAINERS):  # their repr calls every element's
-            return f"<{type(obj).__name__} of {len(obj)} items>"
+        if type(obj) in _CONTAINERS:  # their repr calls every element's: built here, bounded
+            return clip(_container_repr(obj, 0))
         if not _repr_is_safe(obj):
             return _placeholder(obj)
         return clip(repr(obj))
@@ -73,6 +73,28 @@ def safe_repr(obj: object) -> str:
             return f"<{type(obj).__name__} object (repr failed)>"
         except Exception:
             return "<object (repr failed)>"
+
+
+def _container_repr(obj: Any, depth: int) -> str:
+    if depth > 8:
+        return "..."
+    t = type(obj)
+    if t is dict:
+        body = ", ".join(f"{_element(k, depth)}: {_element(v, depth)}" for k, v in list(obj.items())[:100])
+        return "{" + body + (", ..." if len(obj) > 100 else "") + "}"
+    items = list(obj)[:100] if t in (list, tuple) else list(obj)[:100]
+    body = ", ".join(_element(x, depth) for x in items) + (", ..." if len(obj) > 100 else "")
+    if t is list:
+        return "[" + body + "]"
+    if t is tuple:
+        return "(" + body + ("," if len(obj) == 1 else "") + ")"
+    if not obj:
+        return f"{t.__name__}()"
+    return ("{" + body + "}") if t is set else f"frozenset({{{body}}})"
+
+
+def _element(x: Any, depth: int) -> str:
+    return _container_repr(x, depth + 1) if type(x) in _CONTAINERS else safe_repr(x)
 
 
 def int_text(n: int) -> str:
@@ -89,15 +111,14 @@ def text_of(obj: Any) -> str:
         return clip(str.__str__(obj))
     if isinstance(obj, int) and type(obj) in (int, bool):
         return int_text(obj)
-    if type(obj) in (float, bytes, bytearray) or (not isinstance(obj, _CONTAINERS) and _repr_is_safe(obj)):
+    if type(obj) in _CONTAINERS:  # str() of a list or dict is its repr: built here, bounded
+        return safe_repr(obj)
+    if _repr_is_safe(obj, "__str__") and _repr_is_safe(obj):
         try:
             return clip(str(obj))
         except Exception:
             return safe_repr(obj)
-    try:  # a list or dict query: its JSON, bounded (never an element's own __repr__)
-        return clip(dumps_line(obj)[:-1].decode("utf-8", "replace"))
-    except Exception:
-        return _placeholder(obj)
+    return _placeholder(obj)  # a user's __str__ python would not call here
 
 
 def _default(obj: Any) -> Any:

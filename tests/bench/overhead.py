@@ -18,6 +18,9 @@ Groups of cases (each case: one traced retriever call returning 5 documents):
 - ``run``: a script doing ``BaseRetriever.invoke`` in a loop, as ``python script.py``
   (baseline) and as ``rtrace run -q script.py``: the real thing, every process-wide
   hook of ``rtrace run`` included. The script times its own loop (start-up excluded).
+- ``redaction`` (issue 11, a group of its own): rtrace's sync managers + ``JsonlHandler``
+  with redaction off (baseline), with the default redaction and no secret anywhere (the
+  fast path every user pays), and with secrets in the query and the run's metadata.
 - ``decorator``: a plain function; the same under ``@retriever`` with nothing
   recording; the same inside ``trace_to(log)``.
 
@@ -299,8 +302,39 @@ def decorator_cases(tmp: Path, calls: int) -> dict[str, dict[str, Callable[[], S
     }}
 
 
+def redaction_cases(tmp: Path, calls: int) -> dict[str, dict[str, Callable[[], Sample]]]:
+    log = tmp / "sample.jsonl"
+    secret_meta = {"api_key": "k-123", "dsn": "postgres://bob:pw@db/app", "source": "notes.md"}
+
+    def case(query: str, metadata: dict[str, Any] | None, **options: Any) -> Callable[[], Sample]:
+        def run() -> Sample:
+            h = JsonlHandler(fresh(log), **options)
+            h.open_session()
+            manager = CallbackManager.configure([h], local_metadata=metadata)
+            start = manager.on_retriever_start
+            queries = [f"{query} #{i}" for i in range(calls)]  # distinct: no query is cached as clean
+
+            def loop() -> None:
+                for q in queries:
+                    start(None, q).on_retriever_end(DOCS)
+            try:
+                return timed(loop, calls)
+            finally:
+                h.close()
+        return run
+
+    plain_meta = {"source": "notes.md", "k": 5}
+    return {"redaction": {
+        "JsonlHandler, redaction off (baseline)": case(QUERY, plain_meta, redact=(), redact_values=False),
+        "JsonlHandler, default redaction, no secrets": case(QUERY, plain_meta),
+        "JsonlHandler, default redaction, secrets in query and metadata": case(
+            QUERY + " sk-proj-abcdefghijklmnopqrstuvwx", secret_meta),
+    }}
+
+
 GROUPS: dict[str, Callable[[Path, int], dict[str, dict[str, Callable[[], Sample]]]]] = {
     "managers": manager_cases, "invoke": invoke_cases, "run": run_cases, "decorator": decorator_cases,
+    "redaction": redaction_cases,
 }
 
 
