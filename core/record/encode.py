@@ -231,7 +231,7 @@ def bounded(ev: dict[str, Any]) -> dict[str, Any]:
     """
     out = {}
     for k, v in ev.items():
-        if k == "documents" and isinstance(v, list):
+        if k in ("documents", "input_documents") and isinstance(v, list):
             v = [{**d, "metadata": _sanitize(d.get("metadata"))} if isinstance(d, dict) else d for d in v]
         elif type(v) is str:
             v = clip(v)

@@ -52,6 +52,16 @@ _VALUE = re.compile(
 )
 
 
+_is_str = str.__instancecheck__
+
+
+def _may_hold_secret(s: str) -> bool:
+    # Substring tests run in C: every pattern needs one of these, and most text has none.
+    # (The full alternation costs ~1 µs per 40 characters; this, a few tens of ns.)
+    return ("=" in s or ":" in s or "sk-" in s or "eyJ" in s or "xox" in s or "AKIA" in s or "ASIA" in s
+            or "AIza" in s or "earer " in s or "Basic " in s or "Token " in s or ("gh" in s and "_" in s))
+
+
 def _replace(m: re.Match[str]) -> str:
     kind = m.lastgroup
     if kind == "url":
@@ -114,7 +124,7 @@ class Redactor:
         """``s`` with credentials and tokens replaced (``s`` itself when it holds none)."""
         if not self.patterns or s in self.clean_text:
             return s
-        if _VALUE.search(s) is None:
+        if not _may_hold_secret(s) or _VALUE.search(s) is None:
             if len(s) <= _MAX_CACHED_LEN:
                 if len(self.clean_text) >= _MAX_CACHE:
                     self.clean_text.clear()
@@ -162,19 +172,16 @@ class Redactor:
         return value if out is None else out
 
     def clean_flat(self, d: dict[Any, Any]) -> bool:
-        # The common metadata: keys seen before, scalar values, strings seen before.
+        """The common metadata, decided in C: keys seen before, scalar values, strings seen before."""
         try:
-            if not self.clean_keys.issuperset(d):
+            if not (self.clean_keys.issuperset(d) and SCALARS.issuperset(map(type, d.values()))):
                 return False
-        except Exception:
+        except Exception:  # a key whose __hash__ fails
             return False
-        clean = self.clean_text
-        for v in d.values():
-            tv = type(v)
-            if tv is str:
-                if v not in clean and (not self.patterns or self.text(v) is not v):
-                    return False
-            elif tv not in SCALARS:
+        if not self.patterns or self.clean_text.issuperset(filter(_is_str, d.values())):
+            return True
+        for v in d.values():  # strings not seen before: scanned (and cached when clean)
+            if type(v) is str and self.text(v) is not v:
                 return False
         return True
 
