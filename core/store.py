@@ -200,8 +200,9 @@ def record_start(out: Output, session_id: str, script: str, argv: list[str]) -> 
              "path": _index_entry_path(out.path, out.run_dir), "script": script, "argv": argv}
     try:
         _append_index(out.run_dir, entry)
-        tmp = out.run_dir / f".{LATEST}.{os.getpid()}"
-        fd = _create(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        # A fresh temporary (O_EXCL, a random part): never an existing file or a planted link.
+        tmp = out.run_dir / f".{LATEST}.{os.getpid()}.{os.urandom(4).hex()}"
+        fd = _create(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
         try:
             os.write(fd, (entry["path"] + "\n").encode())
         finally:
