@@ -26,20 +26,12 @@ if TYPE_CHECKING:
 
 # Non-ASCII characters rtrace itself draws, all one cell wide.
 _OURS = re.compile("[“”…├─│└━↻✓✗✎◆»·\ufffd]")
+_WIDE = re.compile("[^\x00-\x7f" + _OURS.pattern[1:-1] + "]")  # anything but ASCII and our symbols
 
 
 def _narrow(text: str) -> bool:
-    """One cell per character: ASCII, give or take our own symbols (a regex, in C)."""
-    if text.isascii():
-        return True
-    if len(text) <= 16:  # tree guides and our own short labels repeat on every line
-        return _narrow_short(text)
-    return _OURS.sub("", text).isascii()
-
-
-@lru_cache(maxsize=1024)
-def _narrow_short(text: str) -> bool:
-    return _OURS.sub("", text).isascii()
+    """One cell per character: ASCII, give or take our own symbols (a regex search, in C, that stops early)."""
+    return text.isascii() or _WIDE.search(text) is None
 
 
 def cells(text: str) -> int:
@@ -143,9 +135,6 @@ class Line:
 def _continuation(prefix: str) -> str:
     # Under "├── " a wrapped row continues with "│   "; under "└── " with spaces.
     return prefix.replace("├── ", "│   ").replace("└── ", "    ")
-
-
-_WIDE = re.compile("[^\x00-\x7f" + _OURS.pattern[1:-1] + "]")
 
 
 def _last_wide(text: str) -> int:
