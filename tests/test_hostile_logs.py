@@ -311,3 +311,57 @@ def _has_otel() -> bool:
     except ImportError:
         return False
     return True
+
+
+# --- endless and huge input: bounded time and memory ----------------------------------------------
+
+def capped(args: list[str], cwd: Path, cap_mb: int = 1024, timeout: int = 120) -> subprocess.CompletedProcess[bytes]:
+    """rtrace under an address-space cap (RLIMIT_AS), stdout discarded."""
+    code = ("import resource, sys, runpy; "
+            f"resource.setrlimit(resource.RLIMIT_AS, ({cap_mb} << 20, {cap_mb} << 20)); "
+            "sys.argv = ['rtrace', *sys.argv[1:]]; runpy.run_module('rtrace.cli', run_name='__main__')")
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, timeout=timeout)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("device", ["/dev/urandom", "/dev/zero"])
+@pytest.mark.parametrize("lenient", [True, False])
+def test_endless_garbage_ends_with_one_line_error(tmp_path: Path, device: str, lenient: bool) -> None:
+    r = capped(["show", *(["--lenient"] if lenient else []), device], tmp_path, cap_mb=600)
+    err = r.stderr.decode()
+    assert r.returncode == 1 and err.count("\n") == 1 and err.startswith(f"rtrace: error: {device}:"), err
+    assert ("gave up after" in err and "not an rtrace log" in err) if lenient else f"{device}:1: not " in err
+
+
+@pytest.mark.timeout(120)
+def test_lenient_skips_a_damaged_stretch_and_reads_on(tmp_path: Path) -> None:
+    from synth import LogBuilder
+
+    b = LogBuilder().session_start()
+    b.start(1, "Before", "q").end(1, "Before", [], 1.0)
+    before = b.write(tmp_path / "a.jsonl").read_bytes()
+    b2 = LogBuilder().session_start()
+    b2.start(2, "After", "q").end(2, "After", [], 1.0)
+    after = b2.write(tmp_path / "b.jsonl").read_bytes()
+    # 3 MB of zeros without a newline, then 5,000 lines of noise, between two good stretches
+    log = tmp_path / "damaged.jsonl"
+    log.write_bytes(before + b"\x00" * (3 << 20) + b"\n" + b"noise\n" * 5000 + after)
+    r = rtrace("show", "--lenient", str(log), cwd=tmp_path)
+    assert r.returncode == 0 and b"Before" in r.stdout and b"After" in r.stdout
+    assert "skipped 5001 malformed lines" in r.stderr.decode()
+    r = rtrace("show", str(log), cwd=tmp_path)
+    assert r.returncode == 1 and r.stderr.decode() == f"rtrace: error: {log}:4: not a JSON line (binary data)\n"
+
+
+@pytest.mark.timeout(120)
+def test_a_long_line_is_read_whole_and_full_view_is_linear(tmp_path: Path) -> None:
+    # 8 MB of document text in one line (the --full view took 34 s at this size when wrapping was quadratic)
+    text = ("lorem ipsum dolor sit amet " * 320_000)[:8_000_000]
+    events = _run_pair(end__documents=[{"id": "big", "page_content": text, "metadata": {}, "score": 1.0}])
+    log = write_log(tmp_path / "long.jsonl", events)
+    r = capped(["show", "--full", str(log)], tmp_path, cap_mb=1024, timeout=110)
+    assert r.returncode == 0, r.stderr
+    out = rtrace("show", "--full", "--width", "100", str(log), cwd=tmp_path).stdout.decode()
+    body = "".join(line[6:].rstrip() + " " for line in out.splitlines() if line.startswith("      "))
+    assert " ".join(body.split()) == " ".join(text.split())  # every word, in order, wrapped at spaces

@@ -4,6 +4,13 @@ Memory stays flat: one line at a time. A malformed line is a ``MalformedLineErro
 naming file and line, or, with ``lenient``, skipped and counted; a final line
 without its newline that does not parse (a writer killed mid-line) is a warning.
 The raw bytes of each line are kept so filters can echo lines byte-identical.
+
+Bounded on any input: a line is read at most ``CHUNK`` bytes at a time; a line
+longer than ``MAX_LINE`` is malformed (and, skipped, is never held whole), as is
+a line that does not start like a JSON object once it passes ``CHUNK`` (discarded
+as it is read). With ``lenient``, ``GARBAGE_LINES`` malformed lines or
+``GARBAGE_BYTES`` of them in a row, with no event between, is a ``LogError``: the
+input is not a damaged log but no log (``/dev/urandom``, ``/dev/zero``).
 """
 
 from __future__ import annotations
@@ -14,12 +21,17 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import IO, Any
 
 import orjson
 from rtrace.core.errors import LogError, MalformedLineError
 
 STDIN = "-"
+CHUNK = 1 << 20  # bytes read at a time: a line longer than this takes the bounded path
+MAX_LINE = 256 << 20  # the longest line read (a retriever_end with ~250 MB of documents)
+GARBAGE_LINES = 10_000  # --lenient gives up after this many malformed lines in a row ...
+GARBAGE_BYTES = 64 << 20  # ... or this many bytes of them
 
 
 @dataclass(slots=True)
@@ -60,6 +72,8 @@ def _open(path: str) -> IO[bytes]:
 
 
 def _describe(raw: bytes) -> str:
+    if raw.lstrip()[:1] == b"{" and raw.count(b"{") + raw.count(b"[") > 1000:
+        return "nested deeper than the 1024 levels a log line may have"
     if b"\x00" in raw:
         return "not a JSON line (binary data)"
     try:
@@ -127,16 +141,77 @@ def _parse_without_documents(raw: bytes, source: str, lineno: int) -> dict[str, 
     return parse_line(raw, source, lineno)
 
 
+class _Garbage:
+    """Malformed input since the last event, for --lenient's limit."""
+
+    __slots__ = ("lines", "bytes", "source")
+
+    def __init__(self, source: str) -> None:
+        self.source, self.lines, self.bytes = source, 0, 0
+
+    def add(self, lineno: int, size: int) -> None:
+        self.lines += 1
+        self.bytes += size
+        if self.lines >= GARBAGE_LINES or self.bytes >= GARBAGE_BYTES:
+            raise LogError(f"{self.source}:{lineno}: gave up after {self.lines:,} malformed line{'s' if self.lines != 1 else ''} "
+                           f"({self.bytes / (1 << 20):.1f} MB) in a row with no event: this is not an rtrace log "
+                           "(--lenient skips damaged lines in a log)")
+
+
+def _long_line(f: IO[bytes], first: bytes, garbage: _Garbage | None, lineno: int) -> tuple[bytes | None, int, str]:
+    """The rest of a line longer than ``CHUNK``: (line, bytes read, why it was dropped).
+
+    A line that cannot be an event (it does not start with ``{``) or grows past
+    ``MAX_LINE`` is read to its end and dropped, a chunk at a time (never held whole);
+    ``line`` is then None. ``line`` has no newline at the end of the input. Without
+    ``garbage`` (strict reading) a line that cannot be an event is not read further.
+    """
+    pieces, size = [first], len(first)
+    why = "" if first.lstrip()[:1] == b"{" else _describe(first[:4096])
+    if why and garbage is None:
+        return None, size, why
+    # What may be discarded before giving up: garbage's budget, or past MAX_LINE as much again.
+    budget = GARBAGE_BYTES - (garbage.bytes if garbage is not None else 0) + (MAX_LINE if not why else 0)
+    while True:
+        piece = f.readline(CHUNK)
+        size += len(piece)
+        if not why:
+            pieces.append(piece)
+            if size > MAX_LINE:
+                why, pieces = f"a line longer than {MAX_LINE >> 20} MiB", []
+                if garbage is None:
+                    return None, size, why
+        elif size > budget and garbage is not None:
+            garbage.bytes += size
+            garbage.add(lineno, 0)  # over the limit: raises
+        if not piece or piece.endswith(b"\n"):
+            break
+    return (b"".join(pieces) if not why else None), size, why
+
+
 def _read_one(f: IO[bytes], source: str, lenient: bool, stats: ReadStats,
               keep: Callable[[bytes], bool] | None, follow: bool, poll: float,
               documents: bool = True) -> Iterator[Event]:
     parse = parse_line if documents else _parse_without_documents
     lineno = 0
     pending = b""  # a partial last line, while following
+    garbage = _Garbage(source) if lenient else None
+    readline = f.readline
     while True:
-        for raw in f:
+        for raw in iter(partial(readline, CHUNK), b""):  # C-level: no Python frame a line
             if pending:
                 raw, pending = pending + raw, b""
+            if not raw.endswith(b"\n"):
+                if len(raw) >= CHUNK:  # a long line, or no line at all (binary data): bounded from here on
+                    line, size, why = _long_line(f, raw, garbage, lineno + 1)
+                    if line is None:
+                        lineno += 1
+                        if garbage is None:
+                            raise MalformedLineError(source, lineno, why)
+                        stats.skipped += 1
+                        garbage.add(lineno, size)
+                        continue
+                    raw = line
             if not raw.endswith(b"\n"):
                 if follow:
                     pending = raw  # the writer has not finished this line yet
@@ -155,10 +230,13 @@ def _read_one(f: IO[bytes], source: str, lenient: bool, stats: ReadStats,
             try:
                 data = parse(raw, source, lineno)
             except MalformedLineError:
-                if not lenient:
+                if garbage is None:
                     raise
                 stats.skipped += 1
+                garbage.add(lineno, len(raw))
                 continue
+            if garbage is not None and garbage.lines:
+                garbage.lines = garbage.bytes = 0
             yield Event(data, source, lineno, raw)
         if not follow:
             return
