@@ -365,3 +365,55 @@ def test_a_long_line_is_read_whole_and_full_view_is_linear(tmp_path: Path) -> No
     out = rtrace("show", "--full", "--width", "100", str(log), cwd=tmp_path).stdout.decode()
     body = "".join(line[6:].rstrip() + " " for line in out.splitlines() if line.startswith("      "))
     assert " ".join(body.split()) == " ".join(text.split())  # every word, in order, wrapped at spaces
+
+
+# --- memory: what is kept for unfinished traces is bounded -----------------------------------------
+
+def unfinished_log(path: Path, n: int, kind: str) -> Path:
+    """``n`` runs that never end, ``n`` text events of runs never started, or ``n`` sessions."""
+    import orjson
+
+    with open(path, "wb", buffering=1 << 22) as f:
+        if kind != "sessions":
+            f.write(orjson.dumps({"v": 1, "seq": 0, "ts": "2026-11-24T10:00:00.000000Z", "event": "session_start",
+                                  "session_id": SESSION, "argv": ["a.py"], "pid": 1}) + b"\n")
+        for i in range(n):
+            run_id = f"0190bbbb-0000-7000-8000-{i:012d}"
+            if kind == "runs":
+                ev = {"event": "retriever_start", "run_id": run_id, "parent_run_id": None, "trace_id": run_id,
+                      "name": "Never", "query": f"a query that never ends {i}", "tags": ["t"], "metadata": {"k": 5}}
+            elif kind == "texts":
+                ev = {"event": "text", "run_id": run_id, "parent_run_id": None, "text": "text of a run nobody started"}
+            else:
+                sid = f"0190dddd-0000-7000-8000-{i:012d}"
+                f.write(orjson.dumps({"v": 1, "seq": 1, "ts": "2026-11-24T10:00:00.000000Z", "event": "session_start",
+                                      "session_id": sid, "argv": ["a.py", "--flag"], "pid": i, "cwd": "/w"}) + b"\n")
+                ev = {"event": "session_end", "session_id": sid, "exit_code": 0, "duration_ms": 1.0}
+            f.write(orjson.dumps({"v": 1, "seq": i + 1, "ts": "2026-11-24T10:00:01.000000Z", "session_id": SESSION, **ev})
+                    + b"\n")
+    return path
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("kind, command", [("runs", "stats"), ("texts", "filter"), ("sessions", "show")])
+def test_unfinished_traces_are_held_within_a_bound(tmp_path: Path, kind: str, command: str) -> None:
+    # 150,000 of each took ~480 MB more than the reader's baseline before the bound; the cap leaves room for ~150 MB.
+    log = unfinished_log(tmp_path / f"{kind}.jsonl", 150_000, kind)
+    r = capped([command, str(log), *(["--format", "table"] if command == "show" else [])], tmp_path, cap_mb=400, timeout=280)
+    err = r.stderr.decode()
+    assert "MemoryError" not in err and "Traceback" not in err, err[-500:]
+    if kind == "sessions":  # sessions without runs: shown, and the exit code says no run was found
+        assert r.returncode == 1 and err.startswith("rtrace: no runs in"), err[-500:]
+    else:
+        assert r.returncode == 0, err[-500:]
+        assert "unfinished traces shown before they ended: more than 50,000 events" in err
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_a_300_mb_log_of_runs_that_never_end_stays_under_a_gigabyte(tmp_path: Path) -> None:
+    log = unfinished_log(tmp_path / "runs.jsonl", 1_000_000, "runs")
+    assert log.stat().st_size > 300_000_000
+    for command in ("filter", "stats", "show"):
+        r = capped([command, str(log)], tmp_path, cap_mb=1024, timeout=420)
+        assert r.returncode == 0, r.stderr[-500:]

@@ -27,12 +27,13 @@ from uuid import UUID
 
 import hashlib
 import math
+from collections import OrderedDict
 
 import orjson
 from rtrace.core.errors import OutputError, UsageError
 from rtrace.core.jsontext import dumps
 from rtrace.core.read.reader import Event
-from rtrace.core.read.trees import ERROR, INCOMPLETE, Run, Session, Trace, TreeBuilder
+from rtrace.core.read.trees import ERROR, INCOMPLETE, MAX_SESSIONS, Run, Session, Trace, TreeBuilder
 from rtrace.core.record.documents import content_hash
 from rtrace.core.times import ts_nanos
 from rtrace.core.version import __version__
@@ -222,7 +223,7 @@ class SpanBuilder:
 
         self._Resource = Resource
         self.service_name = service_name
-        self.resources: dict[str | None, Any] = {}
+        self.resources: OrderedDict[str | None, Any] = OrderedDict()  # the last MAX_SESSIONS sessions' (bounded)
         self.warnings: dict[str, int] = {}  # values skipped, counted for one warning each
 
     def _warn(self, what: str) -> None:
@@ -241,6 +242,8 @@ class SpanBuilder:
         if argv:
             attrs["process.command_args"] = [str(a) for a in argv]
         self.resources[session.session_id] = self._Resource(attrs)  # not .create(): no random instance id
+        if len(self.resources) > MAX_SESSIONS:
+            self.resources.popitem(last=False)
 
     def _resource(self, session_id: str | None) -> Any:
         resource = self.resources.get(session_id)

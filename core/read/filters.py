@@ -9,7 +9,7 @@ with ``runs_only`` only the matching runs are kept.
 from __future__ import annotations
 
 import re
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
@@ -18,7 +18,7 @@ from typing import Any
 from rtrace.core import events
 from rtrace.core.errors import UsageError
 from rtrace.core.read.attempts import retry_attempt
-from rtrace.core.read.trees import ERROR, INCOMPLETE, OK, Run, Session, Trace
+from rtrace.core.read.trees import ERROR, INCOMPLETE, MAX_SESSIONS, OK, Run, Session, Trace
 
 STATUSES = (OK, ERROR, INCOMPLETE)
 
@@ -149,11 +149,15 @@ def select(items: Iterable[Trace | Session], run_filter: RunFilter, *, runs_only
     own) and again when its ``session_end`` arrives, if it was shown.
     """
     tail: deque[Selected] | None = deque(maxlen=last) if last is not None else None
-    sessions: dict[str, Session] = {}
-    shown: set[str] = set()
+    # The most recent MAX_SESSIONS sessions (a log may hold a million): memory stays bounded.
+    sessions: OrderedDict[str, Session] = OrderedDict()
+    shown: _Recent = _Recent()
     for item in items:
         if isinstance(item, Session):
             sessions[item.session_id] = item
+            sessions.move_to_end(item.session_id)
+            if len(sessions) > MAX_SESSIONS:
+                sessions.popitem(last=False)
             if tail is None and (item.session_id in shown or not (run_filter.active or item.is_child)):
                 shown.add(item.session_id)
                 yield item
@@ -177,6 +181,23 @@ def select(items: Iterable[Trace | Session], run_filter: RunFilter, *, runs_only
                 shown.add(sid)
                 yield sessions[sid]
             yield chosen
+
+
+class _Recent:
+    """A set of the most recent ``MAX_SESSIONS`` ids."""
+
+    __slots__ = ("_ids",)
+
+    def __init__(self) -> None:
+        self._ids: OrderedDict[str, None] = OrderedDict()
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._ids
+
+    def add(self, key: str) -> None:
+        self._ids[key] = None
+        if len(self._ids) > MAX_SESSIONS:
+            self._ids.popitem(last=False)
 
 
 def parse_meta_filters(items: Iterable[str]) -> list[tuple[str, str]]:

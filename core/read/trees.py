@@ -27,6 +27,9 @@ from rtrace.core.times import ts_nanos
 
 OK, ERROR, INCOMPLETE = "ok", "error", "incomplete"
 FINISHED_MEMORY = 100_000  # run ids remembered after their trace finished (to tell "late" from "missing")
+MAX_HELD_EVENTS = 50_000  # events of unfinished traces held (about 150 MB); past it the oldest are shown as they are
+MAX_SESSIONS = 10_000  # sessions remembered (a header for their later traces)
+MAX_KINDS = 1_000  # distinct warnings and unknown event names counted
 
 
 @dataclass(eq=False)
@@ -211,7 +214,7 @@ class TreeBuilder:
 
     def __init__(self) -> None:
         self.runs: dict[str, Run] = {}
-        self.sessions: dict[str, Session] = {}
+        self.sessions: OrderedDict[str, Session] = OrderedDict()  # the oldest is forgotten past MAX_SESSIONS
         self.warnings: dict[str, int] = {}
         self.unknown_events: dict[str, int] = {}
         # id(trace) -> trace, in creation order; an OrderedDict, as the oldest is looked up often (oldest_open)
@@ -221,12 +224,36 @@ class TreeBuilder:
         self._retired_ids: OrderedDict[str, None] = OrderedDict()
         self.short_ids = ShortIds()
         self._traces_started = 0
+        self._held = 0  # events of the traces in flight: what memory holds for unfinished traces
 
     def _warn(self, what: str) -> None:
+        if what not in self.warnings and len(self.warnings) >= MAX_KINDS:
+            what = "other oddities"  # a hostile log names a million kinds of oddity: count, do not list
         self.warnings[what] = self.warnings.get(what, 0) + 1
 
     def feed(self, ev: Event) -> list[Trace | Session]:
-        """Process one event; returns what it completed (a new session, finished traces)."""
+        """Process one event; returns what it completed (a new session, finished traces).
+
+        Memory is bounded: past ``MAX_HELD_EVENTS`` events of unfinished traces, the
+        oldest unfinished traces are returned as they are (incomplete) and forgotten,
+        with a counted warning; their later events become runs of their own.
+        """
+        done = self._feed(ev)
+        if self._held > MAX_HELD_EVENTS:
+            done = done + self._evict()
+        return done
+
+    def _evict(self) -> list[Trace | Session]:
+        out: list[Trace | Session] = []
+        while self._held > MAX_HELD_EVENTS * 3 // 4 and self._inflight:
+            trace = next(iter(self._inflight.values()))
+            self._retire(trace)
+            out.append(trace)
+            self._warn(f"unfinished traces shown before they ended: more than {MAX_HELD_EVENTS:,} events of "
+                       "unfinished traces is all rtrace holds (their later events are shown on their own)")
+        return out
+
+    def _feed(self, ev: Event) -> list[Trace | Session]:
         data = ev.data
         name = data.get("event")
         if not isinstance(name, str):
@@ -236,7 +263,7 @@ class TreeBuilder:
             return self._session(ev, name)
         run_id = data.get("run_id")
         if not isinstance(run_id, str):
-            self._warn(f"{name} events without a string run_id")
+            self._warn(f"{name[:60]} events without a string run_id")
             return []
         kind_phase = _kind(name)
         if kind_phase is not None:
@@ -257,13 +284,15 @@ class TreeBuilder:
             run.timeline.append(("custom" if name == events.CUSTOM_EVENT else name, data))
             self._attach_event(run, ev)
             return []
-        self.unknown_events[name] = self.unknown_events.get(name, 0) + 1
+        if name in self.unknown_events or len(self.unknown_events) < MAX_KINDS:
+            self.unknown_events[name] = self.unknown_events.get(name, 0) + 1
         run = self.runs.get(run_id)
         if run is not None:
             self._attach_event(run, ev)
         return []
 
     def _attach_event(self, run: Run, ev: Event) -> None:
+        self._held += 1
         run.events.append(ev)
         run.trace.events.append(ev)  # type: ignore[union-attr]
 
@@ -274,6 +303,8 @@ class TreeBuilder:
         new = session is None
         if session is None:
             session = self.sessions[sid] = Session(sid)
+            if len(self.sessions) > MAX_SESSIONS:  # the oldest is forgotten (a million sessions in one log)
+                self.sessions.popitem(last=False)
         if name == events.SESSION_START:
             session.start, session.start_event = ev.data, ev
             return [session] if new else []
@@ -345,7 +376,8 @@ class TreeBuilder:
         return [trace]
 
     def _retire(self, trace: Trace) -> None:
-        self._inflight.pop(id(trace), None)
+        if self._inflight.pop(id(trace), None) is not None:
+            self._held -= len(trace.events)
         for run in trace.runs:
             if self.runs.get(run.run_id) is run:
                 del self.runs[run.run_id]
