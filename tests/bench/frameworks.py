@@ -9,8 +9,8 @@ retriever: no embedding, so only the retriever run is measured), Haystack
 Cases, interleaved round by round in one process so drift hits all alike:
 the framework with no rtrace hook (baseline), the hook installed but nothing
 recording (``trace_frameworks()`` outside any ``trace_to``), and the hook writing a
-fresh JSONL log each round. Prints the median µs per call over R rounds, the µs
-rtrace adds, and the ratio to the baseline.
+fresh JSONL log each round. Prints the median CPU µs per call over R rounds, the µs
+rtrace adds, and the median of the per-round ratios to the baseline.
 """
 
 from __future__ import annotations
@@ -87,11 +87,12 @@ FRAMEWORKS: dict[str, tuple[str, Callable[[], Callable[[], Any]]]] = {
 
 
 def per_call(fn: Callable[[], Any], calls: int) -> float:
+    """CPU µs per call (``process_time``: what the caller pays, mostly immune to other processes)."""
     gc.collect()
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     for _ in range(calls):
         fn()
-    return (time.perf_counter() - t0) / calls * 1e6
+    return (time.process_time() - t0) / calls * 1e6
 
 
 def main() -> None:
@@ -102,8 +103,8 @@ def main() -> None:
     for var in [v for v in os.environ if v.startswith(("LANGCHAIN_", "LANGSMITH_", "RTRACE_", "HAYSTACK_"))]:
         os.environ.pop(var)
     tmp = Path(tempfile.mkdtemp(prefix="rtrace-bench-"))
-    print(f"framework hook overhead: {args.calls} calls x {args.rounds} rounds, median µs per call "
-          f"(Python {sys.version.split()[0]}, {os.cpu_count()} CPUs)\n")
+    print(f"framework hook overhead: {args.calls} calls x {args.rounds} rounds, median CPU µs per call "
+          f"(Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f})\n")
     for name, (label, make) in FRAMEWORKS.items():
         module = hook(name)
         call = make()
@@ -128,7 +129,8 @@ def main() -> None:
         for case, what in (("idle", "hook installed, nothing recording"), ("jsonl", "hook recording to JSONL")):
             if times[case]:
                 t = statistics.median(times[case])
-                print(f"  {what:<34} {t:9.1f} µs   ratio {t / base:5.2f}   +{t - base:.1f} µs per call")
+                ratio = statistics.median(a / b for a, b in zip(times[case], times["baseline"]))
+                print(f"  {what:<34} {t:9.1f} µs   ratio {ratio:5.2f}   +{t - base:.1f} µs per call")
         print()
 
 
