@@ -131,3 +131,27 @@ def test_a_malformed_line_inside_a_skipped_trace_is_still_an_error(tmp_path: Pat
     r = subprocess.run([sys.executable, "-m", "rtrace.cli.app", "filter", "--status", "error", str(path)],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 1 and r.stderr.startswith("rtrace: error:") and ":4" in r.stderr
+
+
+def test_skim_hands_over_past_its_bound_and_still_changes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import rtrace.core.read.skim as skim_module
+
+    monkeypatch.setattr(skim_module, "MAX_HELD_EVENTS", 10)
+    events = well_formed(random.Random(11), 40)
+    path = write(tmp_path / "log.jsonl", events)
+    for rf in FILTERS:
+        assert output([path], rf, skim=True) == output([path], rf, skim=False)
+    # Never-ending traces: past the bound, skim holds nothing back (its memory stays bounded).
+    from rtrace.core.read.reader import Event
+
+    consumed = 0
+
+    def stream() -> Any:
+        nonlocal consumed
+        for i in range(100):
+            consumed += 1
+            yield Event({"event": "retriever_start", "run_id": f"r{i}", "parent_run_id": None}, "x", i + 1, b"{}\n")
+
+    out = skim_module.skim(stream(), lambda ev: False)
+    next(out)
+    assert consumed <= 12

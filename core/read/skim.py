@@ -26,6 +26,7 @@ from typing import Any
 
 from rtrace.core import events as names
 from rtrace.core.read.reader import Event
+from rtrace.core.read.trees import MAX_HELD_EVENTS
 
 LineHint = Callable[[dict[str, Any]], bool]
 
@@ -62,6 +63,7 @@ def skim(events: Iterable[Event], hint: LineHint) -> Iterator[Event]:
     session_events = names.SESSION_EVENTS
     timeline = names.TIMELINE_EVENTS
     n = 0
+    held_count = 0  # events held in traces not yet finished
     for ev in it:
         n += 1
         data = ev.data
@@ -76,6 +78,7 @@ def skim(events: Iterable[Event], hint: LineHint) -> Iterator[Event]:
                     yield held
                 for trace in of_run.values():
                     trace.passing, trace.events = True, []
+                held_count = 0
             yield ev
             continue
         run_id = data.get("run_id")
@@ -113,15 +116,23 @@ def skim(events: Iterable[Event], hint: LineHint) -> Iterator[Event]:
             yield ev
         else:
             trace.events.append((n, ev))
+            held_count += 1
             if not trace.keep and hint(data):
                 trace.keep = True
         if trace.open == 0 and trace.root_ended:
             for rid in trace.runs:
                 del of_run[rid]
                 ended.discard(rid)
+            held_count -= len(trace.events)
             if trace.keep and not trace.passing:
                 for _, held in trace.events:
                     yield held
+        elif held_count > MAX_HELD_EVENTS:
+            # Memory stays bounded as the builder's does: hand everything over, in log order,
+            # and let the builder (and its own bound) see the rest.
+            yield from _held(of_run)
+            yield from it
+            return
     else:
         yield from _held(of_run)
         return
