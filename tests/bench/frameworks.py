@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -102,7 +103,7 @@ def main() -> None:
     args = ap.parse_args()
     for var in [v for v in os.environ if v.startswith(("LANGCHAIN_", "LANGSMITH_", "RTRACE_", "HAYSTACK_"))]:
         os.environ.pop(var)
-    tmp = Path(tempfile.mkdtemp(prefix="rtrace-bench-"))
+    tmp = Path(tempfile.mkdtemp(prefix=f"rtrace-bench-fw-{os.getpid()}-"))
     print(f"framework hook overhead: {args.calls} calls x {args.rounds} rounds, median CPU µs per call "
           f"(Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f})\n")
     for name, (label, make) in FRAMEWORKS.items():
@@ -135,4 +136,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:  # the logs each round wrote
+        for leftover in Path(tempfile.gettempdir()).glob(f"rtrace-bench-fw-{os.getpid()}-*"):
+            shutil.rmtree(leftover, ignore_errors=True)

@@ -60,6 +60,7 @@ def main() -> None:
         print(f"{k:<46} wall {w * 1000:7.1f} ms (+{(w - bw) * 1000:6.1f})   CPU {c * 1000:7.1f} ms (+{(c - bc) * 1000:6.1f})")
     added = (med["rtrace run samples/noop.py"][1] - med[base_key][1]) * 1000
     print(f"\ntarget: <= 150 ms of CPU added: {added:.1f} ms ({'met' if added <= 150 else 'MISSED'})")
+    shutil.rmtree(cwd, ignore_errors=True)
 
 if __name__ == "__main__":
     main()
