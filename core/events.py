@@ -20,6 +20,9 @@ SESSION_EVENTS = frozenset({SESSION_START, SESSION_END})
 TIMELINE_EVENTS = frozenset({RETRY, TEXT, CUSTOM_EVENT})  # events attached to a run
 
 RUN_KINDS = ("retriever", "chain", "tool", "llm")
+# metadata key naming a stage of a retrieval (search, embedding, rerank, join): written by the
+# framework integrations, read by stats, diff and export.
+STAGE_KEY = "rtrace_stage"
 CHAIN_START, CHAIN_END, CHAIN_ERROR = "chain_start", "chain_end", "chain_error"
 TOOL_START, TOOL_END, TOOL_ERROR = "tool_start", "tool_end", "tool_error"
 LLM_START, LLM_END, LLM_ERROR = "llm_start", "llm_end", "llm_error"

@@ -368,3 +368,26 @@ def test_replay_bad_handler_specs(sample_logs: dict[str, Path], tmp_path: Path) 
         assert r.returncode == 2 and len(r.stderr.splitlines()) == 1 and "Traceback" not in r.stderr, r.stderr
         if message:
             assert r.stderr == message
+
+
+def test_stats_gives_the_stages_of_a_retrieval_rows_of_their_own(tmp_path: Path) -> None:
+    # A retriever whose store's search and query embedding are chain runs with rtrace_stage, as
+    # the LangChain store capture, LlamaIndex and Haystack record them; a plain chain is a parent only.
+    b = LogBuilder().session_start()
+    b.start(1, "Dense", "q")
+    b.start(2, "Store.search", "", parent=1, root=1, metadata={"rtrace_stage": "search"}, kind="chain")
+    b.start(3, "Embed", "", parent=2, root=1, metadata={"rtrace_stage": "embedding"}, kind="chain")
+    b.end(3, "Embed", [], 1.0, parent=2, root=1, kind="chain").end(2, "Store.search", [], 4.0, parent=1, root=1, kind="chain")
+    b.start(4, "Sequence", "", parent=1, root=1, kind="chain").end(4, "Sequence", [], 0.5, parent=1, root=1, kind="chain")
+    b.end(1, "Dense", [doc("a", "x")], 6.0)
+    log = b.session_end().write(tmp_path / "l.jsonl")
+    r = rtrace("stats", str(log), "--format", "json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    rows = {g["group"]: g for g in out["groups"]}
+    assert set(rows) == {"Dense", "Store.search (search)", "Embed (embedding)"}
+    assert rows["Store.search (search)"]["mean_docs"] is None and rows["Dense"]["mean_docs"] == 1.0
+    assert rows["Store.search (search)"]["max_ms"] == 4.0
+    assert out["total"]["runs"] == 1  # the total counts retriever runs
+    r = rtrace("stats", str(log), "--by", "meta.rtrace_stage", "--format", "json", cwd=tmp_path)
+    assert {g["group"]: g["runs"] for g in json.loads(r.stdout)["groups"]} == {"(none)": 1, "search": 1, "embedding": 1}

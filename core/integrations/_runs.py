@@ -21,12 +21,12 @@ import contextvars
 from collections.abc import Sequence
 from typing import Any
 
+from rtrace.core.events import STAGE_KEY as STAGE_KEY  # re-exported: the integrations use _runs.STAGE_KEY
 from rtrace.core.record import context
 from rtrace.core.record.dispatch import handle_event
 from rtrace.core.record.ids import uuid7
 from rtrace.core.record.managers import CallbackManager, CallbackManagerForRetrieverRun, ParentRunManager
 
-STAGE_KEY = "rtrace_stage"
 
 
 class FrameworkRun:

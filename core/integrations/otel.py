@@ -31,6 +31,7 @@ from collections import OrderedDict
 
 import orjson
 from rtrace.core.errors import OutputError, UsageError
+from rtrace.core.events import STAGE_KEY
 from rtrace.core.jsontext import dumps
 from rtrace.core.read.reader import Event
 from rtrace.core.read.trees import ERROR, INCOMPLETE, MAX_SESSIONS, Run, Session, Trace, TreeBuilder
@@ -122,7 +123,7 @@ def _id_and_score(d: Any) -> dict[str, Any]:
 
 
 def _attributes(run: Run, content: str = "full") -> dict[str, Any]:
-    stage = run.metadata.get("rtrace_stage")
+    stage = run.metadata.get(STAGE_KEY)
     kind = OPENINFERENCE_STAGE_KIND.get(stage) or OPENINFERENCE_KIND.get(run.kind, "UNKNOWN")
     start = run.start if isinstance(run.start, dict) else {}
     attrs: dict[str, Any] = {

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from rtrace.core.events import STAGE_KEY
 from rtrace.core.jsontext import dumps
 from rtrace.core.read.trees import Run
 
@@ -271,7 +272,7 @@ def rerank_moves(run: Run) -> list[RerankMove] | None:
     """What a rerank stage did to the documents it was given (recorded ``input_documents`` on its
     start, ``documents`` on its end), in input order; None for a run that is not one or lacks them."""
     given = (run.start or {}).get("input_documents")
-    if run.metadata.get("rtrace_stage") != "rerank" or not isinstance(given, list) or run.end is None:
+    if run.metadata.get(STAGE_KEY) != "rerank" or not isinstance(given, list) or run.end is None:
         return None
     out_rank: dict[str, int] = {}
     for i, d in enumerate(run.documents):

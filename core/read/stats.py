@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rtrace.core.errors import UsageError
+from rtrace.core.events import STAGE_KEY
 from rtrace.core.read.trees import ERROR, INCOMPLETE, OK, Run, self_ms
 
 GAMMA = 1.01
@@ -85,7 +86,7 @@ class Histogram:
         return 2 * GAMMA**lo / (GAMMA + 1), 2 * GAMMA**hi / (GAMMA + 1)
 
 
-RunFacts = tuple[str, int, int, "float | None", "float | None"]  # status, retries, documents, duration_ms, self ms
+RunFacts = tuple[str, int, "int | None", "float | None", "float | None"]  # status, retries, documents, duration_ms, self ms
 
 
 def run_facts(run: Run) -> RunFacts:
@@ -93,7 +94,9 @@ def run_facts(run: Run) -> RunFacts:
     status = run.status
     d = run.duration_ms
     own = None if d is None else self_ms(run) if run.timeline and run.children else d  # a leaf's own time is its time
-    return status, len(run.retries), len(run.documents) if status == OK else 0, d, own
+    # Documents: None for a stage that returns none of its own (a search inside a store, an embedding).
+    n_docs = (len(run.documents) if status == OK else 0) if run.kind == "retriever" else None
+    return status, len(run.retries), n_docs, d, own
 
 
 @dataclass
@@ -125,7 +128,7 @@ class GroupStats:
             self.incomplete += 1
         self.retries += n_retries
         self.retried_runs += 1 if n_retries else 0
-        if status == OK:
+        if status == OK and n_docs is not None:
             self.ok_runs += 1
             self.documents += n_docs
             self.empty += 0 if n_docs else 1
@@ -165,6 +168,8 @@ BY_CHOICES = "name, tag, session or meta.KEY"
 def group_keys(run: Run, by: str) -> list[str]:
     """The groups ``run`` counts in (a run with two tags counts in both)."""
     if by == "name":
+        if run.kind != "retriever":  # a stage of a retrieval (search, embedding): say which
+            return [f"{run.name} ({run.metadata.get(STAGE_KEY)})"]
         return [run.name]
     if by == "tag":
         return run.tags or ["(no tag)"]
@@ -234,15 +239,22 @@ class StatsCollector:
     def add(self, run: Run) -> None:
         if self._keep:
             self._consider(run)
-        if run.kind != "retriever" or run.superseded:  # a superseded attempt is a retry of the next
+        if run.superseded:  # a superseded attempt is a retry of the next
             return
+        retriever = run.kind == "retriever"
+        if not retriever and not (run.metadata and STAGE_KEY in run.metadata):
+            return  # chains, tools and LLMs are parents, not retrieval
+        # Stages of a retrieval that are not retriever runs (a vector search, a query embedding)
+        # get rows of their own, so the table says where a retrieval's time goes; the total
+        # counts retriever runs only, as before.
         facts = run_facts(run)
         for key in group_keys(run, self.by):
             group = self.groups.get(key)
             if group is None:
                 group = self.groups[key] = GroupStats(key)
             group.add_facts(facts)
-        self.total.add_facts(facts)
+        if retriever:
+            self.total.add_facts(facts)
 
     def add_all(self, runs: Iterable[Run]) -> None:
         for run in runs:
