@@ -430,3 +430,20 @@ def test_run_summary_keeps_durations_whole_when_narrow(width: int) -> None:
     head = [part.strip() for line in lines[:2] for part in line.split(" · ")]  # counts wrap between themselves
     assert head == ["rtrace: 2 runs in 2 traces", "0 errors", "0 retries", "6 documents", "51.00 s"]
     assert lines[2].startswith("  slowest   50.12 s  Hybrid") and lines[3].startswith("           450.0 ms  Dense")
+
+
+def test_a_rerank_stage_says_what_it_moved(tmp_path: Path) -> None:
+    # A reranker given a, b, c returns c, a: c moved up two places, a down one, b was dropped.
+    b = LogBuilder().session_start()
+    b.start(1, "Pipeline", "q")
+    b.ev("retriever_start", run_id=rid(2), parent_run_id=rid(1), trace_id=rid(1), name="Rerank", tags=[],
+         metadata={"rtrace_stage": "rerank"}, query="q",
+         input_documents=[doc("a", "A"), doc("b", "B"), doc("c", "C")])
+    b.end(2, "Rerank", [doc("c", "C", 0.9), doc("a", "A", 0.5)], 1.0, parent=1, root=1)
+    b.end(1, "Pipeline", [doc("c", "C")], 2.0)
+    log = b.session_end().write(tmp_path / "l.jsonl")
+    out = rtrace("show", str(log), cwd=tmp_path).stdout.decode()
+    assert "│   ├── ⇅ reranked  2 of 3 kept  c ↑2  a ↓1  b dropped\n" in out, out
+    # The line goes with the documents: --no-docs drops it.
+    plain = rtrace("show", str(log), "--no-docs", cwd=tmp_path).stdout.decode()
+    assert "reranked" not in plain

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rtrace.cli.render.text import clean, ms
+from rtrace.core.read.diff import rerank_moves
 from rtrace.core.read.trees import ordered_children, user_tags
 from rtrace.core.times import format_ts, zone_label
 
@@ -127,6 +128,8 @@ def _run_lines(root: Any, out: Any, opts: ShowOptions, highlight: set[str], only
             _error_lines(branch, _marked(below, hidden), payload, opts, out)
         elif kind == "doc":
             _doc_lines(branch, _marked(below, hidden), payload, opts, out)
+        elif kind == "moves":
+            out.lines.append(_moves_line(branch, payload))
         elif kind == "more":
             out.lines.append(Line(branch).add(f"… {payload} more document{'s' if payload != 1 else ''} (--max-docs)", "dim"))
 
@@ -203,6 +206,9 @@ def _open_run(run: Any, lead: str, indent: str, hidden: int, depth: int, out: An
         items.append((kind, payload))
     if run.error is not None:  # how the run ended: after everything that happened in it
         items.append(("error", run.error))
+    moves = rerank_moves(run) if opts.docs else None
+    if moves and any(m.moved != 0 for m in moves):  # a reranker: what it moved, before its documents
+        items.append(("moves", moves))
     docs = run.documents if opts.docs else []
     shown_docs = docs if opts.max_docs is None else docs[: opts.max_docs]
     columns, texts = _doc_columns(shown_docs)
@@ -212,6 +218,20 @@ def _open_run(run: Any, lead: str, indent: str, hidden: int, depth: int, out: An
         items.append(("more", len(docs) - len(shown_docs)))
 
     return ((kind, payload, *_guides(indent, hidden, i == len(items) - 1), depth) for i, (kind, payload) in enumerate(items))
+
+
+def _moves_line(branch: str, moves: list[Any]) -> Any:
+    """What a reranker did to the documents it was given: moved up, down or dropped, biggest first."""
+    from rtrace.cli.render.lines import Line
+
+    line = Line(branch).add("⇅ reranked", "magenta")
+    changed = sorted((m for m in moves if m.moved != 0), key=lambda m: (m.moved is None, -abs(m.moved or 0), m.before))
+    kept = sum(1 for m in moves if m.moved is not None)
+    line.add(f"  {kept} of {len(moves)} kept", "dim")
+    for m in changed:
+        what = "dropped" if m.moved is None else f"{'↑' if m.moved > 0 else '↓'}{abs(m.moved)}"
+        line.add(f"  {clean(m.key, 40, one_line=True)} {what}", "dim" if m.moved is None else "", give=0)
+    return line
 
 
 def _retry_line(branch: str, ev: dict[str, Any]) -> Any:
