@@ -331,6 +331,31 @@ def test_sitecustomize_directory_is_private_and_removed_by_its_creator(tmp_path:
     assert not os.path.exists(site)  # removed by rtrace run when it ended
 
 
+@pytest.mark.parametrize("planted", [False, True])
+def test_the_bootstrap_directory_lives_where_only_its_user_can_create_names(tmp_path: Path, planted: bool) -> None:
+    # Without $XDG_RUNTIME_DIR it goes under <tmp>/rtrace-<uid> (0700, ours, kept): once removed,
+    # its name cannot be re-created by another user for an orphaned child that still points at it.
+    # A planted rtrace-<uid> that is not private is never used.
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    mine = tmp / f"rtrace-{os.getuid()}"
+    if planted:
+        mine.mkdir(mode=0o777)
+        mine.chmod(0o777)
+    (tmp_path / "site.py").write_text(
+        "import os\nprint(next(p for p in os.environ['PYTHONPATH'].split(os.pathsep) if 'rtrace-site-' in p))\n")
+    env = {k: v for k, v in ENV.items() if k != "XDG_RUNTIME_DIR"} | {"TMPDIR": str(tmp)}
+    r = subprocess.run([*RTRACE, "run", "-q", "-o", "log.jsonl", "site.py"], cwd=tmp_path, capture_output=True,
+                       text=True, env=env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    site = Path(r.stdout.strip())
+    if planted:
+        assert site.parent == tmp and not any(mine.iterdir())
+    else:
+        assert site.parent == mine and oct(mine.stat().st_mode & 0o777) == "0o700"
+        assert mine.is_dir() and not site.exists()  # the base stays; the bootstrap directory is gone
+
+
 @pytest.mark.timeout(120)
 def test_untraced_child_warnings_stay_out_of_the_users_stderr(tmp_path: Path) -> None:
     import venv

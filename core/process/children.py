@@ -201,8 +201,8 @@ def child_environment(site_dir: str, output: str, *, frameworks: dict[str, bool]
 class SiteDir:
     """The children's bootstrap directory: private (mkdtemp: 0700, ours), removed only by its creator.
 
-    Made under ``$XDG_RUNTIME_DIR`` when that is a private directory of ours (nobody else
-    can re-create the name there after we remove it), else in the temporary directory.
+    Made in a private directory of ours (``_private_base``), so nobody else can re-create the
+    name there after we remove it.
     """
 
     def __init__(self) -> None:
@@ -225,15 +225,32 @@ class SiteDir:
 
 
 def _private_base() -> str | None:
-    import stat
+    """A directory only we can create names in: ``$XDG_RUNTIME_DIR`` when it is private and
+    ours, else ``<tmp>/rtrace-<uid>`` (made 0700 and kept, as tmux keeps ``/tmp/tmux-<uid>``).
+    A bootstrap directory removed from it cannot be re-created by another user while an
+    orphaned child still points at it. None (the bare temporary directory) only when neither
+    can be had, e.g. someone else made ``rtrace-<uid>`` first."""
+    import tempfile
 
     base = os.environ.get("XDG_RUNTIME_DIR")
-    if not base or not os.path.isabs(base):
-        return None
+    if base and os.path.isabs(base) and _private_dir(base):
+        return base
+    mine = os.path.join(tempfile.gettempdir(), f"rtrace-{os.getuid()}")
     try:
-        st = os.lstat(base)
+        os.mkdir(mine, 0o700)
+    except FileExistsError:
+        pass
     except OSError:
         return None
-    if stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o077:
-        return base
-    return None
+    return mine if _private_dir(mine) else None
+
+
+def _private_dir(path: str) -> bool:
+    """A real directory (not a link), owned by us, that nobody else may write or list."""
+    import stat
+
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o077
