@@ -10,8 +10,12 @@ Three promises, each with its reason:
 - **Never a descriptor number rtrace no longer owns.** A program may close every
   inherited descriptor (``os.closerange``) and open its own files, which then get
   our number. Before each write the descriptor's device and inode are compared
-  with the ones rtrace opened (one ``fstat``); on a mismatch the log is reopened by
-  its absolute path, or, for a descriptor rtrace was handed, writing stops.
+  with the ones rtrace opened; on a mismatch the log is reopened by its absolute
+  path, or, for a descriptor rtrace was handed, writing stops. On Linux the check is
+  cheaper than an ``fstat``: rtrace marks its open file description with
+  ``F_SETSIG`` (inert without ``O_ASYNC``) and reads the mark back with ``F_GETSIG``;
+  a number the program reused names another description, which lacks the mark, and
+  only then is ``fstat`` asked.
 - **A line is written whole or not at all.** A short write to a regular file
   (disk full, a file size limit) is cut back off with ``ftruncate`` when nothing
   was appended after it; otherwise the next line starts with a newline, so at
@@ -24,6 +28,7 @@ Three promises, each with its reason:
 from __future__ import annotations
 
 import errno
+import fcntl
 import io
 import os
 import stat
@@ -39,6 +44,22 @@ HIGH_FD = 200
 # neither see it nor make rtrace drop the event.
 _os_write = os.write
 _os_fstat = os.fstat
+_fcntl = fcntl.fcntl
+_F_GETSIG, _F_SETSIG = getattr(fcntl, "F_GETSIG", None), getattr(fcntl, "F_SETSIG", None)
+# The mark on rtrace's open file description: a real-time signal number no program is
+# expected to ask a log file for; it is never sent, since rtrace never sets O_ASYNC.
+MARK = 59
+
+
+def _marked(fd: int) -> bool:
+    """Mark ``fd``'s open file description as rtrace's log; False where that is not possible."""
+    if _F_SETSIG is None:
+        return False
+    try:
+        _fcntl(fd, _F_SETSIG, MARK)
+        return _fcntl(fd, _F_GETSIG) == MARK
+    except OSError:
+        return False
 
 
 class SymlinkRefused(OSError):
@@ -92,7 +113,7 @@ class Sink:
     ``owned``: close the descriptor in ``close()`` (only if it is still ours).
     """
 
-    __slots__ = ("fd", "path", "owned", "dev", "ino", "regular", "_pending", "_torn", "lost_reason")
+    __slots__ = ("fd", "path", "owned", "dev", "ino", "regular", "marked", "_pending", "_torn", "lost_reason")
 
     def __init__(self, fd: int, path: str | None = None, owned: bool = False) -> None:
         self.fd: int | None = fd
@@ -101,6 +122,7 @@ class Sink:
         st = os.fstat(fd)
         self.dev, self.ino = st.st_dev, st.st_ino
         self.regular = stat.S_ISREG(st.st_mode)
+        self.marked = _marked(fd)
         self._pending: io.BufferedWriter | None = None  # the unwritten rest of an interrupted line
         self._torn = False  # a partial line could not be removed: start the next one on a fresh line
         self.lost_reason: str | None = None
@@ -112,12 +134,17 @@ class Sink:
         """
         fd = self.fd
         try:
-            st = _os_fstat(fd)  # type: ignore[arg-type]
-            ours = st.st_ino == self.ino and st.st_dev == self.dev
+            ours = self.marked and _fcntl(fd, _F_GETSIG) == MARK  # type: ignore[arg-type]
         except (OSError, TypeError):
             ours = False
-        if not ours:
-            fd = self._recover()
+        if not ours:  # not marked (or not markable here): the file's identity decides
+            try:
+                st = _os_fstat(fd)  # type: ignore[arg-type]
+                ours = st.st_ino == self.ino and st.st_dev == self.dev
+            except (OSError, TypeError):
+                ours = False
+            if not ours:
+                fd = self._recover()
         if self._pending is not None:
             self._flush_pending()
         if self._torn:
@@ -196,6 +223,7 @@ class Sink:
         st = os.fstat(fd)
         self.fd, self.dev, self.ino = fd, st.st_dev, st.st_ino
         self.regular = stat.S_ISREG(st.st_mode)
+        self.marked = _marked(fd)
         self.owned = True
         self._torn = False
         return fd
