@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import subprocess
 import sys
 import threading
@@ -13,7 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hostile import FORBIDDEN, H, SESSION, forbidden_in, hostile_events, hostile_qrels, uid, write_log
+from hostile import (
+    FORBIDDEN,
+    SESSION,
+    H,
+    forbidden_in,
+    hostile_events,
+    hostile_qrels,
+    uid,
+    write_log,
+)
+from ptys import on_a_terminal
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs a pty")
 
@@ -22,27 +31,6 @@ CLI = [sys.executable, "-m", "rtrace.cli"]
 
 def rtrace(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run([*CLI, *args], capture_output=True, cwd=cwd, timeout=120, env=env)
-
-
-def on_a_terminal(args: list[str], cwd: Path, env: dict[str, str]) -> bytes:
-    """Run rtrace with stdout and stderr on a pty; return every byte that reached the terminal."""
-    master, slave = pty.openpty()
-    proc = subprocess.Popen([*CLI, *args], cwd=cwd, stdout=slave, stderr=slave, stdin=subprocess.DEVNULL, env=env)
-    os.close(slave)
-    chunks = []
-    try:
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-    finally:
-        proc.wait(timeout=60)
-        os.close(master)
-    return b"".join(chunks)
 
 
 def commands(log: Path, qrels: Path) -> list[list[str]]:

@@ -17,29 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ptys import on_a_terminal
 from synth import LogBuilder, standard_log
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs a pty")
-
-
-def on_a_terminal(args: list[str], cwd: Path, env: dict[str, str]) -> bytes:
-    """Run rtrace with stdout on a pty; return what reached the terminal."""
-    master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "rtrace.cli", *args], cwd=cwd, stdout=slave, stderr=slave,
-                            stdin=subprocess.DEVNULL, env=env)
-    os.close(slave)
-    out = b""
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
-    proc.wait(timeout=60)
-    os.close(master)
-    return out
 
 
 @pytest.fixture
