@@ -15,17 +15,22 @@ def on_a_terminal(args: list[str], cwd: Path, env: dict[str, str]) -> bytes:
     proc = subprocess.Popen([sys.executable, "-m", "rtrace.cli", *args], cwd=cwd, stdout=slave, stderr=slave,
                             stdin=subprocess.DEVNULL, env=env)
     os.close(slave)
-    chunks = []
     try:
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # EIO: every writer of the terminal is gone
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
+        return read_until_closed(master)
     finally:
         proc.wait(timeout=60)
         os.close(master)
+
+
+def read_until_closed(master: int) -> bytes:
+    """Everything written to a pty until its last writer is gone."""
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: every writer of the terminal is gone
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
     return b"".join(chunks)

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from conftest import read_events
+from ptys import read_until_closed
 
 RTRACE = [sys.executable, "-m", "rtrace.cli"]
 ENV = {k: v for k, v in os.environ.items() if not k.startswith(("LANGCHAIN_", "LANGSMITH_", "RTRACE_"))}
@@ -252,16 +253,8 @@ def test_tty_as_output_does_not_hang(tmp_path: Path) -> None:
     proc = subprocess.Popen([*RTRACE, "run", "-q", "-o", "/dev/tty", "noisy.py"], cwd=tmp_path, stdin=slave,
                             stdout=slave, stderr=slave, env=ENV, preexec_fn=controlling_tty)
     os.close(slave)
-    seen = b""
     try:
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # EIO: every writer of the terminal is gone
-                break
-            if not chunk:
-                break
-            seen += chunk
+        seen = read_until_closed(master)
         assert proc.wait(timeout=30) == 0
     finally:
         proc.kill()
