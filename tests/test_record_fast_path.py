@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from langchain_core.documents import Document as LCDocument
 from rtrace.core import AsyncCallbackManager, CallbackManager, Document, JsonlHandler
 from rtrace.core.record.documents import record_document, record_documents
+from rtrace.core.record.redact import Redactor
 
 VALUES = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.floats(allow_nan=False, width=32),
                    st.text(max_size=3), st.just(np.float32(0.5)), st.just({"nested": 1}))
@@ -37,11 +38,30 @@ def documents(draw: Any) -> Any:
 
 
 @settings(max_examples=300, deadline=None)
-@given(items=st.lists(documents(), max_size=6), max_content=st.sampled_from([None, 0, 5, 100]))
-def test_documents_fast_path_matches_record_document(items: list[Any], max_content: int | None) -> None:
-    fast = record_documents(items, max_content)
+@given(items=st.lists(documents(), max_size=6), max_content=st.sampled_from([None, 0, 5, 100]),
+       redaction=st.sampled_from(["none", "default", "content", "off"]))
+def test_documents_fast_path_matches_record_document(items: list[Any], max_content: int | None,
+                                                     redaction: str) -> None:
+    def redactor() -> Redactor | None:  # a fresh one per side: its caches must not decide the result
+        return {"none": None, "default": Redactor(), "content": Redactor(content=True),
+                "off": Redactor((), patterns=False)}[redaction]
+
+    fast = record_documents(items, max_content, redactor())
+    slow_redact = redactor()
     slow = [record_document(i, max_content) for i in items]
+    if slow_redact is not None:
+        slow_redact.documents(slow)
     assert orjson.dumps(fast, option=orjson.OPT_SERIALIZE_NUMPY) == orjson.dumps(slow, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def test_secret_metadata_is_redacted_without_touching_the_callers_documents() -> None:
+    doc = LCDocument("text", metadata={"source": "https://bob:hunter2@db.example/x",
+                                       "api_key": "sk-abcdefghijklmnopqrstuv", "score": 1}, id="d1")
+    meta = doc.metadata
+    (rec,) = record_documents([doc], None, Redactor())
+    assert rec["metadata"] == {"source": "https://[REDACTED]@db.example/x", "api_key": "[REDACTED]", "score": 1}
+    assert rec["score"] == 1.0
+    assert doc.metadata is meta and meta["api_key"] == "sk-abcdefghijklmnopqrstuv"  # the program's own, unchanged
 
 
 def test_a_document_subclass_with_a_score_keeps_its_score() -> None:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from rtrace.core.record.encode import MAX_CONTENT, int_text, safe_repr
-from rtrace.core.record.redact import Redactor
+from rtrace.core.record.redact import SCALARS, Redactor
 
 # Ids come from ``.id``, else metadata "id" / "doc_id"; scores from a (doc, score)
 # pair, else a ``.score`` attribute, else metadata "score" / "relevance_score"
@@ -230,78 +230,114 @@ def content_text(text: Any, mode: str) -> Any:
 def record_documents(result: Any, max_content: int | None = None, redact: Redactor | None = None) -> list[dict[str, Any]]:
     """Everything a retriever returned, as a list of recorded documents.
 
-    ``redact``: applied to each document's metadata in the same pass (as ``Redactor.documents``).
+    ``redact``: applied to each document's metadata (as ``Redactor.documents``).
 
     Iterators and generators are not consumed (that would empty them for the
     caller): they record as no documents.
     """
     if type(result) is list:  # the common case, on every traced retrieval: skip the ABC checks
-        items: Iterable[Any] = result
+        items: Any = result
     elif result is None or isinstance(result, Iterator):
         return []
     elif isinstance(result, (Sequence, set, frozenset)) and not isinstance(result, (str, bytes)):
-        items = result
+        items = _guarded(result)  # a user's sequence: its __iter__ may raise midway
     else:  # one document, a dict, a string, or a scalar: recorded as one item
         items = (result,)
-    if redact is not None and not redact:
+    if redact is not None and not redact.active:
         redact = None
     if max_content is None:
         max_content = MAX_CONTENT  # --max-content is not the only budget
-    content_redact = redact is not None and redact.content
+    # The fast path below handles LangChain / rtrace Documents with text ids, text content
+    # within budget, dict metadata and a float (or int, or no) score; with content to redact,
+    # or anything unusual, a document takes record_document's full path.
+    fast = redact is None or not redact.content
+    if redact is not None:
+        clean_keys, clean_text, text, scalars = redact.clean_keys, redact.clean_text, redact.text, SCALARS
     out: list[dict[str, Any]] = []
     append = out.append
     plain = _plain
+    known: type | None = None  # the last class found plain: most results are of one class
+    try:
+        for item in items:
+            try:
+                cls = type(item)
+                if fast and (cls is known or plain.get(cls) or (cls not in plain and _is_plain(cls))):
+                    known = cls
+                    content, meta, doc_id = item.page_content, item.metadata, item.id
+                    if type(content) is str and type(meta) is dict and len(content) <= max_content:
+                        if not meta:
+                            if type(doc_id) is str:
+                                append({"id": doc_id, "page_content": content, "metadata": meta, "score": None})
+                                continue
+                            if doc_id is None:
+                                append({"id": content_hash(content), "page_content": content, "metadata": meta,
+                                        "score": None, "id_source": ID_CONTENT_HASH})
+                                continue
+                        else:
+                            score = meta.get("score")
+                            if score is None:
+                                score = meta.get("relevance_score")
+                            if type(score) is not float and score is not None:
+                                score = float(score) if type(score) is int else _MISSING
+                            if score is not _MISSING:
+                                source = None
+                                if doc_id is None:
+                                    doc_id, source = meta.get("id"), _ID_META["id"]
+                                    if doc_id is None:
+                                        doc_id, source = meta.get("doc_id"), _ID_META["doc_id"]
+                                        if doc_id is None:
+                                            doc_id, source = content_hash(content), ID_CONTENT_HASH
+                                if type(doc_id) is str:
+                                    if redact is not None:
+                                        # Redactor.documents' check, inlined: known-clean keys, scalar
+                                        # values, strings known clean (or found clean now).
+                                        try:
+                                            clean = meta.keys() <= clean_keys
+                                        except Exception:  # a key whose __hash__ or __eq__ fails
+                                            clean = False
+                                        if clean:
+                                            for v in meta.values():
+                                                if type(v) is str:
+                                                    if v not in clean_text and text(v) is not v:
+                                                        clean = False
+                                                        break
+                                                elif type(v) not in scalars:
+                                                    clean = False
+                                                    break
+                                        if not clean:
+                                            meta = redact(meta)
+                                    if source is None:
+                                        append({"id": doc_id, "page_content": content, "metadata": meta, "score": score})
+                                    else:
+                                        append({"id": doc_id, "page_content": content, "metadata": meta,
+                                                "score": score, "id_source": source})
+                                    continue
+                append(_redacted(record_document(item, max_content), redact))
+            except Exception:  # one hostile document (a property that raises): the others are kept
+                append(_unrecordable(item))
+    except _IterationFailed:  # a hostile __iter__ midway: keep what came before
+        append(_unrecordable(result))
+    return out
+
+
+class _IterationFailed(Exception):
+    pass
+
+
+def _guarded(items: Any) -> Iterator[Any]:
+    """``items``' elements; an exception from its iteration becomes ``_IterationFailed``."""
     try:
         iterator = iter(items)
-    except Exception:  # a hostile __iter__: one placeholder
-        return [_unrecordable(result)]
+    except Exception:
+        raise _IterationFailed from None
     while True:
         try:
             item = next(iterator)
         except StopIteration:
-            break
-        except Exception:  # a hostile __iter__ midway: keep what came before
-            append(_unrecordable(result))
-            break
-        try:
-            cls = type(item)
-            if plain.get(cls) or (cls not in plain and _is_plain(cls)):
-                # record_document's steps for a LangChain or rtrace Document, inlined: this
-                # loop runs for every document of every traced retrieval. Anything unusual
-                # (a non-str id or content, a non-float score, content to cut) takes the full path.
-                content, meta, doc_id = item.page_content, item.metadata, item.id
-                if type(content) is str and type(meta) is dict and (doc_id is None or type(doc_id) is str) \
-                        and len(content) <= max_content and not content_redact:
-                    score = source = None
-                    if meta:
-                        if doc_id is None:
-                            doc_id, source = meta.get("id"), "metadata:id"
-                            if doc_id is None:
-                                doc_id, source = meta.get("doc_id"), "metadata:doc_id"
-                        s = meta.get("score")
-                        if s is None:
-                            s = meta.get("relevance_score")
-                        if s is not None:
-                            t = type(s)
-                            score = s if t is float else float(s) if t is int else _MISSING
-                        if score is _MISSING or (doc_id is not None and type(doc_id) is not str):
-                            append(_redacted(record_document(item, max_content), redact))
-                            continue
-                        # Redactor.documents' check: keys and strings known clean, scalar values.
-                        if redact is not None and not redact.clean_flat(meta):
-                            meta = redact(meta)
-                    if doc_id is None:
-                        doc_id, source = content_hash(content), ID_CONTENT_HASH
-                    if source is None:
-                        append({"id": doc_id, "page_content": content, "metadata": meta, "score": score})
-                    else:
-                        append({"id": doc_id, "page_content": content, "metadata": meta, "score": score,
-                                "id_source": source})
-                    continue
-            append(_redacted(record_document(item, max_content), redact))
-        except Exception:  # one hostile document (a property that raises): the others are kept
-            append(_unrecordable(item))
-    return out
+            return
+        except Exception:
+            raise _IterationFailed from None
+        yield item
 
 
 def _unrecordable(item: Any) -> dict[str, Any]:

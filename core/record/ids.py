@@ -24,6 +24,7 @@ def _reseed() -> None:
 if hasattr(os, "register_at_fork"):  # touches only rtrace's own generator: nothing to undo
     os.register_at_fork(after_in_child=_reseed)
 _new = object.__new__
+_time_ns = time.time_ns
 _UNKNOWN = SafeUUID.unknown  # looked up once, not per id
 _dumps = orjson.dumps
 _set = object.__setattr__
@@ -34,12 +35,11 @@ _VERSION_VARIANT = (0x7 << 76) | (0b10 << 62)
 
 def uuid7() -> UUID:
     """A time-ordered UUID version 7 (RFC 9562), as LangChain uses for run ids."""
-    ms = time.time_ns() // 1_000_000
     r = _getrandbits(74)
-    n = (ms << 80) | _VERSION_VARIANT | ((r >> _RAND_A_SHIFT) << 64) | (r & _RAND_B_MASK)
-    # UUID(int=n) validates and is ~3x slower; n is valid by construction.
+    # UUID(int=n) validates and is ~3x slower; the int is valid by construction.
     u = _new(UUID)
-    _set(u, "int", n)
+    _set(u, "int", ((_time_ns() // 1_000_000) << 80) | _VERSION_VARIANT | ((r >> _RAND_A_SHIFT) << 64)
+         | (r & _RAND_B_MASK))
     _set(u, "is_safe", _UNKNOWN)
     return u
 

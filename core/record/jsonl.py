@@ -25,6 +25,7 @@ from rtrace.core import events
 from rtrace.core.errors import warn
 from rtrace.core.process import forks
 from rtrace.core.record import capture, dispatch, lineage
+from rtrace.core.record.lineage import link
 from rtrace.core.record.documents import CONTENT_MODES, apply_content_mode, content_text, record_documents
 from rtrace.core.record.encode import MAX_TEXT, OPTIONS, bounded, dumps_line
 from rtrace.core.record.encode import text_of as _text
@@ -44,6 +45,7 @@ _dumps = orjson.dumps
 _FAST_OPTIONS = orjson.OPT_APPEND_NEWLINE  # numpy values too (~0.3 µs a line) go to dumps_line
 
 ENV_CONTENT = "RTRACE_CONTENT"
+_RETRIEVER_START, _RETRIEVER_END = events.RETRIEVER_START, events.RETRIEVER_END
 
 
 def content_mode(mode: str | None) -> str:
@@ -78,15 +80,9 @@ def _name(name: Any, serialized: Any, default: str) -> str:
     return default
 
 
-class _Run:
-    __slots__ = ("run_id", "parent_run_id", "trace_id", "name", "t0")
-
-    def __init__(self, run_id: str, parent_run_id: str | None, trace_id: str, name: str | None, t0: int) -> None:
-        self.run_id = run_id
-        self.parent_run_id = parent_run_id
-        self.trace_id = trace_id
-        self.name = name
-        self.t0 = t0
+# An open run, as its events record it: (run_id, parent_run_id, trace_id, name, start in ns;
+# -1 when its start was not seen). A tuple: built and read on every traced run, no __init__.
+_Run = tuple
 
 
 class JsonlHandler(BaseCallbackHandler):
@@ -187,8 +183,8 @@ class JsonlHandler(BaseCallbackHandler):
         with self._lock:
             if not self._started:
                 self._start_session()
-            self._seq += 1
-            ev["seq"] = self._seq
+            seq = self._seq = self._seq + 1
+            ev["seq"] = seq
             ev["ts"] = utc_now_iso()
             try:
                 line = _dumps(ev, option=_FAST_OPTIONS)
@@ -196,7 +192,14 @@ class JsonlHandler(BaseCallbackHandler):
                 line = dumps_line(ev)
             if len(line) > MAX_TEXT:  # only a big line can hold a string over its budget
                 line = dumps_line(bounded(ev))
-            self._write(line)
+            sink = self._sink
+            if sink is None:
+                self._write(line)
+            else:  # _write's common case, inlined: it runs for every event
+                try:
+                    sink.write(line)
+                except OSError as e:  # ENOSPC, EIO, a closed pipe, a lost descriptor
+                    self._lose(e)
         if self.observers:
             self._notify(ev)
 
@@ -222,8 +225,7 @@ class JsonlHandler(BaseCallbackHandler):
         # seq and ts are placeholders here so they come first in the line.
         return {
             "v": 1, "seq": 0, "ts": "", "event": event, "session_id": self._session_id,
-            "run_id": run.run_id, "parent_run_id": run.parent_run_id, "trace_id": run.trace_id,
-            "name": run.name,
+            "run_id": run[0], "parent_run_id": run[1], "trace_id": run[2], "name": run[3],
         }
 
     def _start_session(self) -> None:
@@ -285,7 +287,7 @@ class JsonlHandler(BaseCallbackHandler):
                 "exit_code": exit_code,
                 "error": error_fields(error),
                 "duration_ms": round((_monotonic() - self._session_t0) * 1000.0, 3),
-                "incomplete_runs": [r.run_id for r in self._runs.values()],
+                "incomplete_runs": [r[0] for r in self._runs.values()],
                 "lost_events": self.lost,
             }
             self._write(dumps_line(ev))
@@ -317,14 +319,14 @@ class JsonlHandler(BaseCallbackHandler):
         runs = self._runs
         rid = uuid_str(run_id)
         parent, trace = lineage.link(run_id, parent_run_id, runs, rid)
-        run = runs[run_id] = _Run(rid, parent, trace, name, _ns())
+        run = runs[run_id] = (rid, parent, trace, name, _ns())
         return run
 
     def _lookup(self, run_id: UUID, parent_run_id: UUID | None, pop: bool) -> _Run:
         run = self._runs.pop(run_id, None) if pop else self._runs.get(run_id)
         if run is None:  # a run whose start this handler did not see
             parent, trace = lineage.unseen(run_id, parent_run_id)
-            run = _Run(str(run_id), parent, trace, None, -1)
+            run = (str(run_id), parent, trace, None, -1)
         return run
 
     def _start(self, kind: str, run_id: UUID, parent_run_id: UUID | None, name: str,
@@ -333,7 +335,7 @@ class JsonlHandler(BaseCallbackHandler):
         ev = self._event(kind, run)
         ev["tags"] = list(tags) if tags else []
         ev["metadata"] = self.redact(metadata) if metadata else {}
-        if run.parent_run_id is None and (self.root_tags or self.root_metadata):
+        if run[1] is None and (self.root_tags or self.root_metadata):
             ev["tags"] += [t for t in self.root_tags if t not in ev["tags"]]
             ev["metadata"] = {**ev["metadata"], **self.root_metadata}
         return ev
@@ -346,7 +348,7 @@ class JsonlHandler(BaseCallbackHandler):
             ev["duration_ms"] = duration_ms  # given by the caller (a replay of a recorded run)
         else:
             # Microseconds, as milliseconds with three decimals.
-            ev["duration_ms"] = (_ns() - run.t0) // 1000 / 1000 if run.t0 >= 0 else None
+            ev["duration_ms"] = (_ns() - run[4]) // 1000 / 1000 if run[4] >= 0 else None
         return ev
 
     # retriever hooks -------------------------------------------------------
@@ -358,34 +360,35 @@ class JsonlHandler(BaseCallbackHandler):
                            metadata: dict[str, Any] | None = None, name: str | None = None,
                            **kwargs: Any) -> None:
         if type(name) is not str or not name:
-            name = _name(name, serialized, "Retriever")
+            name = _name(name, serialized, "Retriever") if name or serialized else "Retriever"
         runs = self._runs
-        rid = uuid_str(run_id)
-        pid, trace = lineage.link(run_id, parent_run_id, runs, rid)
-        runs[run_id] = _Run(rid, pid, trace, name, _ns())
+        rid = _dumps(run_id)[1:-1].decode() if type(run_id) is UUID else str(run_id)  # ids.uuid_str, inlined
+        pid, trace = link(run_id, parent_run_id, runs, rid)
+        runs[run_id] = (rid, pid, trace, name, _ns())
         if query is not None:
             query = self.redact.text(query if type(query) is str else _text(query))
+        content = self.content
         ev = {
-            "v": 1, "seq": 0, "ts": "", "event": events.RETRIEVER_START, "session_id": self._session_id,
+            "v": 1, "seq": 0, "ts": "", "event": _RETRIEVER_START, "session_id": self._session_id,
             "run_id": rid, "parent_run_id": pid, "trace_id": trace, "name": name,
             "tags": list(tags) if tags else [], "metadata": self.redact(metadata) if metadata else {},
-            "query": query if self.content == "full" else content_text(query, self.content),
+            "query": query if content == "full" else content_text(query, content),
         }
         if pid is None and (self.root_tags or self.root_metadata):
             ev["tags"] += [t for t in self.root_tags if t not in ev["tags"]]
             ev["metadata"] = {**ev["metadata"], **self.root_metadata}
-        if self.content != "full" and isinstance(query, str):
+        if content != "full" and isinstance(query, str):
             ev["query_length"] = len(query)
         cap = capture.current()
         asked = cap.bind(run_id, parent_run_id, self) if cap is not None else None
         if metadata or kwargs or asked:
             ev.update(request_fields(metadata, {**asked, **kwargs} if asked else kwargs))
-        given = kwargs.get("input_documents")
-        if isinstance(given, list):  # a rerank stage: what it was given, to compare with what it returned
-            docs = record_documents(given, self.max_content)
-            self.redact.documents(docs)
-            apply_content_mode(docs, self.content)
-            ev["input_documents"] = docs
+            given = kwargs.get("input_documents")
+            if isinstance(given, list):  # a rerank stage: what it was given, to compare with what it returned
+                docs = record_documents(given, self.max_content)
+                self.redact.documents(docs)
+                apply_content_mode(docs, content)
+                ev["input_documents"] = docs
         self._emit(ev)
 
     def on_retriever_end(self, documents: Sequence[Any], *, run_id: UUID,
@@ -396,18 +399,18 @@ class JsonlHandler(BaseCallbackHandler):
         if self.content != "full":
             apply_content_mode(docs, self.content)
         run = self._runs.pop(run_id, None)
-        if run is None or "duration_ms" in kwargs:  # an unseen run, or a replay's recorded duration
+        if run is None or (kwargs and "duration_ms" in kwargs):  # an unseen run, or a replay's duration
             if run is not None:
                 self._runs[run_id] = run
-            ev = self._finish(events.RETRIEVER_END, run_id, parent_run_id, kwargs.get("duration_ms"))
+            ev = self._finish(_RETRIEVER_END, run_id, parent_run_id, kwargs.get("duration_ms"))
         else:
             ev = {
-                "v": 1, "seq": 0, "ts": "", "event": events.RETRIEVER_END, "session_id": self._session_id,
-                "run_id": run.run_id, "parent_run_id": run.parent_run_id, "trace_id": run.trace_id,
-                "name": run.name, "duration_ms": (_ns() - run.t0) // 1000 / 1000,
+                "v": 1, "seq": 0, "ts": "", "event": _RETRIEVER_END, "session_id": self._session_id,
+                "run_id": run[0], "parent_run_id": run[1], "trace_id": run[2], "name": run[3],
+                "duration_ms": (_ns() - run[4]) // 1000 / 1000,
             }
         ev["documents"] = docs
-        if source is None and isinstance(kwargs.get("score_source"), str):
+        if kwargs and source is None and isinstance(kwargs.get("score_source"), str):
             source = kwargs["score_source"]  # a replay of a recorded run
         if source is not None:
             ev["score_source"] = source

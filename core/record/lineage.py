@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
-from rtrace.core.record.context import current_run, default_handlers
+from rtrace.core.record.context import current_run, current_run_fast, default_handlers
 from rtrace.core.record.ids import uuid_str
 
 ENV_PARENT = "RTRACE_PARENT_RUN"  # "run_id trace_id", set by a traced parent for its children
@@ -50,21 +50,23 @@ def implicit_parent(run_id: UUID | None = None) -> UUID | None:
 
 def link(run_id: UUID, parent_run_id: UUID | None, known: Mapping[UUID, Any],
          run_id_str: str | None = None) -> tuple[str | None, str]:
-    """``(parent_run_id, trace_id)`` to record for a run; ``known`` maps open run ids to runs with ``trace_id``.
+    """``(parent_run_id, trace_id)`` to record for a run.
 
-    ``run_id_str``: the run's id as text, when the caller has it already (a root's trace id).
+    ``known`` maps open run ids to ``(run_id, parent_run_id, trace_id, ...)`` tuples (the
+    writers' open runs). ``run_id_str``: the run's id as text, when the caller has it
+    already (a root's trace id). On every traced run: ``implicit_parent`` inlined.
     """
-    if parent_run_id is not None:
-        parent = known.get(parent_run_id)
-        if parent is not None:  # the common nested case first: it is on every child run
-            return parent.run_id, parent.trace_id
-    else:
-        parent_run_id = implicit_parent(run_id)
-        if parent_run_id is None:
+    if parent_run_id is None:
+        current = current_run_fast()
+        if current is not None and current.run_id != run_id:
+            parent_run_id = current.run_id
+        elif ORIGIN is not None:
+            parent_run_id = ORIGIN[0]
+        else:  # a root: the common case of a plain script
             return None, uuid_str(run_id) if run_id_str is None else run_id_str
-        parent = known.get(parent_run_id)
-        if parent is not None:
-            return parent.run_id, parent.trace_id
+    parent = known.get(parent_run_id)
+    if parent is not None:  # the parent is open in this writer: its id and trace as recorded
+        return parent[0], parent[2]
     pid = uuid_str(parent_run_id) if type(parent_run_id) is UUID else str(parent_run_id)
     if ORIGIN is not None and parent_run_id == ORIGIN[0]:
         return pid, ORIGIN[1]
@@ -82,7 +84,7 @@ def trace_of(run_id: UUID) -> str:
     for handler in default_handlers():
         runs = getattr(handler, "_runs", None)
         if runs is not None and run_id in runs:
-            return runs[run_id].trace_id
+            return runs[run_id][2]
     return str(run_id)
 
 

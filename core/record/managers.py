@@ -32,12 +32,12 @@ from uuid import UUID
 
 from rtrace.core.record import context, lineage
 from rtrace.core.record.dispatch import (
+    DIRECT,
     ahandle_event,
     ahandle_event_shielded,
     direct_failed,
     handle_event,
     inline_only,
-    sole_direct,
 )
 from rtrace.core.record.handlers import BaseCallbackHandler
 from rtrace.core.record.ids import uuid7
@@ -251,8 +251,7 @@ class CallbackManagerForRetrieverRun(ParentRunManager):
         handlers = self.handlers
         if not handlers:
             return
-        h = sole_direct(handlers)
-        if h is not None:
+        if len(handlers) == 1 and type(h := handlers[0]) in DIRECT:  # sole_direct, inlined
             try:
                 if not h.ignore_retriever:
                     h.on_retriever_end(documents, run_id=self.run_id, parent_run_id=self.parent_run_id,
@@ -288,8 +287,7 @@ class AsyncCallbackManagerForRetrieverRun(AsyncParentRunManager):
         handlers = self.handlers
         if not handlers:
             return
-        h = sole_direct(handlers)
-        if h is not None:  # inline and sync: done before the loop runs again, no shield needed
+        if len(handlers) == 1 and type(h := handlers[0]) in DIRECT:  # inline and sync: no shield needed
             try:
                 if not h.ignore_retriever:
                     h.on_retriever_end(documents, run_id=self.run_id, parent_run_id=self.parent_run_id,
@@ -413,8 +411,7 @@ class BaseCallbackManager:
     def _start(self, serialized: Any, query: str, run_id: UUID, kwargs: dict[str, Any]) -> None:
         """``on_retriever_start`` to every handler, synchronously (the handlers allow it)."""
         handlers = self.handlers
-        h = sole_direct(handlers)
-        if h is None:
+        if len(handlers) != 1 or type(h := handlers[0]) not in DIRECT:  # not sole_direct (inlined)
             handle_event(
                 handlers, "on_retriever_start", "ignore_retriever", serialized, query,
                 run_id=run_id, parent_run_id=self.parent_run_id, tags=self.tags,
@@ -466,7 +463,17 @@ class CallbackManager(BaseCallbackManager):
         """Start a retriever run; ``parent_run_id`` is ignored (the manager's is used), as in LangChain."""
         if run_id is None:
             run_id = uuid7()
-        self._start(serialized, query, run_id, kwargs)
+        handlers = self.handlers
+        if len(handlers) == 1 and type(h := handlers[0]) in DIRECT:  # _start's direct call, inlined
+            try:
+                if not h.ignore_retriever:
+                    h.on_retriever_start(serialized, query, run_id=run_id, parent_run_id=self.parent_run_id,
+                                         tags=self.tags, metadata=self.metadata, **kwargs)
+            except Exception as e:
+                if direct_failed(h, "on_retriever_start", e):
+                    raise
+        else:
+            self._start(serialized, query, run_id, kwargs)
         return _share(self, CallbackManagerForRetrieverRun, run_id)
 
     def on_custom_event(self, name: str, data: Any, run_id: UUID | None = None, **kwargs: Any) -> None:
@@ -519,7 +526,7 @@ class AsyncCallbackManager(BaseCallbackManager):
         if run_id is None:
             run_id = uuid7()
         handlers = self.handlers
-        if sole_direct(handlers) is not None or inline_only(handlers, "on_retriever_start"):
+        if (len(handlers) == 1 and type(handlers[0]) in DIRECT) or inline_only(handlers, "on_retriever_start"):
             self._start(serialized, query, run_id, kwargs)  # no coroutine, task or gather needed
         else:
             await ahandle_event(

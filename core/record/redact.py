@@ -84,12 +84,13 @@ class Redactor:
     tokens. ``content``: scan document content too.
     """
 
-    __slots__ = ("words", "patterns", "content", "clean_keys", "secret_keys", "clean_text")
+    __slots__ = ("words", "patterns", "content", "active", "clean_keys", "secret_keys", "clean_text")
 
     def __init__(self, keys: Iterable[str] | None = None, *, patterns: bool = True, content: bool = False) -> None:
         self.words = tuple(k for k in dict.fromkeys(normalise_key(k) for k in (DEFAULT_REDACT if keys is None else keys)) if k)
         self.patterns = patterns
         self.content = content and patterns
+        self.active = bool(self.words) or patterns  # read per recorded batch of documents
         self.clean_keys: set[Any] = set()  # keys known not to match
         self.secret_keys: set[Any] = set()
         self.clean_text: set[str] = set()  # short strings known to hold no secret
@@ -186,11 +187,31 @@ class Redactor:
         return True
 
     def documents(self, docs: list[dict[str, Any]]) -> None:
-        """Redact each recorded document's metadata (and content if asked) in place: the records are ours."""
+        """Redact each recorded document's metadata (and content if asked) in place: the records are ours.
+
+        On every traced retrieval: ``clean_flat``'s check inlined, so a flat metadata dict of
+        known-clean keys and scalar values costs a few comparisons and is kept as it is.
+        """
+        clean_keys, clean_text, text = self.clean_keys, self.clean_text, self.text
         for d in docs:
             m = d["metadata"]
-            if m and not (type(m) is dict and self.clean_flat(m)):
-                d["metadata"] = self(m)
+            if m:
+                try:
+                    clean = type(m) is dict and m.keys() <= clean_keys
+                except Exception:  # a key whose __eq__ fails
+                    clean = False
+                if clean:
+                    for v in m.values():
+                        t = type(v)
+                        if t is str:
+                            if v not in clean_text and text(v) is not v:
+                                clean = False
+                                break
+                        elif t not in SCALARS:
+                            clean = False
+                            break
+                if not clean:
+                    d["metadata"] = self(m)
             if self.content:
                 c = d["page_content"]
                 if type(c) is str:

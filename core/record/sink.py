@@ -145,6 +145,11 @@ class Sink:
                 ours = False
             if not ours:
                 fd = self._recover()
+        if self._pending is None and not self._torn and (self.regular or len(line) <= PIPE_BUF):
+            n = _os_write(fd, line)  # the common case: one write of the whole line
+            if n != len(line):
+                self._finish(fd, line, n)
+            return
         if self._pending is not None:
             self._flush_pending()
         if self._torn:
