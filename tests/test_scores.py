@@ -235,3 +235,46 @@ def test_the_samples_reranker_moves_are_readable(tmp_path: Path) -> None:
     assert [(m.key, m.before, m.after) for m in moves][0] == ("rerank-01", 1, 1)
     assert sum(m.after is None for m in moves) == 2 and all(m.moved is None for m in moves if m.after is None)
     assert all(rerank_moves(run) is None for run in runs if run.name != "KeywordReranker")
+
+
+@pytest.mark.timeout(120)
+def test_a_custom_retriever_gets_scores_and_stages_once_its_store_is_wrapped(tmp_path: Path) -> None:
+    # A retriever with no `vectorstore` field is not searched for a store: its first call records
+    # no scores (its store class is not wrapped yet; a call nothing can read a capture of gets
+    # none). Once a VectorStoreRetriever has met that store class, the same custom retriever's
+    # calls carry the store's scores and a search stage of their own, and an outer custom
+    # retriever wrapping it takes none of the inner run's scores.
+    events, truth = run(tmp_path, """
+        from typing import Any
+        from langchain_core.retrievers import BaseRetriever
+        from langchain_core.vectorstores import InMemoryVectorStore
+
+        class Custom(BaseRetriever):
+            index: Any
+            def _get_relevant_documents(self, query, *, run_manager):
+                return [d for d, _ in self.index.similarity_search_with_score(query, k=2)]
+
+        class Outer(BaseRetriever):
+            inner: Any
+            def _get_relevant_documents(self, query, *, run_manager):
+                return self.inner.invoke(query, config={"callbacks": run_manager.get_child()})
+
+        store = InMemoryVectorStore(Emb())
+        store.add_documents(DOCS)
+        custom = Custom(index=store)
+        first = custom.invoke(Q)
+        store.as_retriever(search_kwargs={"k": 3}).invoke(Q)
+        second = custom.invoke(Q)
+        outer = Outer(inner=custom).invoke(Q)
+        every = dict((d.id, s) for d, s in store.similarity_search_with_score(Q, k=8))
+        print(json.dumps({"second": [[d.id, every[d.id]] for d in second], "outer": [d.id for d in outer]}))
+    """, compare=True)
+    first, second, inner = ends(events, "Custom")
+    assert [d["score"] for d in first["documents"]] == [None, None] and "score_source" not in first
+    assert scored(second) == [(i, s, "similarity") for i, s in truth["second"]]
+    assert second["score_source"] == "InMemoryVectorStore.similarity_search_with_score"
+    assert scored(inner) == scored(second)
+    (outer,) = ends(events, "Outer")
+    assert [d["id"] for d in outer["documents"]] == truth["outer"] and all(d["score"] is None for d in outer["documents"])
+    searches = [e for e in events if e["event"] == "chain_start" and e["metadata"].get("rtrace_stage") == "search"]
+    assert [s["parent_run_id"] for s in searches][-2:] == [second["run_id"], inner["run_id"]]

@@ -432,6 +432,24 @@ def test_run_summary_keeps_durations_whole_when_narrow(width: int) -> None:
     assert lines[2].startswith("  slowest   50.12 s  Hybrid") and lines[3].startswith("           450.0 ms  Dense")
 
 
+def test_live_status_line_shows_the_newest_run_in_flight_and_its_retries() -> None:
+    from rtrace.cli.render.summary import status_text
+    from rtrace.core.read.summary import RunSummary
+
+    s = RunSummary()
+    s({"event": "retriever_start", "run_id": rid(1), "parent_run_id": None, "name": "Dense", "query": "a"})
+    s({"event": "retriever_start", "run_id": rid(2), "parent_run_id": rid(1), "name": "Flaky", "query": "why"})
+    for _ in range(2):
+        s({"event": "retry", "run_id": rid(2), "name": "Flaky"})
+    assert status_text(s) == "rtrace ⋯ 2 runs · 0 errors · 2 retries · 2 in flight  Flaky “why” ↻2"
+    s({"event": "retriever_end", "run_id": rid(2), "name": "Flaky", "documents": [{}], "duration_ms": 3.0})
+    assert status_text(s) == "rtrace ⋯ 2 runs · 0 errors · 2 retries · 1 in flight  Dense “a”"
+    s({"event": "retriever_error", "run_id": rid(1), "name": "Dense", "duration_ms": 9.0})
+    assert status_text(s) == "rtrace ⋯ 2 runs · 1 error · 2 retries · 0 in flight"
+    assert [(r.name, r.query, r.status) for r in s.slowest] == [("Dense", "a", "error"), ("Flaky", "why", "ok")]
+    assert (s.roots, s.documents) == (1, 1)
+
+
 def test_a_rerank_stage_says_what_it_moved(tmp_path: Path) -> None:
     # A reranker given a, b, c returns c, a: c moved up two places, a down one, b was dropped.
     b = LogBuilder().session_start()

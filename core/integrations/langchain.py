@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import inspect
 import sys
+from operator import attrgetter
 from contextvars import ContextVar
 from types import CodeType, ModuleType
 from typing import Any
@@ -123,13 +124,14 @@ class LangChainHook(BaseCallbackHandler):
     def raise_error(self) -> bool:  # type: ignore[override]
         return bool(getattr(self.rtrace_handler, "raise_error", False))
 
-    ignore_llm = property(lambda self: self.rtrace_handler.ignore_llm)
-    ignore_retry = property(lambda self: self.rtrace_handler.ignore_retry)
-    ignore_chain = property(lambda self: self.rtrace_handler.ignore_chain)
-    ignore_agent = property(lambda self: self.rtrace_handler.ignore_agent)
-    ignore_retriever = property(lambda self: self.rtrace_handler.ignore_retriever)
-    ignore_chat_model = property(lambda self: self.rtrace_handler.ignore_chat_model)
-    ignore_custom_event = property(lambda self: self.rtrace_handler.ignore_custom_event)
+    # The handler's own flags, read on every event: attrgetter runs in C (no Python frame).
+    ignore_llm = property(attrgetter("rtrace_handler.ignore_llm"))
+    ignore_retry = property(attrgetter("rtrace_handler.ignore_retry"))
+    ignore_chain = property(attrgetter("rtrace_handler.ignore_chain"))
+    ignore_agent = property(attrgetter("rtrace_handler.ignore_agent"))
+    ignore_retriever = property(attrgetter("rtrace_handler.ignore_retriever"))
+    ignore_chat_model = property(attrgetter("rtrace_handler.ignore_chat_model"))
+    ignore_custom_event = property(attrgetter("rtrace_handler.ignore_custom_event"))
 
     def __getattr__(self, name: str) -> Any:
         # A hook a newer LangChain calls that rtrace does not know: a no-op (and its ignore_

@@ -9,7 +9,9 @@ with LangChain on, or ``install()`` in a library), this module:
   ``search_type``, ``score_threshold``, ``fetch_k``, the embedding model) and the
   scores computed inside it. The first retriever run that starts inside the call
   binds the capture; rtrace's handlers record the request on ``retriever_start``
-  and put the scores on the documents of ``retriever_end``;
+  and put the scores on the documents of ``retriever_end``. (A call nothing could
+  read a capture of gets none: a retriever with no store or compressor while no
+  store, embeddings or compressor class is wrapped yet.);
 - wraps, class by class as retrievers meet them, the vector store methods that
   compute scores (``similarity_search_with_score``, ``..._by_vector``, InMemory's
   ``_similarity_search_with_score_by_vector``, FAISS's
@@ -140,10 +142,12 @@ def _hide(error: BaseException, code: Any) -> None:
         error.__traceback__ = tb.tb_next
 
 
-_plans: dict[type, tuple[bool, tuple[str, ...]]] = {}  # retriever class -> (has a store, compressor fields)
+Plan = tuple[bool, tuple[str, ...]]  # (has a store, compressor fields)
+BARE: Plan = (False, ())  # a retriever class with neither: the one object, compared by identity
+_plans: dict[type, Plan] = {}  # retriever class -> its plan
 
 
-def _plan(retriever: Any) -> tuple[bool, tuple[str, ...]]:
+def _plan(retriever: Any) -> Plan:
     """Which fields of this retriever class matter, looked up once per class (invoke is hot)."""
     cls = type(retriever)
     plan = _plans.get(cls)
@@ -152,14 +156,15 @@ def _plan(retriever: Any) -> tuple[bool, tuple[str, ...]]:
 
         fields = getattr(retriever, "__dict__", None)
         fields = fields if isinstance(fields, dict) else {}
-        plan = _plans[cls] = ("vectorstore" in fields,
-                              tuple(k for k, v in fields.items() if isinstance(v, BaseDocumentCompressor)))
+        plan = ("vectorstore" in fields,
+                tuple(k for k, v in fields.items() if isinstance(v, BaseDocumentCompressor)))
+        plan = _plans[cls] = BARE if plan == BARE else plan
     return plan
 
 
-def _discover(retriever: Any) -> dict[str, Any]:
+def _discover(retriever: Any, plan: Plan) -> dict[str, Any]:
     """Wrap the store, embeddings and compressor this retriever uses; return what it asks for."""
-    has_store, compressor_fields = _plan(retriever)
+    has_store, compressor_fields = plan
     if not has_store and not compressor_fields:
         return {}
     request: dict[str, Any] = {}
@@ -298,18 +303,19 @@ class _Stage:
 
     def __init__(self, cap: capture.RunCapture, kind: str, start: Callable[[], Any]) -> None:
         self.cap, self.kind, self.run, self.token = cap, kind, None, None
-        cap.stages.add(kind)
+        first = cap.open_stage(kind)
         try:
-            if len(cap.stages) == 1:  # the first stage: nest it under the LangChain retriever run
+            if first:  # the first stage: nest it under the LangChain retriever run
+                handlers = cap.handlers or []
                 self.token = context.set_current_run(ParentRunManager(
-                    run_id=cap.run_id, handlers=list(cap.handlers), inheritable_handlers=list(cap.handlers),
+                    run_id=cap.run_id, handlers=list(handlers), inheritable_handlers=list(handlers),
                     parent_run_id=cap.parent_run_id))
             self.run = start()
         except Exception:
             self.run = None
 
     def close(self, error: BaseException | None = None, documents: Any = None) -> None:
-        self.cap.stages.discard(self.kind)
+        self.cap.close_stage(self.kind)
         try:
             if self.run is not None:
                 if error is not None:
@@ -335,7 +341,7 @@ def _active(kind: str) -> capture.RunCapture | None:
 
 
 def _search_stage(cap: capture.RunCapture, store: Any, name: str) -> _Stage | None:
-    if "search" in cap.stages:
+    if cap.in_stage("search"):
         return None
     meta = {_runs.STAGE_KEY: "search", "method": name, "vector_store": type(store).__name__}
     return _Stage(cap, "search", lambda: _runs.start_chain([], f"{type(store).__name__}.{name}", metadata=meta))
@@ -397,7 +403,7 @@ def _wrap_store(original: Any, *, name: str, relevance: bool, search: bool) -> A
 
 
 def _embed_stage(cap: capture.RunCapture, embeddings: Any) -> _Stage | None:
-    if "embedding" in cap.stages:
+    if cap.in_stage("embedding"):
         return None
     meta: dict[str, Any] = {_runs.STAGE_KEY: "embedding", "texts": 1}
     model = _model_name(embeddings)
@@ -445,7 +451,7 @@ def _wrap_embed(original: Any) -> Any:
 
 def _rerank_stage(cap: capture.RunCapture, compressor: Any, args: tuple[Any, ...],
                   kwargs: dict[str, Any]) -> _Stage | None:
-    if "rerank" in cap.stages:
+    if cap.in_stage("rerank"):
         return None
     documents = args[0] if args else kwargs.get("documents")
     query = args[1] if len(args) > 1 else kwargs.get("query")
@@ -498,29 +504,46 @@ def _wrap_compress(original: Any) -> Any:
 
 # retriever calls ----------------------------------------------------------
 
+_get = capture.current
+_reset = capture._current.reset
 
-def _request(retriever: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+
+def _open(retriever: Any, kwargs: dict[str, Any]) -> Any:
+    """Open the capture of one retriever call (its token), or None when nothing could read one.
+
+    Its readers are the handlers (the request: nothing for a retriever with no store or
+    compressor) and the wrapped stores, embeddings and compressors (none while ``_seen`` is
+    empty). An enclosing call's capture is hidden from the call all the same."""
     try:
-        request = _discover(retriever)
-        k = kwargs.get("k")  # invoke(query, k=2) reaches the search when the retriever takes kwargs
-        if isinstance(k, int) and not isinstance(k, bool) and "k" in request:
-            request["k"] = k
-        return request
+        plan = _plan(retriever)
+        if plan is BARE and not _seen:
+            return capture.enter(None) if _get() is not None else None
+        request = _discover(retriever, plan)
+        if request:
+            k = kwargs.get("k")  # invoke(query, k=2) reaches the search when the retriever takes kwargs
+            if isinstance(k, int) and not isinstance(k, bool) and "k" in request:
+                request["k"] = k
     except Exception:
-        return {}
+        request = {}
+    return capture.enter(capture.RunCapture(request))
 
 
 def _wrap_invoke(original: Any) -> Any:
     @functools.wraps(original)
     def invoke(self: Any, *args: Any, **kwargs: Any) -> Any:
-        token = capture.enter(capture.RunCapture(_request(self, kwargs)))
+        # The common case decided inline (this runs on every retriever call): see _open.
+        token = None if _plans.get(type(self)) is BARE and not _seen and _get() is None else _open(self, kwargs)
         try:
             return original(self, *args, **kwargs)
         except BaseException as e:
             _hide(e, invoke.__code__)
             raise
         finally:
-            capture.leave(token)
+            if token is not None:
+                try:
+                    _reset(token)
+                except ValueError:  # another context (a generator resumed elsewhere): that one is untouched
+                    pass
 
     return invoke
 
@@ -528,14 +551,17 @@ def _wrap_invoke(original: Any) -> Any:
 def _wrap_ainvoke(original: Any) -> Any:
     @functools.wraps(original)
     async def ainvoke(self: Any, *args: Any, **kwargs: Any) -> Any:
-        token = capture.enter(capture.RunCapture(_request(self, kwargs)))
+        token = None if _plans.get(type(self)) is BARE and not _seen and _get() is None else _open(self, kwargs)
         try:
             return await original(self, *args, **kwargs)
         except BaseException as e:
             _hide(e, ainvoke.__code__)
             raise
         finally:
-            capture.leave(token)
+            if token is not None:
+                try:
+                    _reset(token)
+                except ValueError:
+                    pass
 
     return ainvoke
-

@@ -19,8 +19,17 @@ class SlowRun:
     status: str = field(compare=False)
 
 
+# Read on every event of `rtrace run`: module constants, not attribute lookups on `events`.
+_RETRIEVER_START, _RETRIEVER_END, _RETRIEVER_ERROR = events.RETRIEVER_START, events.RETRIEVER_END, events.RETRIEVER_ERROR
+_START_EVENTS, _RETRY, _SESSION_END = events.START_EVENTS, events.RETRY, events.SESSION_END
+
+
 class RunSummary:
-    """An observer for ``JsonlHandler``: counts runs, errors, retries, documents; keeps the slowest."""
+    """An observer for ``JsonlHandler``: counts runs, errors, retries, documents; keeps the slowest.
+
+    It is called with every event ``rtrace run`` writes, so the common events (a
+    retriever's start and end) take one branch each and build nothing they can avoid.
+    """
 
     def __init__(self, slowest: int = 5) -> None:
         self.runs = 0
@@ -31,7 +40,9 @@ class RunSummary:
         self.exit_code: int | None = None
         self.duration_ms: float | None = None
         self.incomplete = 0
-        self.in_flight: dict[str, dict[str, Any]] = {}
+        # run id -> (name, query, ts) of the retriever runs started and not ended; their retries apart
+        self._in_flight: dict[Any, tuple[Any, Any, Any]] = {}
+        self._retried: dict[Any, int] = {}
         self._slowest: list[SlowRun] = []
         self._keep = slowest
         self._lock = threading.Lock()
@@ -39,18 +50,23 @@ class RunSummary:
     def __call__(self, ev: dict[str, Any]) -> None:
         kind = ev.get("event")
         with self._lock:
-            if kind in events.START_EVENTS and ev.get("parent_run_id") is None:
-                self.roots += 1  # a trace, whatever its root: a retriever, a chain, a pipeline
-            if kind == events.RETRIEVER_START:
-                if retry_attempt(ev.get("tags")) is not None and self.errors:
+            if kind == _RETRIEVER_START:
+                if ev.get("parent_run_id") is None:
+                    self.roots += 1  # a trace, whatever its root: a retriever, a chain, a pipeline
+                if self.errors and retry_attempt(ev.get("tags")) is not None:
                     # LangChain's with_retry: the failed attempt before was a retry of this call
                     self.runs, self.errors, self.retries = self.runs - 1, self.errors - 1, self.retries + 1
                 self.runs += 1
-                self.in_flight[ev["run_id"]] = {"name": ev.get("name"), "query": ev.get("query"), "retries": 0, "ts": ev.get("ts")}
-            elif kind in (events.RETRIEVER_END, events.RETRIEVER_ERROR):
-                started = self.in_flight.pop(ev["run_id"], {})
-                if kind == events.RETRIEVER_END:
-                    self.documents += len(ev.get("documents") or ())
+                self._in_flight[ev["run_id"]] = (ev.get("name"), ev.get("query"), ev.get("ts"))
+            elif kind == _RETRIEVER_END or kind == _RETRIEVER_ERROR:
+                run_id = ev["run_id"]
+                started = self._in_flight.pop(run_id, None)
+                if self._retried:
+                    self._retried.pop(run_id, None)
+                if kind == _RETRIEVER_END:
+                    docs = ev.get("documents")
+                    if docs:
+                        self.documents += len(docs)
                 else:
                     self.errors += 1
                 ms = ev.get("duration_ms")
@@ -58,20 +74,31 @@ class RunSummary:
                     heap = self._slowest
                     # Built only when it gets in (heappushpop keeps an item only above the smallest).
                     if len(heap) < self._keep or float(ms) > heap[0].duration_ms:
-                        item = SlowRun(float(ms), ev.get("name") or "?", started.get("query"),
-                                       "ok" if kind == events.RETRIEVER_END else "error")
+                        item = SlowRun(float(ms), ev.get("name") or "?", started[1] if started else None,
+                                       "ok" if kind == _RETRIEVER_END else "error")
                         if len(heap) < self._keep:
                             heapq.heappush(heap, item)
                         else:
                             heapq.heappushpop(heap, item)
-            elif kind == events.RETRY:
+            elif kind in _START_EVENTS:
+                if ev.get("parent_run_id") is None:
+                    self.roots += 1
+            elif kind == _RETRY:
                 self.retries += 1
-                if ev.get("run_id") in self.in_flight:
-                    self.in_flight[ev["run_id"]]["retries"] += 1
-            elif kind == events.SESSION_END:
+                run_id = ev.get("run_id")
+                if run_id in self._in_flight:
+                    self._retried[run_id] = self._retried.get(run_id, 0) + 1
+            elif kind == _SESSION_END:
                 self.exit_code = ev.get("exit_code")
                 self.duration_ms = ev.get("duration_ms")
                 self.incomplete = len(ev.get("incomplete_runs") or ())
+
+    @property
+    def in_flight(self) -> dict[Any, dict[str, Any]]:
+        """Retriever runs started and not ended: run id -> name, query, retries, ts."""
+        with self._lock:
+            return {k: {"name": name, "query": query, "retries": self._retried.get(k, 0), "ts": ts}
+                    for k, (name, query, ts) in self._in_flight.items()}
 
     @property
     def slowest(self) -> list[SlowRun]:
@@ -79,5 +106,4 @@ class RunSummary:
             return sorted(self._slowest, reverse=True)
 
     def snapshot_in_flight(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return [dict(v, run_id=k) for k, v in self.in_flight.items()]
+        return [dict(v, run_id=k) for k, v in self.in_flight.items()]

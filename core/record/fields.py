@@ -113,6 +113,8 @@ def request_fields(metadata: dict[str, Any] | None, given: dict[str, Any]) -> di
             value = metadata.get(ls_key)
             if isinstance(value, str) and value:
                 out[key] = value
+    if not given or _REQUEST_SET.isdisjoint(given):  # on every retriever start: mostly nothing given
+        return out
     for key in REQUEST_KEYS:
         value = given.get(key)
         if value is None:
@@ -126,3 +128,6 @@ def request_fields(metadata: dict[str, Any] | None, given: dict[str, Any]) -> di
         elif isinstance(value, str):
             out[key] = value
     return out
+
+
+_REQUEST_SET = frozenset(REQUEST_KEYS)
