@@ -6,7 +6,9 @@ Groups of cases (each case: one traced retriever call returning 5 documents):
 
 - ``sync``: ``on_retriever_start`` + ``on_retriever_end(5 docs)`` through the managers:
   LangChain's managers + a no-op handler (baseline); rtrace's managers + ``JsonlHandler``;
-  LangChain's managers + a plain orjson JSONL handler (what users write today).
+  LangChain's managers + a plain orjson JSONL handler (what users write today); the
+  floor (``floor.py``: the least any recorder keeping rtrace's guarantees costs, with
+  and without the check that the log descriptor is still rtrace's).
 - ``async``: the same through the async managers (baseline: LangChain's async
   managers + a no-op async handler).
 - ``invoke``: LangChain ``BaseRetriever.invoke`` as a user calls it: no callbacks
@@ -61,6 +63,9 @@ from langchain_core.retrievers import BaseRetriever
 from rtrace.core import AsyncCallbackManager, CallbackManager, JsonlHandler, retriever, trace_to
 from rtrace.core.integrations import langchain as lc_hook
 from rtrace.core.read.summary import RunSummary
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from floor import FloorRecorder  # noqa: E402  (tests/bench/floor.py, beside this script)
 
 QUERY = "what is reciprocal rank fusion?"
 DOCS = [LCDocument(f"passage {i} about retrieval " * 4, metadata={"source": f"doc{i}.md", "score": 1 - i / 10}, id=f"d{i}")
@@ -181,18 +186,71 @@ def manager_cases(tmp: Path, calls: int) -> dict[str, dict[str, Callable[[], Sam
                 h.close()
         return run
 
+    def floor(own_check: bool, asynchronous: bool) -> Callable[[], Sample]:
+        def run() -> Sample:
+            f = FloorRecorder(str(fresh(log)), own_check=own_check)
+            try:
+                return async_timed(AsyncFloor(f), calls) if asynchronous else timed(sync_loop(SyncFloor(f), calls), calls)
+            finally:
+                f.close()
+        return run
+
     return {
         "sync": {
             "LangChain managers + no-op handler (baseline)": lc_sync(NoopSync),
             "rtrace managers + JsonlHandler": rt(CallbackManager, lambda m, n: timed(sync_loop(m, n), n)),
             "LangChain managers + plain orjson JSONL handler": lc_sync(lambda: NaiveJsonl(fresh(log))),
+            "floor: minimal recorder, rtrace's guarantees (bench/floor.py)": floor(True, False),
+            "floor without the descriptor ownership check": floor(False, False),
         },
         "async": {
             "LangChain async managers + no-op async handler (baseline)": lc_async(NoopAsync),
             "rtrace async managers + JsonlHandler": rt(AsyncCallbackManager, async_timed),
             "LangChain async managers + plain orjson JSONL handler": lc_async(lambda: NaiveJsonl(fresh(log))),
+            "floor: minimal recorder, rtrace's guarantees, async": floor(True, True),
         },
     }
+
+
+class SyncFloor:
+    """``FloorRecorder`` behind the managers' call shape: ``start(None, q).on_retriever_end(docs)``."""
+
+    def __init__(self, recorder: FloorRecorder) -> None:
+        self.recorder = recorder
+
+    def on_retriever_start(self, serialized: Any, query: str) -> Any:
+        run = self.recorder.start(query)
+        return _FloorEnd(run)
+
+
+class _FloorEnd:
+    __slots__ = ("run",)
+
+    def __init__(self, run: Any) -> None:
+        self.run = run
+
+    def on_retriever_end(self, documents: Any) -> None:
+        self.run.recorder.end(self.run, documents)
+
+
+class AsyncFloor:
+    """The same with coroutines, as the async managers are awaited."""
+
+    def __init__(self, recorder: FloorRecorder) -> None:
+        self.recorder = recorder
+
+    async def on_retriever_start(self, serialized: Any, query: str) -> Any:
+        return _AsyncFloorEnd(self.recorder.start(query))
+
+
+class _AsyncFloorEnd:
+    __slots__ = ("run",)
+
+    def __init__(self, run: Any) -> None:
+        self.run = run
+
+    async def on_retriever_end(self, documents: Any) -> None:
+        self.run.recorder.end(self.run, documents)
 
 
 def openinference_case(log: Path, calls: int, invoke: Callable[[], None]) -> Callable[[], Sample] | None:
