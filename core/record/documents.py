@@ -261,57 +261,55 @@ def record_documents(result: Any, max_content: int | None = None, redact: Redact
         for item in items:
             try:
                 cls = type(item)
-                if fast and (cls is known or plain.get(cls) or (cls not in plain and _is_plain(cls))):
-                    known = cls
+                if cls is known or (fast and (plain.get(cls) or (cls not in plain and _is_plain(cls)))):
+                    known = cls  # only ever set here, so only while the fast path is open
                     content, meta, doc_id = item.page_content, item.metadata, item.id
                     if type(content) is str and type(meta) is dict and len(content) <= max_content:
-                        if not meta:
-                            if type(doc_id) is str:
-                                append({"id": doc_id, "page_content": content, "metadata": meta, "score": None})
-                                continue
-                            if doc_id is None:
-                                append({"id": content_hash(content), "page_content": content, "metadata": meta,
-                                        "score": None, "id_source": ID_CONTENT_HASH})
-                                continue
-                        else:
-                            score = meta.get("score")
-                            if score is None:
+                        # The score: metadata "score", else "relevance_score"; a float, an int
+                        # (as a float) or none. Anything else: the full path.
+                        score = meta.get("score") if meta else None
+                        if type(score) is not float:
+                            if score is None and meta:
                                 score = meta.get("relevance_score")
-                            if type(score) is not float and score is not None:
-                                score = float(score) if type(score) is int else _MISSING
-                            if score is not _MISSING:
-                                source = None
+                            if type(score) is int:
+                                score = float(score)
+                            elif score is not None and type(score) is not float:
+                                score = _MISSING
+                        # The id: the document's own text id, else metadata "id" / "doc_id", else
+                        # a hash of the text. A non-text id: the full path.
+                        source = None
+                        if doc_id is None:
+                            if meta:
+                                doc_id, source = meta.get("id"), _ID_META["id"]
                                 if doc_id is None:
-                                    doc_id, source = meta.get("id"), _ID_META["id"]
-                                    if doc_id is None:
-                                        doc_id, source = meta.get("doc_id"), _ID_META["doc_id"]
-                                        if doc_id is None:
-                                            doc_id, source = content_hash(content), ID_CONTENT_HASH
-                                if type(doc_id) is str:
-                                    if redact is not None:
-                                        # Redactor.documents' check, inlined: known-clean keys, scalar
-                                        # values, strings known clean (or found clean now).
-                                        try:
-                                            clean = meta.keys() <= clean_keys
-                                        except Exception:  # a key whose __hash__ or __eq__ fails
+                                    doc_id, source = meta.get("doc_id"), _ID_META["doc_id"]
+                            if doc_id is None:
+                                doc_id, source = content_hash(content), ID_CONTENT_HASH
+                        if type(doc_id) is str and score is not _MISSING:
+                            if meta and redact is not None:
+                                # Redactor.documents' check, inlined: known-clean keys, scalar
+                                # values, strings known clean (or found clean now).
+                                try:
+                                    clean = meta.keys() <= clean_keys
+                                except Exception:  # a key whose __hash__ or __eq__ fails
+                                    clean = False
+                                if clean:
+                                    for v in meta.values():
+                                        if type(v) is str:
+                                            if v not in clean_text and text(v) is not v:
+                                                clean = False
+                                                break
+                                        elif type(v) not in scalars:
                                             clean = False
-                                        if clean:
-                                            for v in meta.values():
-                                                if type(v) is str:
-                                                    if v not in clean_text and text(v) is not v:
-                                                        clean = False
-                                                        break
-                                                elif type(v) not in scalars:
-                                                    clean = False
-                                                    break
-                                        if not clean:
-                                            meta = redact(meta)
-                                    if source is None:
-                                        append({"id": doc_id, "page_content": content, "metadata": meta, "score": score})
-                                    else:
-                                        append({"id": doc_id, "page_content": content, "metadata": meta,
-                                                "score": score, "id_source": source})
-                                    continue
+                                            break
+                                if not clean:
+                                    meta = redact(meta)
+                            if source is None:
+                                append({"id": doc_id, "page_content": content, "metadata": meta, "score": score})
+                            else:
+                                append({"id": doc_id, "page_content": content, "metadata": meta, "score": score,
+                                        "id_source": source})
+                            continue
                 append(_redacted(record_document(item, max_content), redact))
             except Exception:  # one hostile document (a property that raises): the others are kept
                 append(_unrecordable(item))
