@@ -502,7 +502,9 @@ class AsyncCallbackManager(BaseCallbackManager):
         if run_id is None:
             run_id = uuid7()
         handlers = self.handlers
-        if (len(handlers) == 1 and type(handlers[0]) in DIRECT) or inline_only(handlers, "on_retriever_start"):
+        if len(handlers) == 1 and type(h := handlers[0]) in DIRECT:  # as the sync manager: no coroutine, task or gather
+            _direct_start(h, self, serialized, query, run_id, kwargs)
+        elif inline_only(handlers, "on_retriever_start"):
             self._start(serialized, query, run_id, kwargs)  # no coroutine, task or gather needed
         else:
             await ahandle_event(
