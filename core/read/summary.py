@@ -40,8 +40,9 @@ class RunSummary:
         self.exit_code: int | None = None
         self.duration_ms: float | None = None
         self.incomplete = 0
-        # run id -> (name, query, ts) of the retriever runs started and not ended; their retries apart
-        self._in_flight: dict[Any, tuple[Any, Any, Any]] = {}
+        # run id -> start event of the retriever runs started and not ended (kept as it is: nothing
+        # is built per event); their retries apart
+        self._in_flight: dict[Any, dict[str, Any]] = {}
         self._retried: dict[Any, int] = {}
         self._slowest: list[SlowRun] = []
         self._keep = slowest
@@ -57,7 +58,7 @@ class RunSummary:
                     # LangChain's with_retry: the failed attempt before was a retry of this call
                     self.runs, self.errors, self.retries = self.runs - 1, self.errors - 1, self.retries + 1
                 self.runs += 1
-                self._in_flight[ev["run_id"]] = (ev.get("name"), ev.get("query"), ev.get("ts"))
+                self._in_flight[ev["run_id"]] = ev
             elif kind == _RETRIEVER_END or kind == _RETRIEVER_ERROR:
                 run_id = ev["run_id"]
                 started = self._in_flight.pop(run_id, None)
@@ -74,7 +75,7 @@ class RunSummary:
                     heap = self._slowest
                     # Built only when it gets in (heappushpop keeps an item only above the smallest).
                     if len(heap) < self._keep or float(ms) > heap[0].duration_ms:
-                        item = SlowRun(float(ms), ev.get("name") or "?", started[1] if started else None,
+                        item = SlowRun(float(ms), ev.get("name") or "?", started.get("query") if started else None,
                                        "ok" if kind == _RETRIEVER_END else "error")
                         if len(heap) < self._keep:
                             heapq.heappush(heap, item)
@@ -97,8 +98,8 @@ class RunSummary:
     def in_flight(self) -> dict[Any, dict[str, Any]]:
         """Retriever runs started and not ended: run id -> name, query, retries, ts."""
         with self._lock:
-            return {k: {"name": name, "query": query, "retries": self._retried.get(k, 0), "ts": ts}
-                    for k, (name, query, ts) in self._in_flight.items()}
+            return {k: {"name": ev.get("name"), "query": ev.get("query"), "retries": self._retried.get(k, 0),
+                        "ts": ev.get("ts")} for k, ev in self._in_flight.items()}
 
     @property
     def slowest(self) -> list[SlowRun]:
