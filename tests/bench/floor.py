@@ -70,8 +70,10 @@ class FloorRecorder:
                 raise OSError("the log descriptor is not ours any more")
             _write(self.fd, line)
 
-    def start(self, query: str) -> FloorRun:
-        run_id = uuid7()
+    def start(self, query: str, run_id: UUID | None = None) -> FloorRun:
+        """``run_id``: the caller's (LangChain makes one per run), else one of rtrace's."""
+        if run_id is None:
+            run_id = uuid7()
         rid = _dumps(run_id)[1:-1].decode()
         self.runs[run_id] = (rid, _ns())
         self._put({"v": 1, "seq": 0, "ts": "", "event": "retriever_start", "session_id": self.session_id,

@@ -14,7 +14,8 @@ Groups of cases (each case: one traced retriever call returning 5 documents):
 - ``invoke``: LangChain ``BaseRetriever.invoke`` as a user calls it: no callbacks
   (baseline); rtrace's LangChain hook with ``JsonlHandler`` (what ``trace_to`` /
   ``rtrace run`` install); the same handler with ``rtrace run``'s summary observer;
-  a plain orjson JSONL handler injected the same way; OpenInference's LangChain
+  a plain orjson JSONL handler injected the same way; the floor recorder as a
+  LangChain handler injected the same way (LangChain's run ids); OpenInference's LangChain
   instrumentor + the OpenTelemetry SDK writing each span as a JSON line (when
   ``openinference-instrumentation-langchain`` is installed).
 - ``run``: a script doing ``BaseRetriever.invoke`` in a loop, as ``python script.py``
@@ -253,6 +254,23 @@ class _AsyncFloorEnd:
         self.run.recorder.end(self.run, documents)
 
 
+class FloorHandler(LCHandler):
+    """``FloorRecorder`` as a LangChain handler: the floor of the ``invoke`` path."""
+
+    def __init__(self, recorder: FloorRecorder) -> None:
+        self.recorder = recorder
+        self.open: dict[Any, Any] = {}
+
+    def on_retriever_start(self, serialized: Any, query: str, *, run_id: Any, **kw: Any) -> None:
+        self.open[run_id] = self.recorder.start(query, run_id)
+
+    def on_retriever_end(self, documents: Any, *, run_id: Any, **kw: Any) -> None:
+        self.recorder.end(self.open.pop(run_id), documents)
+
+    def close(self) -> None:
+        self.recorder.close()
+
+
 def openinference_case(log: Path, calls: int, invoke: Callable[[], None]) -> Callable[[], Sample] | None:
     try:
         from openinference.instrumentation.langchain import LangChainInstrumentor
@@ -308,6 +326,7 @@ def invoke_cases(tmp: Path, calls: int) -> dict[str, dict[str, Callable[[], Samp
         "invoke + rtrace hook (JsonlHandler)": hooked(lambda: rt_handler(log)),
         "invoke + rtrace hook + run summary observer": hooked(lambda: rt_handler(log, summary=True)),
         "invoke + plain orjson JSONL handler (same hook)": hooked(lambda: NaiveJsonl(fresh(log))),
+        "invoke + floor recorder (same hook)": hooked(lambda: FloorHandler(FloorRecorder(str(fresh(log))))),
     }
     oi = openinference_case(log, calls, invoke)
     if oi is not None:
