@@ -10,9 +10,10 @@ from collections.abc import Iterator
 import orjson
 from rtrace.core.errors import UsageError
 from rtrace.core.read.filters import RunFilter, Selected
-from rtrace.core.read.pipeline import Source, report, selected_items
+from rtrace.core.read.pipeline import Source, read_events, report, selected_items
 from rtrace.core.read.reader import ReadStats
 from rtrace.core.read.stats import StatsCollector
+from rtrace.core.read.tally import tally
 from rtrace.core.read.trees import Run, TreeBuilder
 
 STATS_FORMATS = ("table", "json", "csv")
@@ -34,7 +35,10 @@ def run_stats(source: Source, run_filter: RunFilter, by: str, fmt: str, slowest:
         raise UsageError(f"--format is one of {', '.join(STATS_FORMATS)}, not {fmt!r}")
     collector = StatsCollector(by, slowest, slowest_of)
     stats, builder = ReadStats(), TreeBuilder()
-    collector.add_all(matched_runs(source, run_filter, stats, builder))
+    if run_filter.active:  # filters ask of a run what only a built ``Run`` answers
+        collector.add_all(matched_runs(source, run_filter, stats, builder))
+    else:  # every run counts: the same numbers without building trees
+        tally(read_events(source, stats), collector, builder)
     rows, total = collector.rows(bins=BINS if fmt == "table" else 0), collector.total.as_dict()
     report(stats, builder, source, True)
     if not total["runs"] and not collector.slowest:

@@ -38,6 +38,15 @@ def source_for(paths: Sequence[str] | None, lenient: bool = False, follow: bool 
     return Source(resolve_paths(paths or []), lenient, follow)
 
 
+def read_events(source: Source, stats: ReadStats, documents: bool = True) -> Iterator[Event]:
+    """The events of ``source`` in log order (following it, or waiting for the next run, if asked)."""
+    if source.next_run:
+        from rtrace.core.read.follow import follow_next_runs
+
+        return follow_next_runs(source, stats, documents=documents)
+    return read_lines(source.paths, lenient=source.lenient, stats=stats, follow=source.follow, documents=documents)
+
+
 def selected_items(source: Source, run_filter: RunFilter, runs_only: bool, last: int | None,
            stats: ReadStats, builder: TreeBuilder, documents: bool = True,
            skim_traces: bool = False, start_order: bool = False) -> Iterator[Selected | Session]:
@@ -45,14 +54,7 @@ def selected_items(source: Source, run_filter: RunFilter, runs_only: bool, last:
     selection is unchanged, but the builder never sees those traces (no run flags or
     counts from them), so only commands that echo lines (``filter``) ask for it.
     ``start_order``: traces in the order they started (what people read), not the order they finished."""
-    events: Iterable[Event]
-    if source.next_run:
-        from rtrace.core.read.follow import follow_next_runs
-
-        events = follow_next_runs(source, stats, documents=documents)
-    else:
-        events = read_lines(source.paths, lenient=source.lenient, stats=stats, follow=source.follow,
-                            documents=documents)
+    events = read_events(source, stats, documents)
     # Short ids are assigned over every run read, so a filter naming one must see them all.
     by_short_id = run_filter.run_prefix or run_filter.trace_prefix
     hint = run_filter.line_hint() if skim_traces and not by_short_id else None

@@ -17,10 +17,11 @@ from typing import Any
 
 from rtrace.core.errors import UsageError
 from rtrace.core.events import STAGE_KEY
-from rtrace.core.read.trees import ERROR, INCOMPLETE, OK, Run, self_ms
+from rtrace.core.read.trees import ERROR, INCOMPLETE, OK, Run, end_documents, self_ms
 
 GAMMA = 1.01
 _LOG_GAMMA = math.log(GAMMA)
+_log, _ceil = math.log, math.ceil
 RELATIVE_ERROR = (GAMMA - 1) / (GAMMA + 1)
 
 
@@ -37,13 +38,15 @@ class Histogram:
 
     def add(self, value: float) -> None:
         self.count += 1
-        if self.max is None or value > self.max:
+        top = self.max
+        if top is None or value > top:
             self.max = value
         if value <= 0:
             self.zeros += 1
             return
-        key = math.ceil(math.log(value) / _LOG_GAMMA)
-        self.buckets[key] = self.buckets.get(key, 0) + 1
+        key = _ceil(_log(value) / _LOG_GAMMA)
+        buckets = self.buckets
+        buckets[key] = buckets.get(key, 0) + 1
 
     def quantile(self, q: float) -> float | None:
         """The nearest-rank ``q`` quantile (0 < q <= 1)."""
@@ -94,12 +97,15 @@ def run_facts(run: Run) -> RunFacts:
     status = run.status
     d = run.duration_ms
     own = None if d is None else self_ms(run) if run.timeline and run.children else d  # a leaf's own time is its time
-    # Documents: None for a stage that returns none of its own (a search inside a store, an embedding).
-    n_docs = (len(run.documents) if status == OK else 0) if run.kind == "retriever" else None
-    return status, len(run.retries), n_docs, d, own
+    return status, len(run.retries), document_count(run.kind, status, run.end), d, own
 
 
-@dataclass
+def document_count(kind: str, status: str, end: dict[str, Any] | None) -> int | None:
+    """Documents a run returned: None for a stage that returns none of its own (a search inside a store, an embedding)."""
+    return (len(end_documents(end)) if status == OK else 0) if kind == "retriever" else None
+
+
+@dataclass(slots=True)
 class GroupStats:
     """Everything ``rtrace stats`` reports for one group of runs."""
 
@@ -122,16 +128,19 @@ class GroupStats:
     def add_facts(self, facts: RunFacts) -> None:
         status, n_retries, n_docs, d, own = facts
         self.runs += 1
-        if status == ERROR:
-            self.errors += 1
-        elif status == INCOMPLETE:
-            self.incomplete += 1
-        self.retries += n_retries
-        self.retried_runs += 1 if n_retries else 0
-        if status == OK and n_docs is not None:
+        if status != OK:
+            if status == ERROR:
+                self.errors += 1
+            elif status == INCOMPLETE:
+                self.incomplete += 1
+        elif n_docs is not None:
             self.ok_runs += 1
             self.documents += n_docs
-            self.empty += 0 if n_docs else 1
+            if not n_docs:
+                self.empty += 1
+        if n_retries:
+            self.retries += n_retries
+            self.retried_runs += 1
         if d is not None:
             self.durations.add(d)
             if own is not None:
@@ -182,6 +191,11 @@ def group_keys(run: Run, by: str) -> list[str]:
     raise UsageError(f"--by is one of {BY_CHOICES}, not {by!r}")
 
 
+def counted(kind: str, metadata: dict[str, Any]) -> bool:
+    """Whether a run has a row: retriever runs, and the stages of a retrieval (metadata ``rtrace_stage``)."""
+    return kind == "retriever" or bool(metadata and STAGE_KEY in metadata)
+
+
 @dataclass(frozen=True)
 class SlowRun:
     """One of the slowest runs: enough to name it and find it again (``show --run SHORT_ID``)."""
@@ -210,21 +224,19 @@ class StatsCollector:
         self.total = GroupStats("total")
         self._keep = slowest
         self._leaves = slowest_of == "leaves"
-        self._slow: list[tuple[float, int, Run | SlowRun]] = []  # a min-heap of the slowest seen
+        self._slow: list[tuple[float, int, SlowRun]] = []  # a min-heap of the slowest seen
         self._seen = 0
 
-    def _consider(self, run: Run) -> None:
-        # Roots of any kind (a trace's whole time), or leaf retrievers (where the time goes).
-        d = run.duration_ms
+    def consider(self, run: Any, d: float | None) -> None:
+        """``run`` (a ``Run``, or anything with its attributes), ``d`` its duration, for the slowest."""
         if d is None or (self._slow and len(self._slow) >= self._keep and d <= self._slow[0][0]):
             return
-        if self._leaves:
-            if run.kind != "retriever" or run.children:
-                return
-        elif run.parent is not None:
+        # Roots of any kind (a trace's whole time), or leaf retrievers (where the time goes).
+        root, leaf = run.parent is None, not run.children
+        if not (run.kind == "retriever" and leaf if self._leaves else root):
             return
         self._seen += 1
-        depth = " ".join(w for w, yes in (("root", run.parent is None), ("leaf", not run.children)) if yes)
+        depth = " ".join(w for w, yes in (("root", root), ("leaf", leaf)) if yes)
         entry = (d, -self._seen, SlowRun(d, run.name, run.short_id, run.query, run.status, depth))
         if len(self._slow) < self._keep:
             heapq.heappush(self._slow, entry)
@@ -238,20 +250,23 @@ class StatsCollector:
 
     def add(self, run: Run) -> None:
         if self._keep:
-            self._consider(run)
+            self.consider(run, run.duration_ms)
         if run.superseded:  # a superseded attempt is a retry of the next
             return
-        retriever = run.kind == "retriever"
-        if not retriever and not (run.metadata and STAGE_KEY in run.metadata):
+        if not counted(run.kind, run.metadata):
             return  # chains, tools and LLMs are parents, not retrieval
+        self.count(run_facts(run), group_keys(run, self.by), run.kind == "retriever")
+
+    def count(self, facts: RunFacts, keys: list[str], retriever: bool) -> None:
+        """One run's facts, in the groups ``keys`` (and the total, for a retriever run)."""
         # Stages of a retrieval that are not retriever runs (a vector search, a query embedding)
         # get rows of their own, so the table says where a retrieval's time goes; the total
         # counts retriever runs only, as before.
-        facts = run_facts(run)
-        for key in group_keys(run, self.by):
-            group = self.groups.get(key)
+        groups = self.groups
+        for key in keys:
+            group = groups.get(key)
             if group is None:
-                group = self.groups[key] = GroupStats(key)
+                group = groups[key] = GroupStats(key)
             group.add_facts(facts)
         if retriever:
             self.total.add_facts(facts)

@@ -32,6 +32,26 @@ MAX_SESSIONS = 10_000  # sessions remembered (a header for their later traces)
 MAX_KINDS = 1_000  # distinct warnings and unknown event names counted
 
 
+# What a run's end event says; ``Run`` and the tree-free stats (``rtrace.core.read.tally``) both ask these.
+def end_status(end: dict[str, Any] | None) -> str:
+    """ok, error (an end event named ``*_error``) or incomplete (no end event)."""
+    if end is None:
+        return INCOMPLETE
+    return ERROR if end.get("event", "").endswith("_error") else OK
+
+
+def end_duration_ms(end: dict[str, Any] | None) -> float | None:
+    d = (end or {}).get("duration_ms")
+    return float(d) if isinstance(d, (int, float)) and not isinstance(d, bool) else None
+
+
+def end_documents(end: dict[str, Any] | None) -> list[dict[str, Any]]:
+    docs = (end or {}).get("documents")
+    if not isinstance(docs, list):
+        return []
+    return [d for d in docs if isinstance(d, dict)]
+
+
 @dataclass(eq=False)
 class Run:
     """One run: a retriever call (or a LangChain chain/tool/llm parent)."""
@@ -55,9 +75,7 @@ class Run:
 
     @property
     def status(self) -> str:
-        if self.end is None:
-            return INCOMPLETE
-        return ERROR if self.end.get("event", "").endswith("_error") else OK
+        return end_status(self.end)
 
     @property
     def recorded_trace_id(self) -> str | None:
@@ -83,10 +101,7 @@ class Run:
 
     @property
     def documents(self) -> list[dict[str, Any]]:
-        docs = (self.end or {}).get("documents")
-        if not isinstance(docs, list):
-            return []
-        return [d for d in docs if isinstance(d, dict)]
+        return end_documents(self.end)
 
     @property
     def error(self) -> dict[str, Any] | None:
@@ -95,8 +110,7 @@ class Run:
 
     @property
     def duration_ms(self) -> float | None:
-        d = (self.end or {}).get("duration_ms")
-        return float(d) if isinstance(d, (int, float)) and not isinstance(d, bool) else None
+        return end_duration_ms(self.end)
 
     @property
     def ts(self) -> str | None:
@@ -492,13 +506,16 @@ def self_ms(run: Run) -> float | None:
     children = run.children
     if total is None or not children:
         return total
-    begin = (run.start or {}).get("ts")
+    return own_ms(total, (run.start or {}).get("ts"), [((c.start or {}).get("ts"), c.duration_ms) for c in children])
+
+
+def own_ms(total: float, begin: Any, children: list[tuple[Any, float | None]]) -> float | None:
+    """``self_ms`` from plain values: the run's duration and start ``ts``, its children's start ``ts`` and duration."""
     spans = []
-    for child in children:
-        lo = _offset_ms(begin, (child.start or {}).get("ts"))
+    for child_ts, took in children:
+        lo = _offset_ms(begin, child_ts)
         if lo is None:
             return None
-        took = child.duration_ms
         hi = total if took is None else lo + took  # a child that never ended covers the rest
         spans.append((max(0.0, lo), min(total, hi)))
     covered, reach = 0.0, 0.0

@@ -1,0 +1,273 @@
+"""``rtrace stats`` without run trees: the same numbers from one pass over the events.
+
+Building a ``Run`` and ``Trace`` for every run (timelines, event lists, properties)
+cost more than reading and parsing the log. Stats need less per run: its start
+and end events, its retry count, its parent and children (self time, roots and
+leaves), whether a later attempt superseded it. ``tally`` keeps just that for the
+traces in flight and hands each finished trace's runs to ``StatsCollector``, in
+the order ``TreeBuilder`` finishes them (so even the float sums add up in the
+same order).
+
+It follows the tree builder's rules only while the log is well formed, as
+``skim`` does: every run starts once and ends once, its parent (when found)
+started earlier, its later events name a run in flight. At the first event that
+breaks this (a repeated run id, an end or retry of an unknown run, a run ending
+twice, a non-string id or event name), or when more events of unfinished traces
+are held than the builder would hold (``MAX_HELD_EVENTS``), it hands everything it
+holds for the traces in flight to the ``TreeBuilder``, in log order, and the
+builder (with its warnings, bounds and placeholders) takes over for the rest of
+the log. The builder has seen every session event and shares the short ids
+assigned so far, so from then on it builds what it would have built had it read
+the log from the start: the runs of the finished traces it never saw leave no
+warning and no state that stats read (only ``late`` flags and start order, which
+stats do not use, differ).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from rtrace.core import events as names
+from rtrace.core.read.attempts import retry_attempt
+from rtrace.core.read.reader import Event
+from rtrace.core.read.stats import StatsCollector, counted, document_count, group_keys
+from rtrace.core.read.trees import (
+    ERROR,
+    MAX_HELD_EVENTS,
+    MAX_KINDS,
+    Run,
+    Trace,
+    TreeBuilder,
+    _kind,
+    end_duration_ms,
+    end_status,
+    own_ms,
+)
+
+_START, _END, _TIMELINE, _OTHER = 1, 2, 3, 4
+
+
+class _Run:
+    """What stats need of a run (``Run``'s attributes of the same names, nothing more)."""
+
+    __slots__ = ("run_id", "kind", "name", "session_id", "start", "end", "parent", "children", "retries",
+                 "superseded", "short_id", "trace")
+
+    # The rules for what a start or end event says are ``Run``'s own.
+    metadata = Run.metadata
+    tags = Run.tags
+    query = Run.query
+    status = Run.status
+
+    def __init__(self, run_id: str, kind: str, name: str, session_id: str | None, start: dict[str, Any]) -> None:
+        self.run_id, self.kind, self.name, self.session_id, self.start = run_id, kind, name, session_id, start
+        self.end: dict[str, Any] | None = None
+        self.parent: _Run | None = None
+        self.children: list[_Run] | None = None
+        self.retries = 0  # retry events, and those of the attempts it superseded
+        self.superseded = False
+        self.short_id = ""
+        self.trace: _Trace | None = None
+
+
+class _Trace:
+    __slots__ = ("root", "runs", "events", "open")
+
+    def __init__(self, root: _Run) -> None:
+        self.root = root
+        self.runs: list[_Run] = []
+        self.events: list[tuple[int, Event]] = []  # (position in the stream, event): to hand over in log order
+        self.open = 0
+
+
+def _phase(name: str) -> tuple[int, str]:
+    """What an event is to a run (``trees._kind``, ``TIMELINE_EVENTS``), and the run's kind for a start or end."""
+    kind_phase = _kind(name)
+    if kind_phase is not None:
+        return (_START if kind_phase[1] == "start" else _END), kind_phase[0]
+    return (_TIMELINE if name in names.TIMELINE_EVENTS else _OTHER), ""
+
+
+def _retried(run: _Run, parent: _Run) -> None:
+    """``trees._retried_attempt``: a LangChain ``with_retry`` attempt supersedes the failed one before it."""
+    previous = None
+    for sibling in reversed(parent.children):  # type: ignore[arg-type]
+        if sibling is not run and sibling.name == run.name and sibling.kind == run.kind:
+            previous = sibling
+            break
+    if previous is None or previous.status != ERROR or previous.superseded:
+        return
+    previous.superseded = True
+    run.retries += previous.retries + 1
+
+
+def tally(events: Iterable[Event], collector: StatsCollector, builder: TreeBuilder) -> None:
+    """Every run of ``events`` into ``collector``, as ``collector.add`` of each run of each trace
+    ``builder.build(events)`` yields; ``builder`` gets the session events (and, past a
+    malformation, everything) and so its warnings and sessions are what they would be."""
+    it = iter(events)
+    runs: dict[str, _Run] = {}  # the runs of the traces in flight
+    inflight: dict[int, _Trace] = {}  # id(trace) -> trace, in the order they started
+    phases: dict[str, tuple[int, str]] = {}  # event name -> (what it is, run kind), cached
+    unknown = builder.unknown_events
+    short_ids = builder.short_ids
+    session_events, session_end, retry = names.SESSION_EVENTS, names.SESSION_END, names.RETRY
+    started = held = n = 0
+    handed_over = False  # the event that stopped the pass was already counted here
+    for ev in it:
+        n += 1
+        data = ev.data
+        name = data.get("event")
+        if type(name) is not str:
+            break
+        if name in session_events:
+            if name == session_end and inflight:
+                sid = data.get("session_id")
+                sid = sid if isinstance(sid, str) else "?"
+                # As the builder does: a session's traces still open end at its session_end.
+                for trace in list(inflight.values()):
+                    if trace.root.session_id == sid and all(r.session_id == sid for r in trace.runs if r.end is None):
+                        held -= _retire(trace, runs, inflight)
+                        _count(trace, collector)
+            builder.feed(ev)  # sessions are the builder's (nothing of its own is in flight: it ends no trace)
+            continue
+        run_id = data.get("run_id")
+        if type(run_id) is not str:
+            break
+        phase = phases.get(name)
+        if phase is None:
+            phase = _phase(name)
+            if len(phases) < MAX_KINDS:
+                phases[name] = phase
+        what = phase[0]
+        if what == _START:
+            if run_id in runs:
+                break  # a repeated run id
+            parent_id = data.get("parent_run_id")
+            if parent_id is not None and type(parent_id) is not str:
+                break
+            kind = phase[1]
+            rname = data.get("name")
+            if type(rname) is not str:
+                rname = str(rname) if rname is not None else kind
+            sid = data.get("session_id")
+            run = _Run(run_id, kind, rname, sid if type(sid) is str else None, data)
+            parent = runs.get(parent_id) if parent_id else None
+            if parent is not None:
+                trace = run.trace = parent.trace  # type: ignore[assignment]
+                run.parent = parent
+                if parent.children is None:
+                    parent.children = [run]
+                else:
+                    parent.children.append(run)
+                tags = data.get("tags")
+                if tags and retry_attempt(tags) is not None:
+                    _retried(run, parent)
+                run.short_id = short_ids(run_id)
+            else:
+                trace = run.trace = _Trace(run)
+                inflight[id(trace)] = trace
+                started += 1
+                run.short_id = short_ids(run_id)
+                trace_id = data.get("trace_id")  # ``Trace.trace_id``: as recorded, or the root's id
+                short_ids(trace_id if type(trace_id) is str and trace_id else run_id)
+            trace.runs.append(run)
+            trace.open += 1
+            runs[run_id] = run
+        elif what == _END:
+            run = runs.get(run_id)  # type: ignore[assignment]
+            if run is None or run.end is not None:
+                break  # the end of a run whose start is not here, or a second end
+            run.end = data
+            trace = run.trace  # type: ignore[assignment]
+            trace.open -= 1
+        else:
+            if what == _OTHER and (name in unknown or len(unknown) < MAX_KINDS):
+                unknown[name] = unknown.get(name, 0) + 1
+            run = runs.get(run_id)  # type: ignore[assignment]
+            if run is None:
+                if what == _TIMELINE:
+                    break  # a retry or text of a run whose start is not here
+                continue
+            if name == retry:
+                run.retries += 1
+            trace = run.trace  # type: ignore[assignment]
+        trace.events.append((n, ev))
+        held += 1
+        if trace.open == 0 and trace.root.end is not None:
+            held -= _retire(trace, runs, inflight)
+            _count(trace, collector)
+        elif held > MAX_HELD_EVENTS:
+            handed_over = True  # the builder holds no more than this either: let it decide what to show
+            break
+    else:
+        for trace in list(inflight.values()):  # the end of the log: what is still open is incomplete
+            _count(trace, collector)
+        return
+    # Not well formed (or too much held): the builder takes over from here.
+    builder._traces_started = started - len(inflight)  # noqa: SLF001 (its count of traces, for the order of later ones)
+    backlog = sorted((item for trace in inflight.values() for item in trace.events), key=lambda item: item[0])
+    for _, held_ev in backlog:  # the builder counts the unknown events it is handed itself
+        name = held_ev.data["event"]
+        count = unknown.get(name)
+        if count is not None and _phase(name)[0] == _OTHER:
+            if count > 1:
+                unknown[name] = count - 1
+            else:
+                del unknown[name]
+    feed = builder.feed
+    for _, held_ev in backlog:
+        _count_built(feed(held_ev), collector)
+    if not handed_over:
+        _count_built(feed(ev), collector)
+    for rest in it:
+        _count_built(feed(rest), collector)
+    _count_built(builder.finish(), collector)
+
+
+def _count_built(items: Iterable[Any], collector: StatsCollector) -> None:
+    for item in items:
+        if isinstance(item, Trace):
+            for run in item.runs:
+                collector.add(run)
+
+
+def _retire(trace: _Trace, runs: dict[str, _Run], inflight: dict[int, _Trace]) -> int:
+    """Forget a finished trace; returns the number of events it held."""
+    del inflight[id(trace)]
+    for run in trace.runs:
+        del runs[run.run_id]
+    held = len(trace.events)
+    trace.events = []  # freed now, not by a garbage collection (runs and their trace refer to each other)
+    return held
+
+
+def _count(trace: _Trace, collector: StatsCollector) -> None:
+    """``collector.add`` for each run of a finished trace, from what ``_Run`` keeps."""
+    keep, slow = collector._keep, collector._slow  # noqa: SLF001 (the slowest so far: most runs are not)
+    by_name = collector.by == "name"
+    for run in trace.runs:
+        end = run.end
+        d = end_duration_ms(end)
+        if keep and d is not None and (len(slow) < keep or d > slow[0][0]):
+            collector.consider(run, d)
+        if run.superseded:  # a superseded attempt is a retry of the next
+            continue
+        kind = run.kind
+        retriever = kind == "retriever"
+        if not retriever and not counted(kind, run.metadata):
+            continue  # chains, tools and LLMs are parents, not retrieval
+        status = end_status(end)
+        children = run.children
+        if d is None:
+            own = None
+        elif children:
+            own = own_ms(d, run.start.get("ts"), [(c.start.get("ts"), end_duration_ms(c.end)) for c in children])
+        else:
+            own = d  # a leaf's own time is its time
+        collector.count((status, run.retries, document_count(kind, status, end), d, own),
+                        [run.name] if by_name and retriever else group_keys(run, collector.by),  # type: ignore[arg-type]
+                        retriever)
+    for run in trace.runs:  # no cycles left: the trace is freed as soon as it is dropped
+        run.parent = run.children = run.trace = None
