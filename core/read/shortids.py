@@ -24,9 +24,18 @@ class ShortIds:
 
     def __call__(self, full_id: str) -> str:
         """The short id of ``full_id`` (assigned now if it has none yet)."""
-        plain = full_id.replace("-", "")
         owner = hash(full_id)
         taken = self._owner
+        tail = full_id[-MIN_LENGTH - 1:]
+        if len(tail) > MIN_LENGTH and "-" not in tail:  # a UUID's last group: the tail is the id's, dashes or not
+            short = tail[1:]
+            holder = taken.get(short)
+            if holder is None:
+                taken[short] = owner
+                return short
+            if holder == owner:
+                return short
+        plain = full_id.replace("-", "")
         length = MIN_LENGTH
         while True:
             short = plain[-length:] if length < len(plain) else plain

@@ -271,6 +271,15 @@ class StatsCollector:
         if retriever:
             self.total.add_facts(facts)
 
+    def count_in(self, facts: RunFacts, key: str, retriever: bool) -> None:
+        """``count`` with one group."""
+        group = self.groups.get(key)
+        if group is None:
+            group = self.groups[key] = GroupStats(key)
+        group.add_facts(facts)
+        if retriever:
+            self.total.add_facts(facts)
+
     def add_all(self, runs: Iterable[Run]) -> None:
         for run in runs:
             self.add(run)

@@ -34,6 +34,7 @@ from rtrace.core.read.reader import Event
 from rtrace.core.read.stats import StatsCollector, counted, document_count, group_keys
 from rtrace.core.read.trees import (
     ERROR,
+    INCOMPLETE,
     MAX_HELD_EVENTS,
     MAX_KINDS,
     Run,
@@ -51,8 +52,8 @@ _START, _END, _TIMELINE, _OTHER = 1, 2, 3, 4
 class _Run:
     """What stats need of a run (``Run``'s attributes of the same names, nothing more)."""
 
-    __slots__ = ("run_id", "kind", "name", "session_id", "start", "end", "parent", "children", "retries",
-                 "superseded", "short_id", "trace")
+    __slots__ = ("run_id", "kind", "name", "start", "end", "parent", "children", "retries", "superseded",
+                 "short_id", "trace")
 
     # The rules for what a start or end event says are ``Run``'s own.
     metadata = Run.metadata
@@ -60,22 +61,26 @@ class _Run:
     query = Run.query
     status = Run.status
 
-    def __init__(self, run_id: str, kind: str, name: str, session_id: str | None, start: dict[str, Any]) -> None:
-        self.run_id, self.kind, self.name, self.session_id, self.start = run_id, kind, name, session_id, start
+    def __init__(self, run_id: str, kind: str, name: str, start: dict[str, Any], short_id: str,
+                 trace: _Trace | None, parent: _Run | None) -> None:
+        self.run_id, self.kind, self.name, self.start, self.short_id = run_id, kind, name, start, short_id
+        self.trace, self.parent = trace, parent
         self.end: dict[str, Any] | None = None
-        self.parent: _Run | None = None
         self.children: list[_Run] | None = None
         self.retries = 0  # retry events, and those of the attempts it superseded
         self.superseded = False
-        self.short_id = ""
-        self.trace: _Trace | None = None
+
+    @property
+    def session_id(self) -> str | None:
+        sid = self.start.get("session_id")
+        return sid if isinstance(sid, str) else None  # as ``TreeBuilder._new_run``
 
 
 class _Trace:
     __slots__ = ("root", "runs", "events", "open")
 
-    def __init__(self, root: _Run) -> None:
-        self.root = root
+    def __init__(self) -> None:
+        self.root: _Run
         self.runs: list[_Run] = []
         self.events: list[tuple[int, Event]] = []  # (position in the stream, event): to hand over in log order
         self.open = 0
@@ -102,10 +107,11 @@ def _retried(run: _Run, parent: _Run) -> None:
     run.retries += previous.retries + 1
 
 
-def tally(events: Iterable[Event], collector: StatsCollector, builder: TreeBuilder) -> None:
+def tally(events: Iterable[Event], collector: StatsCollector, builder: TreeBuilder) -> bool:
     """Every run of ``events`` into ``collector``, as ``collector.add`` of each run of each trace
     ``builder.build(events)`` yields; ``builder`` gets the session events (and, past a
-    malformation, everything) and so its warnings and sessions are what they would be."""
+    malformation, everything) and so its warnings and sessions are what they would be.
+    False when the builder took over."""
     it = iter(events)
     runs: dict[str, _Run] = {}  # the runs of the traces in flight
     inflight: dict[int, _Trace] = {}  # id(trace) -> trace, in the order they started
@@ -151,12 +157,10 @@ def tally(events: Iterable[Event], collector: StatsCollector, builder: TreeBuild
             rname = data.get("name")
             if type(rname) is not str:
                 rname = str(rname) if rname is not None else kind
-            sid = data.get("session_id")
-            run = _Run(run_id, kind, rname, sid if type(sid) is str else None, data)
             parent = runs.get(parent_id) if parent_id else None
             if parent is not None:
-                trace = run.trace = parent.trace  # type: ignore[assignment]
-                run.parent = parent
+                trace = parent.trace  # type: ignore[assignment]
+                run = _Run(run_id, kind, rname, data, short_ids(run_id), trace, parent)
                 if parent.children is None:
                     parent.children = [run]
                 else:
@@ -164,14 +168,14 @@ def tally(events: Iterable[Event], collector: StatsCollector, builder: TreeBuild
                 tags = data.get("tags")
                 if tags and retry_attempt(tags) is not None:
                     _retried(run, parent)
-                run.short_id = short_ids(run_id)
             else:
-                trace = run.trace = _Trace(run)
+                trace = _Trace()
+                run = trace.root = _Run(run_id, kind, rname, data, short_ids(run_id), trace, None)
                 inflight[id(trace)] = trace
                 started += 1
-                run.short_id = short_ids(run_id)
                 trace_id = data.get("trace_id")  # ``Trace.trace_id``: as recorded, or the root's id
-                short_ids(trace_id if type(trace_id) is str and trace_id else run_id)
+                if trace_id != run_id:  # (the same id again would get the same short id)
+                    short_ids(trace_id if type(trace_id) is str and trace_id else run_id)
             trace.runs.append(run)
             trace.open += 1
             runs[run_id] = run
@@ -204,7 +208,7 @@ def tally(events: Iterable[Event], collector: StatsCollector, builder: TreeBuild
     else:
         for trace in list(inflight.values()):  # the end of the log: what is still open is incomplete
             _count(trace, collector)
-        return
+        return True
     # Not well formed (or too much held): the builder takes over from here.
     builder._traces_started = started - len(inflight)  # noqa: SLF001 (its count of traces, for the order of later ones)
     backlog = sorted((item for trace in inflight.values() for item in trace.events), key=lambda item: item[0])
@@ -224,6 +228,7 @@ def tally(events: Iterable[Event], collector: StatsCollector, builder: TreeBuild
     for rest in it:
         _count_built(feed(rest), collector)
     _count_built(builder.finish(), collector)
+    return False
 
 
 def _count_built(items: Iterable[Any], collector: StatsCollector) -> None:
@@ -246,19 +251,26 @@ def _retire(trace: _Trace, runs: dict[str, _Run], inflight: dict[int, _Trace]) -
 def _count(trace: _Trace, collector: StatsCollector) -> None:
     """``collector.add`` for each run of a finished trace, from what ``_Run`` keeps."""
     keep, slow = collector._keep, collector._slow  # noqa: SLF001 (the slowest so far: most runs are not)
-    by_name = collector.by == "name"
+    by = collector.by
+    by_name = by == "name"
+    count, count_in = collector.count, collector.count_in
     for run in trace.runs:
         end = run.end
-        d = end_duration_ms(end)
+        if end is None:
+            d, status = None, INCOMPLETE
+        else:
+            d, status = end_duration_ms(end), end_status(end)
         if keep and d is not None and (len(slow) < keep or d > slow[0][0]):
             collector.consider(run, d)
         if run.superseded:  # a superseded attempt is a retry of the next
             continue
         kind = run.kind
-        retriever = kind == "retriever"
-        if not retriever and not counted(kind, run.metadata):
+        if kind == "retriever":
+            n_docs = document_count(kind, status, end)
+        elif counted(kind, run.metadata):
+            n_docs = None
+        else:
             continue  # chains, tools and LLMs are parents, not retrieval
-        status = end_status(end)
         children = run.children
         if d is None:
             own = None
@@ -266,8 +278,10 @@ def _count(trace: _Trace, collector: StatsCollector) -> None:
             own = own_ms(d, run.start.get("ts"), [(c.start.get("ts"), end_duration_ms(c.end)) for c in children])
         else:
             own = d  # a leaf's own time is its time
-        collector.count((status, run.retries, document_count(kind, status, end), d, own),
-                        [run.name] if by_name and retriever else group_keys(run, collector.by),  # type: ignore[arg-type]
-                        retriever)
+        facts = (status, run.retries, n_docs, d, own)
+        if by_name and kind == "retriever":
+            count_in(facts, run.name, True)
+        else:
+            count(facts, group_keys(run, by), kind == "retriever")  # type: ignore[arg-type]
     for run in trace.runs:  # no cycles left: the trace is freed as soon as it is dropped
         run.parent = run.children = run.trace = None

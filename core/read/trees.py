@@ -511,13 +511,25 @@ def self_ms(run: Run) -> float | None:
 
 def own_ms(total: float, begin: Any, children: list[tuple[Any, float | None]]) -> float | None:
     """``self_ms`` from plain values: the run's duration and start ``ts``, its children's start ``ts`` and duration."""
+    minute, base = None, 0
+    if isinstance(begin, str) and len(begin) == 27:
+        try:  # ``_offset_ms`` for children in the same minute, with the start's part read once
+            minute, base = begin[:17], int(begin[17:19]) * 1_000_000 + int(begin[20:26])
+        except ValueError:
+            pass
     spans = []
     for child_ts, took in children:
-        lo = _offset_ms(begin, child_ts)
-        if lo is None:
-            return None
+        if minute is not None and isinstance(child_ts, str) and len(child_ts) == 27 and child_ts.startswith(minute):
+            try:
+                lo = (int(child_ts[17:19]) * 1_000_000 + int(child_ts[20:26]) - base) / 1000
+            except ValueError:
+                return None
+        else:
+            lo = _offset_ms(begin, child_ts)  # type: ignore[assignment]
+            if lo is None:
+                return None
         hi = total if took is None else lo + took  # a child that never ended covers the rest
-        spans.append((max(0.0, lo), min(total, hi)))
+        spans.append((lo if lo > 0.0 else 0.0, hi if hi < total else total))  # max(0, lo), min(total, hi)
     covered, reach = 0.0, 0.0
     for lo, hi in sorted(spans):
         lo = max(lo, reach)

@@ -1,0 +1,257 @@
+"""``rtrace stats`` counts runs without building run trees (``core/read/tally.py``): its output must not change.
+
+Three proofs: (1) on generated logs (nested runs of every kind, stages, LangChain retry
+attempts, retries, texts, unknown events, sessions ending with traces open, odd values,
+short-id collisions, hostile events that make it hand over to the tree builder), the
+tally gives exactly what the tree-building path gives (every number, the slowest runs,
+the builder's warnings); (2) the command prints the same bytes as the tree-building path
+(``--name '*'`` matches every run and takes that path); (3) goldens of the command's
+output taken before the tally existed (``tests/golden/stats/``).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from rtrace.cli.commands.stats import matched_runs
+from rtrace.core.read.filters import RunFilter
+from rtrace.core.read.pipeline import Source, read_events
+from rtrace.core.read.reader import ReadStats
+from rtrace.core.read.stats import StatsCollector
+from rtrace.core.read.tally import tally
+from rtrace.core.read.trees import TreeBuilder
+
+GOLDEN = Path(__file__).parent / "golden" / "stats"
+BENCH = Path(__file__).parent / "bench"
+ENV = {**{k: v for k, v in os.environ.items() if not k.startswith(("LANGCHAIN_", "LANGSMITH_", "RTRACE_"))},
+       "COLUMNS": "120"}
+VARIANTS = {"table": [], "json": ["--format", "json"], "csv": ["--format", "csv"], "tag": ["--by", "tag"],
+            "session": ["--by", "session", "--format", "json"], "meta": ["--by", "meta.k", "--format", "csv"],
+            "leaves": ["--slowest-of", "leaves", "--slowest", "20", "--format", "json"], "noslow": ["--slowest", "0"]}
+
+
+def _ts(rng: random.Random, step: int) -> Any:
+    if rng.random() < 0.03:
+        return rng.choice([None, 5, "2026-11-24T10:0x:01.000000Z", "yesterday"])
+    minute, rest = divmod(step * rng.choice([137, 911, 4099]), 60_000_000)  # µs: some traces cross a minute
+    return f"2026-11-24T10:{minute % 60:02d}:{rest // 1_000_000:02d}.{rest % 1_000_000:06d}Z"
+
+
+def _run_id(rng: random.Random, t: int, i: int) -> str:
+    # Heads differ, tails often share their last 7 (or 8) characters: short ids have to grow.
+    tail = rng.choice("ab") + rng.choice(["0000000", "0000001", "1234567", f"{t * 10 + i:07x}", f"{rng.randrange(16**7):07x}"])
+    return f"{t:08x}-{i:04x}-7000-8000-{rng.randrange(16**4):04x}{tail}"
+
+
+def rich_log(seed: int, traces: int) -> list[dict[str, Any]]:
+    """Interleaved traces of every shape ``stats`` counts, well formed (the builder has nothing to warn about)."""
+    rng = random.Random(seed)
+    streams: list[list[dict[str, Any]]] = []
+    step = 0
+    for t in range(traces):
+        sid = rng.choice(["s1", "s1", "s2"])
+        runs: list[tuple[str, str | None, str, str]] = []  # id, parent, kind, name
+        evs: list[dict[str, Any]] = []
+        for i in range(rng.randrange(1, 6)):
+            rid = _run_id(rng, t, i)
+            parent = runs[rng.randrange(len(runs))][0] if runs else None
+            kind = rng.choice(["retriever", "retriever", "retriever", "chain", "chain", "tool", "llm"])
+            name: Any = rng.choice(["Dense", "Sparse", "Hybrid", "Store.search", "Embed"])
+            if rng.random() < 0.03:
+                name = rng.choice([None, 7, ["x"]])
+            meta: dict[str, Any] = {"k": rng.choice([1, "a", None])} if rng.random() < 0.7 else {}
+            if kind != "retriever" and rng.random() < 0.4:
+                meta["rtrace_stage"] = rng.choice(["search", "embedding"])
+            tags: Any = rng.sample(["prod", "vector", "bm25"], rng.randrange(3))
+            if rng.random() < 0.03:
+                tags = rng.choice(["prod", None, [1, "x"]])
+            step += 1
+            start = {"event": f"{kind}_start", "run_id": rid, "parent_run_id": parent, "name": name,
+                     "session_id": sid if rng.random() < 0.97 else None, "ts": _ts(rng, step), "tags": tags,
+                     "metadata": meta if rng.random() < 0.97 else "odd", "query": rng.choice(["q", "q2", None, 3])}
+            if parent is None:
+                start["trace_id"] = rng.choice([rid, rid, rid, "other-trace-0000000", None, 4])
+            evs.append(start)
+            runs.append((rid, parent, kind, name))
+            for _ in range(rng.choice([0, 0, 0, 1, 2])):
+                evs.append({"event": rng.choice(["retry", "retry", "text", "custom_event", "odd_event"]), "run_id": rid,
+                            "session_id": sid})
+            if parent is not None and isinstance(name, str) and rng.random() < 0.15:
+                # A LangChain with_retry: the attempt fails, a sibling of the same name and kind retries it.
+                step += 1
+                evs.append({"event": f"{kind}_error", "run_id": rid, "duration_ms": round(rng.uniform(0, 50), 3),
+                            "ts": _ts(rng, step), "error": {"type": "E", "message": "m"}})
+                again = _run_id(rng, t, 100 + i)
+                step += 1
+                evs.append({"event": f"{kind}_start", "run_id": again, "parent_run_id": parent, "name": name,
+                            "session_id": sid, "ts": _ts(rng, step), "tags": [f"retry:attempt:{rng.choice([2, 3, 1])}"],
+                            "metadata": meta})
+                runs.append((again, parent, kind, name))
+                runs[-2] = (rid, parent, kind, "")  # ended already
+        ends = []
+        for rid, _parent, kind, name in runs:
+            if name == "":
+                continue
+            if rng.random() < 0.08:
+                continue  # never ends
+            end_kind = kind if rng.random() < 0.95 else rng.choice(["retriever", "chain"])
+            ev: dict[str, Any] = {"event": f"{end_kind}_{rng.choice(['end', 'end', 'end', 'error'])}", "run_id": rid,
+                                  "duration_ms": rng.choice([round(rng.uniform(0, 3000), 3), rng.randrange(100), 0, None,
+                                                             True, "12"])}
+            if ev["event"].endswith("_end"):
+                ev["documents"] = rng.choice([[], [{"id": "d", "page_content": "x"}] * rng.randrange(1, 4),
+                                              [{"id": "d"}, "not a dict", 3], "odd", None])
+            ends.append(ev)
+        rng.shuffle(ends)  # a parent may end before its children
+        for ev in ends:
+            step += 1
+            ev["ts"] = _ts(rng, step)
+        streams.append(evs + ends)
+    merged: list[dict[str, Any]] = [{"event": "session_start", "session_id": "s1"}, {"event": "session_start", "session_id": "s2"}]
+    cut = rng.random() < 0.3
+    while any(streams):
+        s = rng.choice([s for s in streams if s])
+        merged.append(s.pop(0))
+        if cut and rng.random() < 0.01:  # a session ends with traces open (they end there, as incomplete)
+            merged.append({"event": "session_end", "session_id": rng.choice(["s1", "s2"])})
+    merged.append({"event": "session_end", "session_id": "s1"})
+    return merged
+
+
+HOSTILE = st.fixed_dictionaries({
+    "event": st.sampled_from(["retriever_start", "retriever_end", "retriever_error", "retry", "text", "chain_start",
+                              "session_start", "session_end", "odd_event", "_start", "session_error", 3]),
+    "run_id": st.sampled_from(["a", "b", None, 5]),
+    "parent_run_id": st.sampled_from([None, "a", "b", 7]),
+    "session_id": st.sampled_from(["s1", "s2"]),
+})
+
+
+def write(path: Path, events: list[dict[str, Any]]) -> str:
+    path.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events))
+    return str(path)
+
+
+TALLIED: list[bool] = []  # per tally: whether it counted everything itself (no hand-over to the builder)
+
+
+def stats_of(paths: list[str], by: str, slowest: int, of: str, *, trees: bool) -> tuple[Any, ...]:
+    """Everything ``rtrace stats`` prints, from the tally or from built trees (the reference)."""
+    collector, stats, builder = StatsCollector(by, slowest, of), ReadStats(), TreeBuilder()
+    if trees:
+        collector.add_all(matched_runs(Source(paths), RunFilter(), stats, builder))
+    else:
+        TALLIED.append(tally(read_events(Source(paths), stats), collector, builder))
+    return (collector.rows(bins=8), collector.total.as_dict(), collector.slowest, builder.warnings,
+            list(builder.sessions), stats.skipped, stats.warnings)
+
+
+BYS = st.sampled_from(["name", "tag", "session", "meta.k", "meta.rtrace_stage"])
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 10**6), traces=st.integers(1, 25), by=BYS, slowest=st.sampled_from([0, 1, 3, 50]),
+       of=st.sampled_from(["roots", "leaves"]))
+def test_the_tally_counts_what_built_trees_count(tmp_path: Path, seed: int, traces: int, by: str, slowest: int,
+                                                 of: str) -> None:
+    events = rich_log(seed, traces)
+    path = write(tmp_path / "log.jsonl", events)
+    got = stats_of([path], by, slowest, of, trees=False)
+    assert got == stats_of([path], by, slowest, of, trees=True)
+    if sum(e["event"] == "session_end" for e in events) == 1:  # well formed: the tally counted it all
+        assert TALLIED[-1]
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 10**6), traces=st.integers(1, 12), inject=st.lists(st.tuples(st.integers(0, 80), HOSTILE), max_size=3),
+       by=BYS, of=st.sampled_from(["roots", "leaves"]))
+def test_hostile_events_hand_over_to_the_builder_and_change_nothing(tmp_path: Path, seed: int, traces: int,
+                                                                   inject: list[Any], by: str, of: str) -> None:
+    events = rich_log(seed, traces)
+    for pos, ev in inject:  # repeated ids, unknown runs, double ends, odd names: the builder takes over
+        events.insert(min(pos, len(events)), ev)
+    path = write(tmp_path / "log.jsonl", events)
+    assert stats_of([path], by, 3, of, trees=False) == stats_of([path], by, 3, of, trees=True)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(events=st.lists(HOSTILE, max_size=30), by=BYS)
+def test_event_soup_changes_nothing(tmp_path: Path, events: list[dict[str, Any]], by: str) -> None:
+    path = write(tmp_path / "soup.jsonl", events)
+    assert stats_of([path], by, 5, "roots", trees=False) == stats_of([path], by, 5, "roots", trees=True)
+
+
+def test_past_the_held_events_bound_the_builder_takes_over_and_nothing_changes(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import rtrace.core.read.tally as tally_module
+    import rtrace.core.read.trees as trees_module
+
+    for bound in (5, 20):  # the builder evicts unfinished traces past it: the tally hands over before
+        monkeypatch.setattr(trees_module, "MAX_HELD_EVENTS", bound)
+        monkeypatch.setattr(tally_module, "MAX_HELD_EVENTS", bound)
+        path = write(tmp_path / "log.jsonl", rich_log(bound, 60))
+        got = stats_of([path], "name", 5, "roots", trees=False)
+        assert got == stats_of([path], "name", 5, "roots", trees=True)
+        assert any("unfinished traces shown before they ended" in w for w in got[3])
+
+
+def test_two_files_and_traces_spanning_them(tmp_path: Path) -> None:
+    events = rich_log(3, 40)
+    a = write(tmp_path / "a.jsonl", events[: len(events) // 2])
+    b = write(tmp_path / "b.jsonl", events[len(events) // 2:])
+    for by in ("name", "tag"):
+        got = stats_of([a, b], by, 5, "leaves", trees=False)
+        assert got == stats_of([a, b], by, 5, "leaves", trees=True)
+    assert got[1]["runs"] > 20
+
+
+def rtrace(*args: str, cwd: Path) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-m", "rtrace.cli.app", *args], cwd=cwd, capture_output=True, timeout=120, env=ENV)
+
+
+def golden_logs(where: Path) -> dict[str, Path]:
+    """The logs the goldens were taken on: the read benchmark's generator, the standard log, a rich log."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        from read import generate  # tests/bench/read.py
+    finally:
+        sys.path.remove(str(BENCH))
+    from synth import standard_log
+
+    logs = {"bench300": where / "bench300.jsonl", "standard": where / "standard.jsonl", "rich": where / "rich.jsonl"}
+    generate(logs["bench300"], 300, seed=7)
+    standard_log(logs["standard"])
+    write(logs["rich"], rich_log(2026, 200))
+    return logs
+
+
+@pytest.mark.timeout(120)
+def test_stats_prints_what_it_printed_before_the_tally(tmp_path: Path) -> None:
+    # Goldens: ``rtrace stats`` of main before the tally, per log and variant (tests/golden/stats/).
+    for log, path in golden_logs(tmp_path).items():
+        for variant in ("table", "json", "leaves") if log == "bench300" else VARIANTS:
+            r = rtrace("stats", path.name, *VARIANTS[variant], cwd=tmp_path)
+            golden = GOLDEN / f"{log}-{variant}.txt"
+            text = r.stdout + b"--- stderr\n" + r.stderr + f"--- exit {r.returncode}\n".encode()
+            if os.environ.get("RTRACE_WRITE_GOLDEN"):
+                golden.write_bytes(text)
+            assert text == golden.read_bytes(), (log, variant)
+
+
+@pytest.mark.timeout(120)
+def test_the_command_prints_the_same_as_the_tree_building_path(tmp_path: Path) -> None:
+    # ``--name '*'`` matches every run, and a filter takes the tree-building path: the same bytes.
+    path = write(tmp_path / "rich.jsonl", rich_log(99, 150))
+    for variant in ("table", "csv", "leaves"):
+        a = rtrace("stats", path, *VARIANTS[variant], cwd=tmp_path)
+        b = rtrace("stats", path, "--name", "*", *VARIANTS[variant], cwd=tmp_path)
+        assert a.returncode == 0 and (a.stdout, a.stderr) == (b.stdout, b.stderr), variant
