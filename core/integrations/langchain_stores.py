@@ -194,7 +194,7 @@ def _discover(retriever: Any, plan: Plan) -> dict[str, Any]:
                 fetch_k = kwargs.get("fetch_k")
                 request["fetch_k"] = fetch_k if fetch_k is not None else _default(type(store), search_type, "fetch_k")
         request["vector_store"] = type(store).__name__
-    for compressor in _compressors(retriever, compressor_fields):
+    for compressor in _compressors(retriever, compressor_fields) if compressor_fields else ():
         if type(compressor) not in _seen:
             _seen.add(type(compressor))
             for name in COMPRESS:
@@ -349,14 +349,19 @@ def _search_stage(cap: capture.RunCapture, store: Any, name: str) -> _Stage | No
 
 def _wrap_store(original: Any, *, name: str, relevance: bool, search: bool) -> Any:
     owner_name = original.__qualname__.rpartition(".")[0]
+    found: dict[type, tuple[type, str]] = {}  # store class -> (the class defining the method, score source)
 
     def finish(cap: capture.RunCapture, store: Any, result: Any) -> None:
         if search or not isinstance(result, list):
             return
         try:
-            owner = next((k for k in type(store).__mro__ if k.__name__ == owner_name), type(store))
-            kind = "relevance" if relevance else raw_kind(store, owner)
-            cap.note(result, kind, f"{type(store).__name__}.{name}")
+            cls = type(store)
+            hit = found.get(cls)
+            if hit is None:
+                owner = next((k for k in cls.__mro__ if k.__name__ == owner_name), cls)
+                hit = found[cls] = (owner, f"{cls.__name__}.{name}")
+            kind = "relevance" if relevance else raw_kind(store, hit[0])
+            cap.note(result, kind, hit[1])
         except Exception:
             pass
 

@@ -70,9 +70,12 @@ class RunCapture:
             scores = self.scores = {}
         for pair in pairs:
             if type(pair) is tuple and len(pair) >= 2:
-                score = _number(pair[1])
-                if score is not None:
-                    scores[id(pair[0])] = (pair[0], score, kind)
+                score = pair[1]
+                if type(score) is not float:  # numpy float32 from FAISS, ints; never a bool
+                    score = _number(score)
+                    if score is None:
+                        continue
+                scores[id(pair[0])] = (pair[0], score, kind)
         self.score_source = source
 
     def annotate(self, run_id: Any, items: Any, docs: list[dict[str, Any]]) -> str | None:
