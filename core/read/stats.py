@@ -12,7 +12,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rtrace.core.errors import UsageError
@@ -242,6 +242,11 @@ class StatsCollector:
             heapq.heappush(self._slow, entry)
         else:
             heapq.heappushpop(self._slow, entry)
+
+    def rename_slowest(self, short_ids: dict[str, str]) -> None:
+        """Give the slowest runs kept so far the short ids ``short_ids`` maps theirs to."""
+        self._slow = [(d, seen, replace(slow, short_id=short_ids.get(slow.short_id, slow.short_id)))
+                      for d, seen, slow in self._slow]  # the same keys: still a heap
 
     @property
     def slowest(self) -> list[SlowRun]:

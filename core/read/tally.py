@@ -31,6 +31,7 @@ from typing import Any
 from rtrace.core import events as names
 from rtrace.core.read.attempts import retry_attempt
 from rtrace.core.read.reader import Event
+from rtrace.core.read.shortids import MIN_LENGTH, ShortIds
 from rtrace.core.read.stats import StatsCollector, counted, document_count, group_keys
 from rtrace.core.read.trees import (
     ERROR,
@@ -52,8 +53,7 @@ _START, _END, _TIMELINE, _OTHER = 1, 2, 3, 4
 class _Run:
     """What stats need of a run (``Run``'s attributes of the same names, nothing more)."""
 
-    __slots__ = ("run_id", "kind", "name", "start", "end", "parent", "children", "retries", "superseded",
-                 "short_id", "trace")
+    __slots__ = ("run_id", "kind", "name", "start", "end", "parent", "children", "retries", "superseded", "trace")
 
     # The rules for what a start or end event says are ``Run``'s own.
     metadata = Run.metadata
@@ -61,14 +61,18 @@ class _Run:
     query = Run.query
     status = Run.status
 
-    def __init__(self, run_id: str, kind: str, name: str, start: dict[str, Any], short_id: str,
-                 trace: _Trace | None, parent: _Run | None) -> None:
-        self.run_id, self.kind, self.name, self.start, self.short_id = run_id, kind, name, start, short_id
+    def __init__(self, run_id: str, kind: str, name: str, start: dict[str, Any], trace: _Trace | None,
+                 parent: _Run | None) -> None:
+        self.run_id, self.kind, self.name, self.start = run_id, kind, name, start
         self.trace, self.parent = trace, parent
         self.end: dict[str, Any] | None = None
         self.children: list[_Run] | None = None
         self.retries = 0  # retry events, and those of the attempts it superseded
         self.superseded = False
+
+    @property
+    def short_id(self) -> str:
+        return self.run_id  # for now: ``_ShortIds.resolve`` gives the slowest runs theirs at the end
 
     @property
     def session_id(self) -> str | None:
@@ -84,6 +88,44 @@ class _Trace:
         self.runs: list[_Run] = []
         self.events: list[tuple[int, Event]] = []  # (position in the stream, event): to hand over in log order
         self.open = 0
+
+
+class _ShortIds:
+    """``ShortIds`` for runs of which only the few slowest are shown: the ids in the order the builder
+    would give them short ids, and the short ids of just those runs, worked out at the end.
+
+    An id's short id is the shortest tail (7 characters or more, dashes dropped) that no earlier
+    id took. Two ids' tails can only be equal when their last 7 characters are, so replaying the
+    ids that end like the ones asked for gives those their short ids, and skips assigning one to
+    every run of the log (a dict of 400,000 keys, a cache miss on each).
+    """
+
+    __slots__ = ("ids",)
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+
+    def resolve(self, wanted: list[str]) -> dict[str, str]:
+        """The short ids of ``wanted`` (ids passed in before), as ``ShortIds`` would have given them."""
+        if not wanted:
+            return {}
+        ends = {_end(w) for w in wanted}
+        replay = ShortIds()
+        for full in self.ids:
+            tail = full[-MIN_LENGTH - 1:]  # a UUID's: no dash in it, so the end is its last 7 characters
+            if (tail[1:] if len(tail) > MIN_LENGTH and "-" not in tail else _end(full)) in ends:
+                replay(full)
+        return {w: replay(w) for w in wanted}
+
+    def hand_over(self, short_ids: ShortIds) -> None:
+        for full in self.ids:
+            short_ids(full)
+        self.ids = []
+
+
+def _end(full_id: str) -> str:
+    """The last ``MIN_LENGTH`` characters of an id without its dashes (what its short ids end with)."""
+    return full_id.replace("-", "")[-MIN_LENGTH:]
 
 
 def _phase(name: str) -> tuple[int, str]:
@@ -117,7 +159,8 @@ def tally(events: Iterable[Event], collector: StatsCollector, builder: TreeBuild
     inflight: dict[int, _Trace] = {}  # id(trace) -> trace, in the order they started
     phases: dict[str, tuple[int, str]] = {}  # event name -> (what it is, run kind), cached
     unknown = builder.unknown_events
-    short_ids = builder.short_ids
+    short_ids = _ShortIds()
+    note = short_ids.ids.append
     session_events, session_end, retry = names.SESSION_EVENTS, names.SESSION_END, names.RETRY
     started = held = n = 0
     handed_over = False  # the event that stopped the pass was already counted here
@@ -160,7 +203,8 @@ def tally(events: Iterable[Event], collector: StatsCollector, builder: TreeBuild
             parent = runs.get(parent_id) if parent_id else None
             if parent is not None:
                 trace = parent.trace  # type: ignore[assignment]
-                run = _Run(run_id, kind, rname, data, short_ids(run_id), trace, parent)
+                note(run_id)
+                run = _Run(run_id, kind, rname, data, trace, parent)
                 if parent.children is None:
                     parent.children = [run]
                 else:
@@ -170,12 +214,13 @@ def tally(events: Iterable[Event], collector: StatsCollector, builder: TreeBuild
                     _retried(run, parent)
             else:
                 trace = _Trace()
-                run = trace.root = _Run(run_id, kind, rname, data, short_ids(run_id), trace, None)
+                note(run_id)
+                run = trace.root = _Run(run_id, kind, rname, data, trace, None)
                 inflight[id(trace)] = trace
                 started += 1
                 trace_id = data.get("trace_id")  # ``Trace.trace_id``: as recorded, or the root's id
                 if trace_id != run_id:  # (the same id again would get the same short id)
-                    short_ids(trace_id if type(trace_id) is str and trace_id else run_id)
+                    note(trace_id if type(trace_id) is str and trace_id else run_id)
             trace.runs.append(run)
             trace.open += 1
             runs[run_id] = run
@@ -208,7 +253,11 @@ def tally(events: Iterable[Event], collector: StatsCollector, builder: TreeBuild
     else:
         for trace in list(inflight.values()):  # the end of the log: what is still open is incomplete
             _count(trace, collector)
+        collector.rename_slowest(short_ids.resolve([s.short_id for s in collector.slowest]))
         return True
+    # The builder's short ids as if it had assigned them all; the slowest so far get theirs.
+    short_ids.hand_over(builder.short_ids)
+    collector.rename_slowest({s.short_id: builder.short_ids(s.short_id) for s in collector.slowest})
     # Not well formed (or too much held): the builder takes over from here.
     builder._traces_started = started - len(inflight)  # noqa: SLF001 (its count of traces, for the order of later ones)
     backlog = sorted((item for trace in inflight.values() for item in trace.events), key=lambda item: item[0])
