@@ -45,8 +45,10 @@ class Histogram:
             self.zeros += 1
             return
         key = _ceil(_log(value) / _LOG_GAMMA)
-        buckets = self.buckets
-        buckets[key] = buckets.get(key, 0) + 1
+        try:
+            self.buckets[key] += 1
+        except KeyError:
+            self.buckets[key] = 1
 
     def quantile(self, q: float) -> float | None:
         """The nearest-rank ``q`` quantile (0 < q <= 1)."""
@@ -273,15 +275,6 @@ class StatsCollector:
             if group is None:
                 group = groups[key] = GroupStats(key)
             group.add_facts(facts)
-        if retriever:
-            self.total.add_facts(facts)
-
-    def count_in(self, facts: RunFacts, key: str, retriever: bool) -> None:
-        """``count`` with one group."""
-        group = self.groups.get(key)
-        if group is None:
-            group = self.groups[key] = GroupStats(key)
-        group.add_facts(facts)
         if retriever:
             self.total.add_facts(facts)
 

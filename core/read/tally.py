@@ -53,7 +53,8 @@ _START, _END, _TIMELINE, _OTHER = 1, 2, 3, 4
 class _Run:
     """What stats need of a run (``Run``'s attributes of the same names, nothing more)."""
 
-    __slots__ = ("run_id", "kind", "name", "start", "end", "parent", "children", "retries", "superseded", "trace")
+    __slots__ = ("run_id", "kind", "name", "start", "end", "duration_ms", "parent", "children", "retries", "superseded",
+                 "trace")
 
     # The rules for what a start or end event says are ``Run``'s own.
     metadata = Run.metadata
@@ -66,6 +67,7 @@ class _Run:
         self.run_id, self.kind, self.name, self.start = run_id, kind, name, start
         self.trace, self.parent = trace, parent
         self.end: dict[str, Any] | None = None
+        self.duration_ms: float | None = None  # ``Run.duration_ms``, read from the end event once
         self.children: list[_Run] | None = None
         self.retries = 0  # retry events, and those of the attempts it superseded
         self.superseded = False
@@ -177,8 +179,8 @@ def tally(events: Iterable[Event], collector: StatsCollector, builder: TreeBuild
                 # As the builder does: a session's traces still open end at its session_end.
                 for trace in list(inflight.values()):
                     if trace.root.session_id == sid and all(r.session_id == sid for r in trace.runs if r.end is None):
-                        held -= _retire(trace, runs, inflight)
-                        _count(trace, collector)
+                        del inflight[id(trace)]
+                        held -= _count(trace, collector, runs)
             builder.feed(ev)  # sessions are the builder's (nothing of its own is in flight: it ends no trace)
             continue
         run_id = data.get("run_id")
@@ -229,6 +231,7 @@ def tally(events: Iterable[Event], collector: StatsCollector, builder: TreeBuild
             if run is None or run.end is not None:
                 break  # the end of a run whose start is not here, or a second end
             run.end = data
+            run.duration_ms = end_duration_ms(data)
             trace = run.trace  # type: ignore[assignment]
             trace.open -= 1
         else:
@@ -245,14 +248,14 @@ def tally(events: Iterable[Event], collector: StatsCollector, builder: TreeBuild
         trace.events.append((n, ev))
         held += 1
         if trace.open == 0 and trace.root.end is not None:
-            held -= _retire(trace, runs, inflight)
-            _count(trace, collector)
+            del inflight[id(trace)]
+            held -= _count(trace, collector, runs)
         elif held > MAX_HELD_EVENTS:
             handed_over = True  # the builder holds no more than this either: let it decide what to show
             break
     else:
         for trace in list(inflight.values()):  # the end of the log: what is still open is incomplete
-            _count(trace, collector)
+            _count(trace, collector, runs)
         collector.rename_slowest(short_ids.resolve([s.short_id for s in collector.slowest]))
         return True
     # The builder's short ids as if it had assigned them all; the slowest so far get theirs.
@@ -287,50 +290,41 @@ def _count_built(items: Iterable[Any], collector: StatsCollector) -> None:
                 collector.add(run)
 
 
-def _retire(trace: _Trace, runs: dict[str, _Run], inflight: dict[int, _Trace]) -> int:
-    """Forget a finished trace; returns the number of events it held."""
-    del inflight[id(trace)]
-    for run in trace.runs:
-        del runs[run.run_id]
-    held = len(trace.events)
-    trace.events = []  # freed now, not by a garbage collection (runs and their trace refer to each other)
-    return held
-
-
-def _count(trace: _Trace, collector: StatsCollector) -> None:
-    """``collector.add`` for each run of a finished trace, from what ``_Run`` keeps."""
+def _count(trace: _Trace, collector: StatsCollector, runs: dict[str, _Run]) -> int:
+    """``collector.add`` for each run of a finished trace, from what ``_Run`` keeps; the trace is
+    forgotten (its runs leave ``runs``). Returns the number of events it held."""
     keep, slow = collector._keep, collector._slow  # noqa: SLF001 (the slowest so far: most runs are not)
     by = collector.by
     by_name = by == "name"
-    count, count_in = collector.count, collector.count_in
-    for run in trace.runs:
-        end = run.end
-        if end is None:
-            d, status = None, INCOMPLETE
-        else:
-            d, status = end_duration_ms(end), end_status(end)
+    groups, total = collector.groups, collector.total
+    for run in trace.runs:  # parents before their children
+        del runs[run.run_id]
+        end, d = run.end, run.duration_ms
+        status = INCOMPLETE if end is None else end_status(end)
         if keep and d is not None and (len(slow) < keep or d > slow[0][0]):
             collector.consider(run, d)
-        if run.superseded:  # a superseded attempt is a retry of the next
-            continue
         kind = run.kind
-        if kind == "retriever":
-            n_docs = document_count(kind, status, end)
-        elif counted(kind, run.metadata):
-            n_docs = None
-        else:
-            continue  # chains, tools and LLMs are parents, not retrieval
-        children = run.children
-        if d is None:
-            own = None
-        elif children:
-            own = own_ms(d, run.start.get("ts"), [(c.start.get("ts"), end_duration_ms(c.end)) for c in children])
-        else:
-            own = d  # a leaf's own time is its time
-        facts = (status, run.retries, n_docs, d, own)
-        if by_name and kind == "retriever":
-            count_in(facts, run.name, True)
-        else:
-            count(facts, group_keys(run, by), kind == "retriever")  # type: ignore[arg-type]
-    for run in trace.runs:  # no cycles left: the trace is freed as soon as it is dropped
-        run.parent = run.children = run.trace = None
+        if run.superseded:  # a superseded attempt is a retry of the next
+            pass
+        elif kind == "retriever" or counted(kind, run.metadata):  # chains, tools and LLMs are parents, not retrieval
+            children = run.children
+            if d is None:
+                own = None
+            elif children:
+                own = own_ms(d, run.start.get("ts"), [(c.start.get("ts"), c.duration_ms) for c in children])
+            else:
+                own = d  # a leaf's own time is its time
+            facts = (status, run.retries, document_count(kind, status, end), d, own)
+            if by_name and kind == "retriever":
+                group = groups.get(run.name)
+                if group is None:
+                    collector.count(facts, [run.name], True)
+                else:
+                    group.add_facts(facts)
+                    total.add_facts(facts)
+            else:
+                collector.count(facts, group_keys(run, by), kind == "retriever")  # type: ignore[arg-type]
+        run.parent = run.children = run.trace = None  # no cycles left: freed as soon as it is dropped
+    held = len(trace.events)
+    trace.events = []
+    return held
