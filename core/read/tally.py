@@ -16,11 +16,14 @@ twice, a non-string id or event name), or when more events of unfinished traces
 are held than the builder would hold (``MAX_HELD_EVENTS``), it hands everything it
 holds for the traces in flight to the ``TreeBuilder``, in log order, and the
 builder (with its warnings, bounds and placeholders) takes over for the rest of
-the log. The builder has seen every session event and shares the short ids
-assigned so far, so from then on it builds what it would have built had it read
-the log from the start: the runs of the finished traces it never saw leave no
-warning and no state that stats read (only ``late`` flags and start order, which
-stats do not use, differ).
+the log. The builder has seen every session event and is handed, in order, every
+id it would have given a short id, so from then on it builds what it would have
+built had it read the log from the start: the runs of the finished traces it never
+saw leave no warning and no state that stats read (only ``late`` flags, start order
+and the count of unknown event names, which stats do not show, may differ).
+
+Short ids (``ShortIds``: unique within the log, assigned in log order) are worked
+out at the end for the few slowest runs shown (``_ShortIds``), not for every run.
 """
 
 from __future__ import annotations
