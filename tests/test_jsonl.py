@@ -268,3 +268,32 @@ def test_a_forked_child_writes_its_own_session(tmp_path: Path) -> None:
     assert child_start["session_id"] != events[0]["session_id"]
     assert child_start["parent_run_id"] == str(parent_rm.run_id)
     assert child_start["trace_id"] == str(parent_rm.run_id)
+
+
+def test_observers_see_every_event_as_written_and_a_failing_one_is_dropped_with_one_warning(
+        tmp_path: Path, capsys: Any) -> None:
+    seen: list[str] = []
+    calls = {"bad": 0}
+
+    def good(ev: dict[str, Any]) -> None:
+        seen.append(ev["event"])
+
+    def bad(ev: dict[str, Any]) -> None:
+        calls["bad"] += 1
+        raise RuntimeError("observer bug")
+
+    for observers in ([good], [bad, good]):  # one observer (called inline) and several
+        seen.clear()
+        calls["bad"] = 0
+        log = tmp_path / f"obs{len(observers)}.jsonl"
+        h = JsonlHandler(log, observers=observers)
+        m = CallbackManager.configure([h])
+        for _ in range(2):
+            m.on_retriever_start(None, "q").on_retriever_end([LCDocument("a", id="d")])
+        h.close()
+        written = [e["event"] for e in read_events(log)]
+        assert seen == written  # session_start ... session_end, in the order written
+        assert calls["bad"] == (1 if bad in observers else 0)  # dropped after its first failure
+        assert h.observers == [good]
+    err = capsys.readouterr().err
+    assert err.count("failed and was removed") == 1 and "observer bug" in err

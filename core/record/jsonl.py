@@ -200,16 +200,28 @@ class JsonlHandler(BaseCallbackHandler):
                     sink.write(line)
                 except OSError as e:  # ENOSPC, EIO, a closed pipe, a lost descriptor
                     self._lose(e)
-        if self.observers:
-            self._notify(ev)
+        observers = self.observers
+        if observers:
+            if len(observers) == 1:  # `rtrace run`'s summary: called with no extra frame
+                observer = observers[0]
+                try:
+                    observer(ev)
+                except Exception as e:
+                    self._drop(observer, e)
+            else:
+                self._notify(ev)
+
+    def _drop(self, observer: Callable[[dict[str, Any]], None], e: Exception) -> None:
+        if observer in self.observers:
+            self.observers.remove(observer)
+        warn(f"observer {observer!r} failed and was removed: {e!r}")
 
     def _notify(self, ev: dict[str, Any]) -> None:
         for observer in list(self.observers):
             try:
                 observer(ev)
             except Exception as e:
-                self.observers.remove(observer)
-                warn(f"observer {observer!r} failed and was removed: {e!r}")
+                self._drop(observer, e)
 
     def open_session(self, **fields: Any) -> None:
         """Write ``session_start`` now (normally it waits for the first event).
