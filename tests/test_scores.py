@@ -278,3 +278,39 @@ def test_a_custom_retriever_gets_scores_and_stages_once_its_store_is_wrapped(tmp
     assert [d["id"] for d in outer["documents"]] == truth["outer"] and all(d["score"] is None for d in outer["documents"])
     searches = [e for e in events if e["event"] == "chain_start" and e["metadata"].get("rtrace_stage") == "search"]
     assert [s["parent_run_id"] for s in searches][-2:] == [second["run_id"], inner["run_id"]]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("call", ["invoke", "ainvoke"])
+def test_a_custom_retrievers_first_call_records_what_its_later_calls_do(tmp_path: Path, call: str) -> None:
+    # A retriever with no `vectorstore` field whose call first asks a VectorStoreRetriever (which
+    # wraps the store class) and then the store itself: the direct search's scores and stage
+    # belong to the custom retriever's run on its very first call, as on every later one. (A
+    # call skipped capturing because nothing was wrapped when it started lost them.)
+    events, truth = run(tmp_path, f"""
+        import asyncio
+        from typing import Any
+        from langchain_core.retrievers import BaseRetriever
+        from langchain_core.vectorstores import InMemoryVectorStore
+
+        class Holder(BaseRetriever):
+            index: Any
+            def _get_relevant_documents(self, query, *, run_manager):
+                self.index.as_retriever(search_kwargs={{"k": 1}}).invoke(
+                    query, config={{"callbacks": run_manager.get_child()}})
+                return [d for d, _ in self.index.similarity_search_with_score(query, k=2)]
+
+        store = InMemoryVectorStore(Emb())
+        store.add_documents(DOCS)
+        holder = Holder(index=store)
+        call = (lambda q: asyncio.run(holder.ainvoke(q))) if "{call}" == "ainvoke" else holder.invoke
+        first, second = call(Q), call(Q)
+        every = dict((d.id, s) for d, s in store.similarity_search_with_score(Q, k=8))
+        print(json.dumps([[d.id, every[d.id]] for d in first]))
+    """, compare=True)
+    first, second = ends(events, "Holder")
+    for end in (first, second):
+        assert scored(end) == [(i, s, "similarity") for i, s in truth]
+        assert end["score_source"] == "InMemoryVectorStore.similarity_search_with_score"
+        stages = [e for e in events if e["event"] == "chain_start" and e["parent_run_id"] == end["run_id"]]
+        assert [s["name"] for s in stages] == ["InMemoryVectorStore.similarity_search_with_score"]

@@ -10,8 +10,8 @@ with LangChain on, or ``install()`` in a library), this module:
   scores computed inside it. The first retriever run that starts inside the call
   binds the capture; rtrace's handlers record the request on ``retriever_start``
   and put the scores on the documents of ``retriever_end``. (A call nothing could
-  read a capture of gets none: a retriever with no store or compressor while no
-  store, embeddings or compressor class is wrapped yet.);
+  read a capture of gets none: a later call of a retriever class with no store or
+  compressor while no store, embeddings or compressor class is wrapped yet.);
 - wraps, class by class as retrievers meet them, the vector store methods that
   compute scores (``similarity_search_with_score``, ``..._by_vector``, InMemory's
   ``_similarity_search_with_score_by_vector``, FAISS's
@@ -518,10 +518,16 @@ def _open(retriever: Any, kwargs: dict[str, Any]) -> Any:
 
     Its readers are the handlers (the request: nothing for a retriever with no store or
     compressor) and the wrapped stores, embeddings and compressors (none while ``_seen`` is
-    empty). An enclosing call's capture is hidden from the call all the same."""
+    empty). An enclosing call's capture is hidden from the call all the same.
+
+    A class's first call always gets one: it may be what brings a store into use (a
+    VectorStoreRetriever it invokes wraps the store class), and its own direct calls to that
+    store later in the same call read it, as they do on every later call."""
     try:
-        plan = _plan(retriever)
-        if plan is BARE and not _seen:
+        plan = _plans.get(type(retriever))
+        if plan is None:
+            plan = _plan(retriever)
+        elif plan is BARE and not _seen:
             return capture.enter(None) if _get() is not None else None
         request = _discover(retriever, plan)
         if request:
