@@ -255,3 +255,15 @@ def test_the_command_prints_the_same_as_the_tree_building_path(tmp_path: Path) -
         a = rtrace("stats", path, *VARIANTS[variant], cwd=tmp_path)
         b = rtrace("stats", path, "--name", "*", *VARIANTS[variant], cwd=tmp_path)
         assert a.returncode == 0 and (a.stdout, a.stderr) == (b.stdout, b.stderr), variant
+    # From a pipe, and with damaged lines: strict (one line naming the line) and --lenient (skipped, counted).
+    piped = [subprocess.run([sys.executable, "-m", "rtrace.cli.app", "stats", "-", *args], input=Path(path).read_bytes(),
+                            cwd=tmp_path, capture_output=True, timeout=120, env=ENV) for args in ([], ["--name", "*"])]
+    assert piped[0].returncode == 0 and piped[0].stdout == piped[1].stdout and b"total" in piped[0].stdout
+    lines = Path(path).read_bytes().splitlines(keepends=True)
+    damaged = tmp_path / "damaged.jsonl"
+    damaged.write_bytes(b"".join(lines[:40]) + b'{"event": "retriever_end", "run_id": \n' + b"".join(lines[40:]))
+    for lenient in ([], ["--lenient"]):
+        a = rtrace("stats", str(damaged), *lenient, cwd=tmp_path)
+        b = rtrace("stats", str(damaged), "--name", "*", *lenient, cwd=tmp_path)
+        assert (a.returncode, a.stdout, a.stderr) == (b.returncode, b.stdout, b.stderr)
+        assert (a.returncode, a.stderr.count(b"\n")) == ((0, 1) if lenient else (1, 1)), a.stderr
