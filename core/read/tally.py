@@ -56,8 +56,8 @@ _START, _END, _TIMELINE, _OTHER = 1, 2, 3, 4
 class _Run:
     """What stats need of a run (``Run``'s attributes of the same names, nothing more)."""
 
-    __slots__ = ("run_id", "kind", "name", "start", "end", "duration_ms", "parent", "children", "retries", "superseded",
-                 "trace")
+    __slots__ = ("run_id", "kind", "name", "start", "end", "outcome", "duration_ms", "documents", "parent", "children",
+                 "retries", "superseded", "trace")
 
     # The rules for what a start or end event says are ``Run``'s own.
     metadata = Run.metadata
@@ -70,7 +70,10 @@ class _Run:
         self.run_id, self.kind, self.name, self.start = run_id, kind, name, start
         self.trace, self.parent = trace, parent
         self.end: dict[str, Any] | None = None
-        self.duration_ms: float | None = None  # ``Run.duration_ms``, read from the end event once
+        # What the end event says (``Run.status``, ``Run.duration_ms``, ``stats.document_count``), read as it arrives.
+        self.outcome = INCOMPLETE
+        self.duration_ms: float | None = None
+        self.documents: int | None = None
         self.children: list[_Run] | None = None
         self.retries = 0  # retry events, and those of the attempts it superseded
         self.superseded = False
@@ -134,10 +137,13 @@ def _end(full_id: str) -> str:
 
 
 def _phase(name: str) -> tuple[int, str]:
-    """What an event is to a run (``trees._kind``, ``TIMELINE_EVENTS``), and the run's kind for a start or end."""
+    """What an event is to a run (``trees._kind``, ``TIMELINE_EVENTS``), with the run's kind for a
+    start and the run's status for an end (``trees.end_status``: an end named ``*_error`` is an error)."""
     kind_phase = _kind(name)
     if kind_phase is not None:
-        return (_START if kind_phase[1] == "start" else _END), kind_phase[0]
+        if kind_phase[1] == "start":
+            return _START, kind_phase[0]
+        return _END, end_status({"event": name})
     return (_TIMELINE if name in names.TIMELINE_EVENTS else _OTHER), ""
 
 
@@ -234,7 +240,9 @@ def tally(events: Iterable[Event], collector: StatsCollector, builder: TreeBuild
             if run is None or run.end is not None:
                 break  # the end of a run whose start is not here, or a second end
             run.end = data
+            run.outcome = status = phase[1]
             run.duration_ms = end_duration_ms(data)
+            run.documents = document_count(run.kind, status, data)
             trace = run.trace  # type: ignore[assignment]
             trace.open -= 1
         else:
@@ -302,8 +310,7 @@ def _count(trace: _Trace, collector: StatsCollector, runs: dict[str, _Run]) -> i
     groups, total = collector.groups, collector.total
     for run in trace.runs:  # parents before their children
         del runs[run.run_id]
-        end, d = run.end, run.duration_ms
-        status = INCOMPLETE if end is None else end_status(end)
+        d = run.duration_ms
         if keep and d is not None and (len(slow) < keep or d > slow[0][0]):
             collector.consider(run, d)
         kind = run.kind
@@ -317,7 +324,8 @@ def _count(trace: _Trace, collector: StatsCollector, runs: dict[str, _Run]) -> i
                 own = own_ms(d, run.start.get("ts"), [(c.start.get("ts"), c.duration_ms) for c in children])
             else:
                 own = d  # a leaf's own time is its time
-            facts = (status, run.retries, document_count(kind, status, end), d, own)
+            n_docs = run.documents if run.end is not None else document_count(kind, INCOMPLETE, None)
+            facts = (run.outcome, run.retries, n_docs, d, own)
             if by_name and kind == "retriever":
                 group = groups.get(run.name)
                 if group is None:
