@@ -54,9 +54,9 @@ _START, _END, _TIMELINE, _OTHER = 1, 2, 3, 4
 
 
 class _Run:
-    """What stats need of a run (``Run``'s attributes of the same names, nothing more)."""
+    """What stats need of a run; an attribute named as one of ``Run``'s means what it means there."""
 
-    __slots__ = ("run_id", "kind", "name", "start", "end", "outcome", "duration_ms", "documents", "parent", "children",
+    __slots__ = ("run_id", "kind", "name", "start", "end", "outcome", "duration_ms", "doc_count", "parent", "children",
                  "retries", "superseded", "trace")
 
     # The rules for what a start or end event says are ``Run``'s own.
@@ -73,7 +73,7 @@ class _Run:
         # What the end event says (``Run.status``, ``Run.duration_ms``, ``stats.document_count``), read as it arrives.
         self.outcome = INCOMPLETE
         self.duration_ms: float | None = None
-        self.documents: int | None = None
+        self.doc_count: int | None = None
         self.children: list[_Run] | None = None
         self.retries = 0  # retry events, and those of the attempts it superseded
         self.superseded = False
@@ -242,7 +242,7 @@ def tally(events: Iterable[Event], collector: StatsCollector, builder: TreeBuild
             run.end = data
             run.outcome = status = phase[1]
             run.duration_ms = end_duration_ms(data)
-            run.documents = document_count(run.kind, status, data)
+            run.doc_count = document_count(run.kind, status, data)
             trace = run.trace  # type: ignore[assignment]
             trace.open -= 1
         else:
@@ -324,7 +324,7 @@ def _count(trace: _Trace, collector: StatsCollector, runs: dict[str, _Run]) -> i
                 own = own_ms(d, run.start.get("ts"), [(c.start.get("ts"), c.duration_ms) for c in children])
             else:
                 own = d  # a leaf's own time is its time
-            n_docs = run.documents if run.end is not None else document_count(kind, INCOMPLETE, None)
+            n_docs = run.doc_count if run.end is not None else document_count(kind, INCOMPLETE, None)
             facts = (run.outcome, run.retries, n_docs, d, own)
             if by_name and kind == "retriever":
                 group = groups.get(run.name)
