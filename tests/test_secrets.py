@@ -39,6 +39,8 @@ KEYS = [  # metadata keys, matched after normalising case and separators
     ("key in document metadata", "k-doc-apikey", "doc_meta['api_key'] = '{s}'"),
     ("key nested in document metadata", "k-doc-cookie", "doc_meta['headers'] = {{'Cookie': '{s}'}}"),
     ("key in custom-event data", "k-custom-secret", "custom['clientSecret'] = '{s}'"),
+    ("str-subclass key in document metadata", "k-strsub-key",
+     "doc_meta[type('Key', (str,), {{}})('session_token')] = '{s}'"),
 ]
 TOKENS = [  # well-known formats and credentials inside any recorded string
     ("query sk- token", "sk-proj-abcdefghijklmnopqrstuvwx", "query = 'search with {s} please'"),
@@ -57,6 +59,7 @@ TOKENS = [  # well-known formats and credentials inside any recorded string
     ("traceback source line", "sk-live-in-the-source-code-0123456789", "SOURCE_TOKEN = '{s}'"),
     ("retry exception message", "ghu_abcdefghijklmnopqrstuvwxyz0123456789", "retry_message = 'rate limited {s}'"),
     ("custom event name", "xoxp-9876543210-abcdefghij", "custom_name = 'event {s}'"),
+    ("str-subclass metadata value", "sk-strsubclassvalue0123456789", "meta['note2'] = type('Text', (str,), {{}})('token {s}')"),
 ]
 ARGV = [  # only `rtrace run` records these
     ("argv --api-key VALUE", "argv-flag-value-1"),

@@ -66,8 +66,8 @@ class RunCapture:
     def note(self, pairs: Sequence[Any], kind: str | None, source: str) -> None:
         """Scores a store returned as ``(doc, score, ...)`` tuples; a later (outer) call wins."""
         scores = self.scores
-        if scores is None:
-            scores = self.scores = {}
+        if scores is None:  # setdefault: two threads of one call (a parallel batch) share one dict
+            scores = self.__dict__.setdefault("scores", {})
         for pair in pairs:
             if type(pair) is tuple and len(pair) >= 2:
                 score = pair[1]
@@ -99,8 +99,8 @@ class RunCapture:
     def open_stage(self, kind: str) -> bool:
         """Mark a stage of ``kind`` open; True when it is the first stage open now."""
         stages = self.stages
-        if stages is None:
-            stages = self.stages = set()
+        if stages is None:  # setdefault: as for scores
+            stages = self.__dict__.setdefault("stages", set())
         stages.add(kind)
         return len(stages) == 1
 

@@ -203,7 +203,10 @@ class JsonlHandler(BaseCallbackHandler):
         observers = self.observers
         if observers:
             if len(observers) == 1:  # `rtrace run`'s summary: called with no extra frame
-                observer = observers[0]
+                try:
+                    observer = observers[0]
+                except IndexError:  # another thread just dropped it
+                    return
                 try:
                     observer(ev)
                 except Exception as e:

@@ -110,8 +110,8 @@ class Redactor:
         except Exception:  # a key whose __hash__ or __eq__ fails: judged by its type's name only
             return False
         secret = False
-        if type(key) is str:
-            norm = normalise_key(key)
+        if isinstance(key, str):  # a str subclass too (an enum.StrEnum key), read as plain text
+            norm = normalise_key(str.__str__(key))
             secret = bool(norm) and (norm in _EXACT or norm.endswith(self.words)) if self.words else False
         cache = self.secret_keys if secret else self.clean_keys
         if len(cache) >= _MAX_CACHE:  # bounded: keys are usually a small fixed set
@@ -145,6 +145,10 @@ class Redactor:
             return self.text(value)
         if t in SCALARS or _depth > _MAX_DEPTH:
             return value
+        if isinstance(value, str):  # a str subclass: its text, read without calling its methods
+            plain = str.__str__(value)
+            redacted = self.text(plain)
+            return value if redacted is plain else redacted
         if t is dict and self.clean_flat(value):
             return value
         if isinstance(value, Mapping):
