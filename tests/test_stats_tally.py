@@ -68,6 +68,8 @@ def rich_log(seed: int, traces: int) -> list[dict[str, Any]]:
             name: Any = rng.choice(["Dense", "Sparse", "Hybrid", "Store.search", "Embed"])
             if rng.random() < 0.03:
                 name = rng.choice([None, 7, ["x"]])
+            elif kind == "retriever" and rng.random() < 0.03:
+                name = "Embed (search)"  # as a stage's row is named: the same group as the search stages of Embed
             meta: dict[str, Any] = {"k": rng.choice([1, "a", None])} if rng.random() < 0.7 else {}
             if kind != "retriever" and rng.random() < 0.4:
                 meta["rtrace_stage"] = rng.choice(["search", "embedding"])

@@ -50,6 +50,14 @@ class Histogram:
         except KeyError:
             self.buckets[key] = 1
 
+    def add_counts(self, other: Histogram) -> None:
+        """``other``'s durations added to these, but for ``max`` (a caller that sums histograms keeps it)."""
+        self.count += other.count
+        self.zeros += other.zeros
+        buckets = self.buckets
+        for key, n in other.buckets.items():
+            buckets[key] = buckets.get(key, 0) + n
+
     def quantile(self, q: float) -> float | None:
         """The nearest-rank ``q`` quantile (0 < q <= 1)."""
         if self.count == 0:
@@ -149,6 +157,20 @@ class GroupStats:
                 self.self_total_ms += own
                 self.self_runs += 1
 
+    def add_counts(self, other: GroupStats) -> None:
+        """``other``'s counts added to these: all but ``self_total_ms`` and the durations' ``max``
+        (a float sum and a max depend on the order runs come in: a caller that sums groups keeps those)."""
+        self.runs += other.runs
+        self.errors += other.errors
+        self.incomplete += other.incomplete
+        self.retries += other.retries
+        self.retried_runs += other.retried_runs
+        self.documents += other.documents
+        self.ok_runs += other.ok_runs
+        self.empty += other.empty
+        self.self_runs += other.self_runs
+        self.durations.add_counts(other.durations)
+
     def as_dict(self) -> dict[str, Any]:
         h = self.durations
 
@@ -171,6 +193,17 @@ class GroupStats:
             "mean_docs": r(self.documents / self.ok_runs) if self.ok_runs else None,
             "empty_results": self.empty,
         }
+
+
+class _DeferredTotal:
+    """While the total is a sum of groups: their keys, and what depends on the order runs came in."""
+
+    __slots__ = ("keys", "max", "self_total_ms")
+
+    def __init__(self) -> None:
+        self.keys: set[str] = set()
+        self.max: float | None = None
+        self.self_total_ms = 0.0
 
 
 BY_CHOICES = "name, tag, session or meta.KEY"
@@ -228,6 +261,7 @@ class StatsCollector:
         self._leaves = slowest_of == "leaves"
         self._slow: list[tuple[float, int, SlowRun]] = []  # a min-heap of the slowest seen
         self._seen = 0
+        self._deferred: _DeferredTotal | None = None
 
     def consider(self, run: Any, d: float | None) -> None:
         """``run`` (a ``Run``, or anything with its attributes), ``d`` its duration, for the slowest."""
@@ -269,6 +303,9 @@ class StatsCollector:
         # Stages of a retrieval that are not retriever runs (a vector search, a query embedding)
         # get rows of their own, so the table says where a retrieval's time goes; the total
         # counts retriever runs only, as before.
+        deferred = self._deferred
+        if deferred is not None and (retriever or not deferred.keys.isdisjoint(keys)):
+            self.settle_total()  # a stage's run in a group of retriever runs: the total is no longer their sum
         groups = self.groups
         for key in keys:
             group = groups.get(key)
@@ -277,6 +314,50 @@ class StatsCollector:
             group.add_facts(facts)
         if retriever:
             self.total.add_facts(facts)
+
+    def defer_total(self) -> None:
+        """With ``--by name`` each retriever run counts in one group, its name's: let ``count_retriever``
+        count it there only, and the total be added up from those groups (``settle_total``) unless a
+        stage's run lands in one of them. Saves adding every run's facts twice."""
+        if self.by == "name":
+            self._deferred = _DeferredTotal()
+
+    def count_retriever(self, facts: RunFacts, name: str) -> None:
+        """``count(facts, [name], True)`` for a retriever run with ``--by name``."""
+        group = self.groups.get(name)
+        deferred = self._deferred
+        if deferred is not None:
+            if group is None:
+                group = self.groups[name] = GroupStats(name)
+                deferred.keys.add(name)
+            elif name not in deferred.keys:  # a stage's group: the total is no longer a sum of groups
+                self.settle_total()
+                self.count(facts, [name], True)
+                return
+            group.add_facts(facts)
+            d, own = facts[3], facts[4]
+            if d is not None:  # what ``add_facts`` would do to the total that depends on order
+                if deferred.max is None or d > deferred.max:
+                    deferred.max = d
+                if own is not None:
+                    deferred.self_total_ms += own
+            return
+        if group is None:
+            group = self.groups[name] = GroupStats(name)
+        group.add_facts(facts)
+        self.total.add_facts(facts)
+
+    def settle_total(self) -> None:
+        """The deferred total added up from its groups (before anything else counts in it)."""
+        deferred, self._deferred = self._deferred, None
+        if deferred is None:
+            return
+        total = self.total
+        for key in deferred.keys:  # groups of retriever runs only, each run in one of them
+            total.add_counts(self.groups[key])
+        total.self_total_ms += deferred.self_total_ms  # 0.0 + the same sum in the same order
+        if deferred.max is not None and (total.durations.max is None or deferred.max > total.durations.max):
+            total.durations.max = deferred.max
 
     def add_all(self, runs: Iterable[Run]) -> None:
         for run in runs:

@@ -174,6 +174,7 @@ def tally(events: Iterable[Event], collector: StatsCollector, builder: TreeBuild
     note = short_ids.ids.append
     session_events, session_end, retry = names.SESSION_EVENTS, names.SESSION_END, names.RETRY
     started = held = n = 0
+    collector.defer_total()
     handed_over = False  # the event that stopped the pass was already counted here
     for ev in it:
         n += 1
@@ -267,8 +268,10 @@ def tally(events: Iterable[Event], collector: StatsCollector, builder: TreeBuild
     else:
         for trace in list(inflight.values()):  # the end of the log: what is still open is incomplete
             _count(trace, collector, runs)
+        collector.settle_total()
         collector.rename_slowest(short_ids.resolve([s.short_id for s in collector.slowest]))
         return True
+    collector.settle_total()  # the builder's runs count in the total as they come
     # The builder's short ids as if it had assigned them all; the slowest so far get theirs.
     short_ids.hand_over(builder.short_ids)
     collector.rename_slowest({s.short_id: builder.short_ids(s.short_id) for s in collector.slowest})
@@ -307,7 +310,7 @@ def _count(trace: _Trace, collector: StatsCollector, runs: dict[str, _Run]) -> i
     keep, slow = collector._keep, collector._slow  # noqa: SLF001 (the slowest so far: most runs are not)
     by = collector.by
     by_name = by == "name"
-    groups, total = collector.groups, collector.total
+    count_retriever = collector.count_retriever
     for run in trace.runs:  # parents before their children
         del runs[run.run_id]
         d = run.duration_ms
@@ -327,12 +330,7 @@ def _count(trace: _Trace, collector: StatsCollector, runs: dict[str, _Run]) -> i
             n_docs = run.doc_count if run.end is not None else document_count(kind, INCOMPLETE, None)
             facts = (run.outcome, run.retries, n_docs, d, own)
             if by_name and kind == "retriever":
-                group = groups.get(run.name)
-                if group is None:
-                    collector.count(facts, [run.name], True)
-                else:
-                    group.add_facts(facts)
-                    total.add_facts(facts)
+                count_retriever(facts, run.name)
             else:
                 collector.count(facts, group_keys(run, by), kind == "retriever")  # type: ignore[arg-type]
         run.parent = run.children = run.trace = None  # no cycles left: freed as soon as it is dropped
