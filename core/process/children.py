@@ -16,7 +16,7 @@ import sys
 import threading
 from typing import Any
 
-from rtrace.core.process.patching import Patch
+from rtrace.core.process.patching import Patch, SharedPatches
 from rtrace.core.record import lineage
 
 ENV_LANGCHAIN = "RTRACE_LANGCHAIN"
@@ -28,8 +28,7 @@ ENV_REDACT_CONTENT = "RTRACE_REDACT_CONTENT"
 
 ENV_VERBOSE = "RTRACE_VERBOSE"  # "1": rtrace's warnings about untraced children go to stderr
 
-_lock = threading.Lock()
-_users = 0
+_lock = threading.Lock()  # os.environ while a multiprocessing child starts
 
 
 def _env_index() -> int:
@@ -44,7 +43,7 @@ def _env_index() -> int:
 
 
 def _popen_init(self: Any, *args: Any, **kwargs: Any) -> None:
-    value = lineage.for_children() if _users else None
+    value = lineage.for_children() if _SHARED.users else None
     if value is not None:
         if "env" in kwargs or len(args) <= _ENV_INDEX or _ENV_INDEX < 0:
             env = kwargs.get("env")
@@ -59,7 +58,7 @@ def _popen_init(self: Any, *args: Any, **kwargs: Any) -> None:
 def _process_start(self: Any) -> None:
     # multiprocessing's spawn children inherit os.environ (not an env argument), so
     # the parent run is put there for the duration of start().
-    value = lineage.for_children() if _users else None
+    value = lineage.for_children() if _SHARED.users else None
     if value is None:
         return _START.original(self)
     with _lock:
@@ -93,25 +92,17 @@ _START: Patch
 _ENV_INDEX = -1
 
 
+_SHARED = SharedPatches(_patches)
+
+
 def install_process_starts() -> None:
     """Pass the current run to children started with subprocess or multiprocessing (counted)."""
-    global _users
-    with _lock:
-        _users += 1
-        if _users == 1:
-            for patch in _patches():
-                patch.install()
+    _SHARED.acquire()
 
 
 def uninstall_process_starts() -> None:
-    global _users
-    with _lock:
-        if _users == 0:
-            return
-        _users -= 1
-        if _users == 0:
-            for patch in _patches():
-                patch.uninstall()
+    """One user fewer; with none left, subprocess and multiprocessing are their own again."""
+    _SHARED.release()
 
 
 def close_on_os_exit(handler: Any) -> Patch:

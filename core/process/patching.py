@@ -2,10 +2,14 @@
 
 ``uninstall`` restores the original only while our replacement is still in place:
 a library that wrapped it after us keeps its wrapper (ours then passes calls through).
+``SharedPatches``: a set of patches several users share, in place from the first
+``acquire`` to the last ``release``.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any
 
 
@@ -39,3 +43,35 @@ class Patch:
     def __repr__(self) -> str:
         owner = getattr(self.owner, "__name__", repr(self.owner))
         return f"Patch({owner}.{self.attr}, installed={self.installed})"
+
+
+class SharedPatches:
+    """Patches installed with their first user and uninstalled with their last (counted, thread-safe).
+
+    ``patches`` makes them on first use (it may import what they patch); ``on_last`` runs after
+    the last user's uninstall. ``users`` is read by the replacements: 0 means pass through.
+    """
+
+    def __init__(self, patches: Callable[[], Sequence[Patch]], on_last: Callable[[], None] | None = None) -> None:
+        self._patches = patches
+        self._on_last = on_last
+        self._lock = threading.Lock()
+        self.users = 0
+
+    def acquire(self) -> None:
+        with self._lock:
+            self.users += 1
+            if self.users == 1:
+                for patch in self._patches():
+                    patch.install()
+
+    def release(self) -> None:
+        with self._lock:
+            if self.users == 0:
+                return
+            self.users -= 1
+            if self.users == 0:
+                for patch in self._patches():
+                    patch.uninstall()
+                if self._on_last is not None:
+                    self._on_last()

@@ -17,17 +17,15 @@ from concurrent.futures.thread import _WorkItem
 from concurrent.futures.thread import _worker as _executor_worker
 from typing import Any
 
-from rtrace.core.process.patching import Patch
+from rtrace.core.process.patching import Patch, SharedPatches
 
-_lock = threading.Lock()
-_users = 0
 _var: contextvars.ContextVar[Any] | None = None
 _pending: dict[threading.Thread, Any] = {}  # started threads -> the run to make current in them
 
 
 def _start(self: threading.Thread) -> None:
     var = _var
-    run = var.get() if var is not None and _users else None
+    run = var.get() if var is not None and _SHARED.users else None
     # An executor's worker outlives the job that started it: its jobs get their run from submit().
     if run is not None and getattr(self, "_target", None) is not _executor_worker:
         _pending[self] = run
@@ -53,7 +51,7 @@ _item_runs: dict[Any, Any] = {}  # work items -> the run to make current while t
 
 def _submit(self: ThreadPoolExecutor, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
     var = _var
-    run = var.get() if var is not None and _users else None
+    run = var.get() if var is not None and _SHARED.users else None
     if run is None:
         return _SUBMIT.original(self, fn, *args, **kwargs)
     _submitting.run = run
@@ -93,30 +91,25 @@ _ITEM_RUN = Patch(_WorkItem, "run", _item_run)
 PATCHES = (_START, _BOOTSTRAP, _SUBMIT, _ITEM_INIT, _ITEM_RUN)
 
 
+def _forget() -> None:
+    _pending.clear()
+    _item_runs.clear()
+
+
+_SHARED = SharedPatches(lambda: PATCHES, on_last=_forget)
+
+
 def install(var: contextvars.ContextVar[Any]) -> None:
     """One more user of thread propagation of ``var`` (the current-run variable)."""
-    global _users, _var
-    with _lock:
-        _var = var
-        _users += 1
-        if _users == 1:
-            for patch in PATCHES:
-                patch.install()
+    global _var
+    _var = var
+    _SHARED.acquire()
 
 
 def uninstall() -> None:
     """One user fewer; with none left, the original methods are back."""
-    global _users
-    with _lock:
-        if _users == 0:
-            return
-        _users -= 1
-        if _users == 0:
-            for patch in PATCHES:
-                patch.uninstall()
-            _pending.clear()
-            _item_runs.clear()
+    _SHARED.release()
 
 
 def installed() -> bool:
-    return _users > 0
+    return _SHARED.users > 0
