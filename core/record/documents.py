@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from rtrace.core.record.encode import MAX_CONTENT, int_text, safe_repr
-from rtrace.core.record.redact import SCALARS, Redactor
+from rtrace.core.record.redact import Redactor
 
 # Ids come from ``.id``, else metadata "id" / "doc_id"; scores from a (doc, score)
 # pair, else a ``.score`` attribute, else metadata "score" / "relevance_score"
@@ -117,12 +117,6 @@ def _has_score_attr(cls: type) -> bool:
 
 
 _plain: dict[type, bool] = {}
-
-
-def _redacted(doc: dict[str, Any], redact: Redactor | None) -> dict[str, Any]:
-    if redact is not None:
-        redact.documents([doc])
-    return doc
 
 
 def _is_plain(cls: type) -> bool:
@@ -248,11 +242,8 @@ def record_documents(result: Any, max_content: int | None = None, redact: Redact
     if max_content is None:
         max_content = MAX_CONTENT  # --max-content is not the only budget
     # The fast path below handles LangChain / rtrace Documents with text ids, text content
-    # within budget, dict metadata and a float (or int, or no) score; with content to redact,
-    # or anything unusual, a document takes record_document's full path.
-    fast = redact is None or not redact.content
-    if redact is not None:
-        clean_keys, clean_text, text, scalars = redact.clean_keys, redact.clean_text, redact.text, SCALARS
+    # within budget, dict metadata and a float (or int, or no) score; anything unusual takes
+    # record_document's full path. Redaction comes after, for all of them at once.
     out: list[dict[str, Any]] = []
     append = out.append
     plain = _plain
@@ -261,8 +252,8 @@ def record_documents(result: Any, max_content: int | None = None, redact: Redact
         for item in items:
             try:
                 cls = type(item)
-                if cls is known or (fast and (plain.get(cls) or (cls not in plain and _is_plain(cls)))):
-                    known = cls  # only ever set here, so only while the fast path is open
+                if cls is known or plain.get(cls) or (cls not in plain and _is_plain(cls)):
+                    known = cls
                     content, meta, doc_id = item.page_content, item.metadata, item.id
                     if type(content) is str and type(meta) is dict and len(content) <= max_content:
                         # The score: metadata "score", else "relevance_score"; a float, an int
@@ -286,35 +277,19 @@ def record_documents(result: Any, max_content: int | None = None, redact: Redact
                             if doc_id is None:
                                 doc_id, source = content_hash(content), ID_CONTENT_HASH
                         if type(doc_id) is str and score is not _MISSING:
-                            if meta and redact is not None:
-                                # Redactor.documents' check, inlined: known-clean keys, scalar
-                                # values, strings known clean (or found clean now).
-                                try:
-                                    clean = meta.keys() <= clean_keys
-                                except Exception:  # a key whose __hash__ or __eq__ fails
-                                    clean = False
-                                if clean:
-                                    for v in meta.values():
-                                        if type(v) is str:
-                                            if v not in clean_text and text(v) is not v:
-                                                clean = False
-                                                break
-                                        elif type(v) not in scalars:
-                                            clean = False
-                                            break
-                                if not clean:
-                                    meta = redact(meta)
                             if source is None:
                                 append({"id": doc_id, "page_content": content, "metadata": meta, "score": score})
                             else:
                                 append({"id": doc_id, "page_content": content, "metadata": meta, "score": score,
                                         "id_source": source})
                             continue
-                append(_redacted(record_document(item, max_content), redact))
+                append(record_document(item, max_content))
             except Exception:  # one hostile document (a property that raises): the others are kept
                 append(_unrecordable(item))
     except _IterationFailed:  # a hostile __iter__ midway: keep what came before
         append(_unrecordable(result))
+    if redact is not None:
+        redact.documents(out)  # the records are ours: a metadata dict is replaced, never changed
     return out
 
 

@@ -400,8 +400,7 @@ class JsonlHandler(BaseCallbackHandler):
             ev.update(request_fields(metadata, {**asked, **kwargs} if asked else kwargs))
             given = kwargs.get("input_documents")
             if isinstance(given, list):  # a rerank stage: what it was given, to compare with what it returned
-                docs = record_documents(given, self.max_content)
-                self.redact.documents(docs)
+                docs = record_documents(given, self.max_content, self.redact)
                 apply_content_mode(docs, content)
                 ev["input_documents"] = docs
         self._emit(ev)
