@@ -65,18 +65,10 @@ def inline_only(handlers: Sequence[Any], event: str) -> bool:
 # Handler classes whose hooks are inline, synchronous and never return a coroutine
 # (JsonlHandler registers itself). When one is a run's only handler, the managers call its
 # hook directly, with handle_event's error handling, instead of through the generic loop
-# (packing *args and **kwargs, two getattr, a coroutine check: ~1 µs a run). Exact classes
-# only: a subclass may make a hook async.
+# (packing *args and **kwargs, two getattr, a coroutine check: ~1 µs a run). The managers
+# test ``len(handlers) == 1 and type(handlers[0]) in DIRECT`` in place (no call: it runs on
+# every event). Exact classes only: a subclass may make a hook async.
 DIRECT: set[type] = set()
-
-
-def sole_direct(handlers: Sequence[Any]) -> Any:
-    """The handler to call directly (see ``DIRECT``), or None for the generic dispatch."""
-    if len(handlers) == 1:
-        h = handlers[0]
-        if type(h) in DIRECT:
-            return h
-    return None
 
 
 def direct_failed(handler: Any, event: str, exc: Exception) -> bool:

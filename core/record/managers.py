@@ -251,7 +251,7 @@ class CallbackManagerForRetrieverRun(ParentRunManager):
         handlers = self.handlers
         if not handlers:
             return
-        if len(handlers) == 1 and type(h := handlers[0]) in DIRECT:  # sole_direct, inlined
+        if len(handlers) == 1 and type(h := handlers[0]) in DIRECT:  # a sole direct handler (dispatch.DIRECT)
             _direct_end(h, self, documents, kwargs)
             return
         handle_event(
@@ -399,7 +399,7 @@ class BaseCallbackManager:
     def _start(self, serialized: Any, query: str, run_id: UUID, kwargs: dict[str, Any]) -> None:
         """``on_retriever_start`` to every handler, synchronously (the handlers allow it)."""
         handlers = self.handlers
-        if len(handlers) == 1 and type(h := handlers[0]) in DIRECT:  # sole_direct, inlined
+        if len(handlers) == 1 and type(h := handlers[0]) in DIRECT:  # a sole direct handler (dispatch.DIRECT)
             _direct_start(h, self, serialized, query, run_id, kwargs)
             return
         handle_event(
@@ -445,11 +445,7 @@ class CallbackManager(BaseCallbackManager):
         """Start a retriever run; ``parent_run_id`` is ignored (the manager's is used), as in LangChain."""
         if run_id is None:
             run_id = uuid7()
-        handlers = self.handlers
-        if len(handlers) == 1 and type(h := handlers[0]) in DIRECT:  # _start's direct call, inlined
-            _direct_start(h, self, serialized, query, run_id, kwargs)
-        else:
-            self._start(serialized, query, run_id, kwargs)
+        self._start(serialized, query, run_id, kwargs)
         return _share(self, CallbackManagerForRetrieverRun, run_id)
 
     def on_custom_event(self, name: str, data: Any, run_id: UUID | None = None, **kwargs: Any) -> None:
@@ -502,9 +498,7 @@ class AsyncCallbackManager(BaseCallbackManager):
         if run_id is None:
             run_id = uuid7()
         handlers = self.handlers
-        if len(handlers) == 1 and type(h := handlers[0]) in DIRECT:  # as the sync manager: no coroutine, task or gather
-            _direct_start(h, self, serialized, query, run_id, kwargs)
-        elif inline_only(handlers, "on_retriever_start"):
+        if (len(handlers) == 1 and type(handlers[0]) in DIRECT) or inline_only(handlers, "on_retriever_start"):
             self._start(serialized, query, run_id, kwargs)  # no coroutine, task or gather needed
         else:
             await ahandle_event(
