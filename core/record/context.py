@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextvars
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -32,12 +32,9 @@ _lock = threading.Lock()
 _env_checked = False
 
 
-def current_run() -> Any:
-    """The run manager of the retriever run the calling code is inside, or ``None``."""
-    return _current_run.get()
-
-
-current_run_fast = _current_run.get  # the same, with no Python frame: read on every traced run
+# The run manager of the retriever run the calling code is inside, or ``None``: the variable's
+# own ``get``, so reading it costs no Python frame (it is read on every traced run).
+current_run: Callable[[], Any] = _current_run.get
 
 
 def set_current_run(run_manager: Any) -> contextvars.Token[Any]:

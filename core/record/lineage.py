@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
-from rtrace.core.record.context import current_run, current_run_fast, default_handlers
+from rtrace.core.record.context import current_run, default_handlers
 from rtrace.core.record.ids import uuid_str
 
 ENV_PARENT = "RTRACE_PARENT_RUN"  # "run_id trace_id", set by a traced parent for its children
@@ -57,7 +57,7 @@ def link(run_id: UUID, parent_run_id: UUID | None, known: Mapping[UUID, Any],
     already (a root's trace id). On every traced run: ``implicit_parent`` inlined.
     """
     if parent_run_id is None:
-        current = current_run_fast()
+        current = current_run()
         if current is not None and current.run_id != run_id:
             parent_run_id = current.run_id
         elif ORIGIN is not None:
