@@ -192,39 +192,18 @@ class JsonlHandler(BaseCallbackHandler):
                 line = dumps_line(ev)
             if len(line) > MAX_TEXT:  # only a big line can hold a string over its budget
                 line = dumps_line(bounded(ev))
-            sink = self._sink
-            if sink is None:
-                self._write(line)
-            else:  # _write's common case, inlined: it runs for every event
-                try:
-                    sink.write(line)
-                except OSError as e:  # ENOSPC, EIO, a closed pipe, a lost descriptor
-                    self._lose(e)
-        observers = self.observers
-        if observers:
-            if len(observers) == 1:  # `rtrace run`'s summary: called with no extra frame
-                try:
-                    observer = observers[0]
-                except IndexError:  # another thread just dropped it
-                    return
-                try:
-                    observer(ev)
-                except Exception as e:
-                    self._drop(observer, e)
-            else:
-                self._notify(ev)
-
-    def _drop(self, observer: Callable[[dict[str, Any]], None], e: Exception) -> None:
-        if observer in self.observers:
-            self.observers.remove(observer)
-        warn(f"observer {observer!r} failed and was removed: {e!r}")
+            self._write(line)
+        if self.observers:
+            self._notify(ev)
 
     def _notify(self, ev: dict[str, Any]) -> None:
-        for observer in list(self.observers):
+        # No copy of the list per event: a failing observer is dropped by replacing the list.
+        for observer in self.observers:
             try:
                 observer(ev)
             except Exception as e:
-                self._drop(observer, e)
+                self.observers = [o for o in self.observers if o is not observer]
+                warn(f"observer {observer!r} failed and was removed: {e!r}")
 
     def open_session(self, **fields: Any) -> None:
         """Write ``session_start`` now (normally it waits for the first event).
