@@ -96,7 +96,7 @@ class Redactor:
         self.clean_text: set[str] = set()  # short strings known to hold no secret
 
     def __bool__(self) -> bool:
-        return bool(self.words) or self.patterns
+        return self.active
 
     # keys ------------------------------------------------------------------
 
