@@ -365,46 +365,13 @@ def _wrap_store(original: Any, *, name: str, relevance: bool, search: bool) -> A
         except Exception:
             pass
 
-    if inspect.iscoroutinefunction(original):
-        @functools.wraps(original)
-        async def awrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-            cap = _active("search")
-            if cap is None:
-                return await original(self, *args, **kwargs)
-            stage = _search_stage(cap, self, name)
-            try:
-                result = await original(self, *args, **kwargs)
-            except BaseException as e:
-                if stage is not None:
-                    stage.close(e)
-                _hide(e, awrapper.__code__)
-                raise
-            finish(cap, self, result)
-            if stage is not None:
-                stage.close()
-            return result
-
-        return awrapper
-
-    @functools.wraps(original)
-    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        cap = _active("search")
-        if cap is None:
-            return original(self, *args, **kwargs)
-        stage = _search_stage(cap, self, name)
-        try:
-            result = original(self, *args, **kwargs)
-        except BaseException as e:
-            if stage is not None:
-                stage.close(e)
-            _hide(e, wrapper.__code__)
-            raise
-        finish(cap, self, result)
+    def end(cap: capture.RunCapture, store: Any, stage: _Stage | None, result: Any) -> None:
+        finish(cap, store, result)
         if stage is not None:
             stage.close()
-        return result
 
-    return wrapper
+    return _staged(original, "search", lambda cap, store, args, kwargs: _search_stage(cap, store, name), end,
+                   needs_stage=False)
 
 
 def _embed_stage(cap: capture.RunCapture, embeddings: Any) -> _Stage | None:
@@ -418,40 +385,8 @@ def _embed_stage(cap: capture.RunCapture, embeddings: Any) -> _Stage | None:
 
 
 def _wrap_embed(original: Any) -> Any:
-    if inspect.iscoroutinefunction(original):
-        @functools.wraps(original)
-        async def awrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-            cap = _active("embedding")
-            stage = _embed_stage(cap, self) if cap is not None else None
-            if stage is None:
-                return await original(self, *args, **kwargs)
-            try:
-                result = await original(self, *args, **kwargs)
-            except BaseException as e:
-                stage.close(e)
-                _hide(e, awrapper.__code__)
-                raise
-            stage.close()
-            return result
-
-        return awrapper
-
-    @functools.wraps(original)
-    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        cap = _active("embedding")
-        stage = _embed_stage(cap, self) if cap is not None else None
-        if stage is None:
-            return original(self, *args, **kwargs)
-        try:
-            result = original(self, *args, **kwargs)
-        except BaseException as e:
-            stage.close(e)
-            _hide(e, wrapper.__code__)
-            raise
-        stage.close()
-        return result
-
-    return wrapper
+    return _staged(original, "embedding", lambda cap, embeddings, args, kwargs: _embed_stage(cap, embeddings),
+                   lambda cap, embeddings, stage, result: stage.close(), needs_stage=True)
 
 
 def _rerank_stage(cap: capture.RunCapture, compressor: Any, args: tuple[Any, ...],
@@ -471,37 +406,54 @@ def _rerank_stage(cap: capture.RunCapture, compressor: Any, args: tuple[Any, ...
 
 
 def _wrap_compress(original: Any) -> Any:
+    def end(cap: capture.RunCapture, compressor: Any, stage: _Stage, result: Any) -> None:
+        stage.close(documents=list(result) if isinstance(result, (list, tuple)) else [])
+
+    return _staged(original, "rerank", _rerank_stage, end, needs_stage=True)
+
+
+def _staged(original: Any, kind: str, begin: Callable[..., _Stage | None], end: Callable[..., None], *,
+            needs_stage: bool) -> Any:
+    """``original`` (sync or async) recorded as a stage of ``kind`` of the retriever call it is in.
+
+    ``begin(cap, self, args, kwargs)`` opens the stage (None: one of its kind is open already);
+    ``end(cap, self, stage, result)`` records the result and closes it. Outside a recorded call,
+    or with no stage when ``needs_stage``, the original is called untouched. An exception closes
+    the stage with it and passes through with no frame of rtrace in its traceback.
+    """
     if inspect.iscoroutinefunction(original):
         @functools.wraps(original)
         async def awrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-            cap = _active("rerank")
-            stage = _rerank_stage(cap, self, args, kwargs) if cap is not None else None
-            if stage is None:
+            cap = _active(kind)
+            stage = begin(cap, self, args, kwargs) if cap is not None else None
+            if cap is None or (stage is None and needs_stage):
                 return await original(self, *args, **kwargs)
             try:
                 result = await original(self, *args, **kwargs)
             except BaseException as e:
-                stage.close(e)
+                if stage is not None:
+                    stage.close(e)
                 _hide(e, awrapper.__code__)
                 raise
-            stage.close(documents=list(result) if isinstance(result, (list, tuple)) else [])
+            end(cap, self, stage, result)
             return result
 
         return awrapper
 
     @functools.wraps(original)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        cap = _active("rerank")
-        stage = _rerank_stage(cap, self, args, kwargs) if cap is not None else None
-        if stage is None:
+        cap = _active(kind)
+        stage = begin(cap, self, args, kwargs) if cap is not None else None
+        if cap is None or (stage is None and needs_stage):
             return original(self, *args, **kwargs)
         try:
             result = original(self, *args, **kwargs)
         except BaseException as e:
-            stage.close(e)
+            if stage is not None:
+                stage.close(e)
             _hide(e, wrapper.__code__)
             raise
-        stage.close(documents=list(result) if isinstance(result, (list, tuple)) else [])
+        end(cap, self, stage, result)
         return result
 
     return wrapper
