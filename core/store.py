@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 from rtrace.core import events
 from rtrace.core.errors import LogError, OutputError
-from rtrace.core.record.sink import open_log
+from rtrace.core.record.sink import being_written, open_log, unlink_unless_written
 from rtrace.core.times import file_stamp, utc_now_iso
 
 RUN_DIR = ".rtrace"
@@ -161,10 +161,10 @@ def open_output(option: str | None, session_id: str, label: str = "run") -> Outp
     run_dir = _make_run_dir()
     path = run_dir / log_name(label, session_id)
     fd = _create(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND)
-    return Output(fd, _display(path), "rtrace show", path=str(path), run_dir=run_dir)
+    return Output(fd, display_path(path), "rtrace show", path=str(path), run_dir=run_dir)
 
 
-def _display(path: Path) -> str:
+def display_path(path: Path) -> str:
     try:
         return os.path.relpath(path)
     except ValueError:
@@ -371,39 +371,57 @@ def resolve_log(arg: str | None) -> str:
                        "try `rtrace run script.py`")
     runs = list_runs(run_dir)
     if not runs:
-        raise LogError(f"no runs recorded in {_display(run_dir)}/ yet: try `rtrace run script.py`")
+        raise LogError(f"no runs recorded in {display_path(run_dir)}/ yet: try `rtrace run script.py`")
     if back >= len(runs):
         have = f"only {len(runs)} run{'s' if len(runs) != 1 else ''}"
-        raise LogError(f"{arg}: {have} recorded in {_display(run_dir)}/ (`rtrace ls` lists them)")
-    return _display(runs[back].path)
+        raise LogError(f"{arg}: {have} recorded in {display_path(run_dir)}/ (`rtrace ls` lists them)")
+    return display_path(runs[back].path)
 
 
 # --- pruning ---------------------------------------------------------------------------------
 
 
-def prune(keep: int, run_dir: Path | None = None) -> tuple[list[Path], int]:
+@dataclass
+class Pruned:
+    """What ``prune`` did: logs deleted, ``-o`` runs unlisted, and old logs left because a writer holds them."""
+
+    deleted: list[Path] = field(default_factory=list)
+    unlisted: int = 0
+    live: list[Path] = field(default_factory=list)
+
+
+def prune(keep: int, run_dir: Path | None = None) -> Pruned:
     """Delete the logs in ``.rtrace/`` older than the ``keep`` newest runs.
 
     Runs written elsewhere (``-o PATH``) are the user's files: they leave the list, never the disk.
-    Returns the deleted logs and how many ``-o`` runs were unlisted.
+    A log still being written (``sink.being_written``: its writer, or a child of it, is alive)
+    stays, and stays listed, however old: deleting it would send the rest of the run to a file
+    no one can open.
     """
     run_dir = run_dir if run_dir is not None else find_run_dir()
+    done = Pruned()
     if run_dir is None:
-        return [], 0
+        return done
     with _locked(run_dir):
         runs = list_runs(run_dir)
-        old = runs[keep:]
-        deleted, unlisted = [], 0
-        for run in old:
+        gone = set()
+        for run in runs[keep:]:
             if run.in_run_dir and run.path.parent == run_dir:
                 try:
-                    os.unlink(run.path)
-                    deleted.append(run.path)
+                    removed = unlink_unless_written(str(run.path))
                 except OSError:
-                    pass
+                    continue
+                if not removed:
+                    done.live.append(run.path)
+                    continue
+                done.deleted.append(run.path)
+            elif being_written(str(run.path)):
+                done.live.append(run.path)
+                continue
             else:
-                unlisted += 1
-        gone = {r.session_id for r in old if r.session_id is not None}
+                done.unlisted += 1
+            if run.session_id is not None:
+                gone.add(run.session_id)
         kept = [e for e in _read_index(run_dir) if e["session_id"] not in gone]
         tmp = run_dir / f".{INDEX}.{os.getpid()}"
         fd = _create(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
@@ -412,7 +430,7 @@ def prune(keep: int, run_dir: Path | None = None) -> tuple[list[Path], int]:
         finally:
             os.close(fd)
         os.replace(tmp, run_dir / INDEX)
-    return deleted, unlisted
+    return done
 
 
 def _quote(s: str) -> str:

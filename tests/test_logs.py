@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ ENV = {k: v for k, v in os.environ.items() if not k.startswith(("LANGCHAIN_", "L
 
 SCRIPT = """\
 import sys
+import time
 from rtrace.core import retriever
 
 @retriever(name="Search")
@@ -216,3 +219,110 @@ def test_concurrent_runs_are_all_listed(project: Path) -> None:
     assert len(runs) == 4 and all(r["ended"] and r["runs"] == 1 for r in runs)
     index = (project / ".rtrace" / "index").read_bytes().splitlines()
     assert len(index) == 8 and all(json.loads(line) for line in index)
+
+
+BLOCKING = """\
+import sys
+import time
+from rtrace.core import retriever
+
+@retriever(name="Search")
+def search(query):
+    return [query]
+
+search("before the prune")
+print("ready", flush=True)
+sys.stdin.readline()  # held here until the test says go
+search("after the prune")
+"""
+
+
+@pytest.mark.timeout(120)
+def test_prune_never_deletes_a_log_still_being_written(project: Path) -> None:
+    (project / "blocking.py").write_text(BLOCKING)
+    assert rtrace("run", "-q", "app.py", "old", cwd=project).returncode == 0
+    live = subprocess.Popen([*RTRACE, "run", "-q", "blocking.py"], cwd=project, env=ENV, text=True,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert live.stdout is not None and live.stdout.readline() == "ready\n"
+        assert rtrace("run", "-q", "other.py", "newer", cwd=project).returncode == 0
+        (live_log,) = [p for p in (project / ".rtrace").glob("*-blocking-*.jsonl")]
+
+        r = rtrace("ls", "--prune", "0", cwd=project)
+        assert r.returncode == 0, r.stderr
+        assert r.stderr.splitlines() == [
+            "rtrace: deleted 2 logs; kept the 0 newest runs",
+            f"rtrace: kept 1 older log still being written: .rtrace/{live_log.name}"]
+        assert [p.name for p in (project / ".rtrace").glob("*.jsonl")] == [live_log.name]
+        assert [Path(x["path"]).name for x in ls_json(project)] == [live_log.name]  # still listed
+
+        out, err = live.communicate("go\n", timeout=60)
+        assert live.returncode == 0, err
+    finally:
+        if live.poll() is None:
+            live.kill()
+            live.communicate()
+    queries = [json.loads(line).get("query") for line in live_log.read_text().splitlines()]
+    assert "before the prune" in queries and "after the prune" in queries  # the later events landed in it
+    (run,) = ls_json(project)
+    assert run["ended"] and run["runs"] == 2
+
+    r = rtrace("ls", "--prune", "0", cwd=project)  # finished now: pruned as any other
+    assert r.stderr.splitlines()[0] == "rtrace: deleted 1 log; kept the 0 newest runs"
+    assert list((project / ".rtrace").glob("*.jsonl")) == []
+
+
+@pytest.mark.timeout(120)
+def test_a_forked_child_still_writing_keeps_the_log_from_pruning(project: Path) -> None:
+    # The writer's lock lives on the open file description: a forked child shares it, so the
+    # log stays while the child writes, even after the parent (rtrace run itself) was killed.
+    (project / "forks.py").write_text("""\
+import os, sys
+from rtrace.core import retriever
+
+@retriever(name="Search")
+def search(query):
+    return [query]
+
+if os.fork() == 0:
+    search("child before")
+    print("ready", flush=True)
+    sys.stdin.readline()
+    search("child after")
+    os._exit(0)
+sys.stdin.readline()
+""")
+    live = subprocess.Popen([*RTRACE, "run", "-q", "forks.py"], cwd=project, env=ENV, text=True,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            start_new_session=True)  # its own group: the forked child is killed with it
+    try:
+        assert live.stdout is not None and live.stdout.readline() == "ready\n"
+        live.kill()  # rtrace run is gone; its forked child is not
+        live.wait(timeout=30)
+        (log,) = (project / ".rtrace").glob("*.jsonl")
+        r = rtrace("ls", "--prune", "0", cwd=project)
+        assert r.stderr.splitlines()[-1] == f"rtrace: kept 1 older log still being written: .rtrace/{log.name}"
+        assert log.exists()
+        assert live.stdin is not None
+        live.stdin.write("go\n")
+        live.stdin.close()  # the child reads it, writes, and exits
+        for _ in range(300):
+            if b"child after" in log.read_bytes():
+                break
+            time.sleep(0.1)
+        assert b"child after" in log.read_bytes()
+        for _ in range(300):  # the child's exit closes the last descriptor: the lock is gone
+            r = rtrace("ls", "--prune", "0", cwd=project)
+            if not log.exists():
+                break
+            time.sleep(0.1)
+        assert not log.exists() and r.stderr.splitlines()[0] == "rtrace: deleted 1 log; kept the 0 newest runs"
+    finally:
+        try:
+            os.killpg(live.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        live.wait(timeout=30)
+        for stream in (live.stdin, live.stdout):
+            if stream is not None and not stream.closed:
+                stream.close()

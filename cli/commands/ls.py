@@ -6,7 +6,7 @@ import sys
 
 import orjson
 from rtrace.core.errors import LogError, UsageError
-from rtrace.core.store import RUN_DIR, find_run_dir, list_runs, prune
+from rtrace.core.store import RUN_DIR, display_path, find_run_dir, list_runs, prune
 
 LS_FORMATS = ("table", "json")
 
@@ -21,11 +21,16 @@ def run_ls(limit: int | None, keep: int | None, fmt: str) -> None:
         raise LogError(f"no runs recorded here yet (no {RUN_DIR}/ in this directory or its parents): "
                        "try `rtrace run script.py`")
     if keep is not None:
-        deleted, unlisted = prune(keep, run_dir)
+        done = prune(keep, run_dir)
+        deleted, unlisted = done.deleted, done.unlisted
         said = f"deleted {len(deleted)} log{'s' if len(deleted) != 1 else ''}"
         if unlisted:
             said += f", unlisted {unlisted} -o log{'s' if unlisted != 1 else ''} (the files are left alone)"
         print(f"rtrace: {said}; kept the {keep} newest run{'s' if keep != 1 else ''}", file=sys.stderr)
+        if done.live:
+            n = len(done.live)
+            print(f"rtrace: kept {n} older log{'s' if n != 1 else ''} still being written: "
+                  f"{', '.join(display_path(p) for p in done.live)}", file=sys.stderr)
     runs = list_runs(run_dir)
     shown = runs[:limit] if limit is not None else runs
     if fmt == "json":

@@ -23,6 +23,14 @@ Three promises, each with its reason:
   terminal is written through a ``BufferedWriter`` sized to hold it: if a signal
   handler raises in the middle (Ctrl-C while the reader is slow), the C loop
   keeps the exact unwritten rest, and the rest goes out before the next line.
+
+And one promise to readers: **a log that is being written says so.** Every writer holds a
+shared ``flock`` on its open file description of a regular log for as long as the
+description lives. The kernel drops it when the last descriptor sharing it closes, so
+it survives ``fork`` (the child shares the description), ends with a ``kill -9``, and
+names no pid that could be reused; a child started with ``exec`` (the descriptor is
+close-on-exec) opens the log itself and holds its own. ``being_written`` asks whether
+any writer is left; ``rtrace ls --prune`` and ``--follow`` decide on it.
 """
 
 from __future__ import annotations
@@ -32,6 +40,8 @@ import fcntl
 import io
 import os
 import stat
+import time
+
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _APPEND = os.O_WRONLY | os.O_APPEND | _CLOEXEC
@@ -60,6 +70,62 @@ def _marked(fd: int) -> bool:
         return _fcntl(fd, _F_GETSIG) == MARK
     except OSError:
         return False
+
+
+def hold(fd: int) -> None:
+    """Say, for as long as ``fd``'s open file description lives, that a writer is at work on it."""
+    for _ in range(50):  # a reader holds its test lock for microseconds: never wait long for it
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            time.sleep(0.001)
+        except OSError:  # no locks here (some network file systems): the log is still written
+            return
+
+
+def being_written(path: str) -> bool:
+    """Does a writer still hold the log at ``path`` open? (False when it cannot be told.)"""
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return False
+    try:
+        return _test_lock(fd)
+    finally:
+        os.close(fd)
+
+
+def unlink_unless_written(path: str) -> bool:
+    """Remove the log at ``path`` unless a writer holds it; True if it was removed.
+
+    The test lock is held across the unlink: a writer that opens the log meanwhile waits for it.
+    """
+    fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        except OSError:  # no locks here: nothing can be told, remove as before
+            pass
+        os.unlink(path)
+        return True
+    finally:
+        os.close(fd)
+
+
+def _test_lock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    return False
 
 
 class SymlinkRefused(OSError):
@@ -123,6 +189,8 @@ class Sink:
         self.dev, self.ino = st.st_dev, st.st_ino
         self.regular = stat.S_ISREG(st.st_mode)
         self.marked = _marked(fd)
+        if self.regular:
+            hold(fd)
         self._pending: io.BufferedWriter | None = None  # the unwritten rest of an interrupted line
         self._torn = False  # a partial line could not be removed: start the next one on a fresh line
         self.lost_reason: str | None = None
@@ -229,6 +297,8 @@ class Sink:
         self.fd, self.dev, self.ino = fd, st.st_dev, st.st_ino
         self.regular = stat.S_ISREG(st.st_mode)
         self.marked = _marked(fd)
+        if self.regular:
+            hold(fd)
         self.owned = True
         self._torn = False
         return fd
