@@ -127,18 +127,22 @@ def read_lines(
                 f.close()
 
 
-def _parse_without_documents(raw: bytes, source: str, lineno: int) -> dict[str, Any]:
+def _head(raw: bytes) -> Any:
+    """The line without its documents when it can be cut there, else the whole line; None if it does not parse."""
     # `,"documents":[` cannot occur inside a JSON string (its quote would be escaped);
     # if it is a nested key instead, the cut is not valid JSON and we parse it all.
     cut = raw.find(b',"documents":[')
     if cut > 0:
         try:
             data = orjson.loads(raw[:cut] + b"}")
-            if isinstance(data, dict):
+            if type(data) is dict:
                 return data
         except orjson.JSONDecodeError:
             pass
-    return parse_line(raw, source, lineno)
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
 
 
 class _Garbage:
@@ -192,17 +196,18 @@ def _long_line(f: IO[bytes], first: bytes, garbage: _Garbage | None, lineno: int
 def _read_one(f: IO[bytes], source: str, lenient: bool, stats: ReadStats,
               keep: Callable[[bytes], bool] | None, follow: bool, poll: float,
               documents: bool = True) -> Iterator[Event]:
-    parse = parse_line if documents else _parse_without_documents
+    loads, decode_error, head = orjson.loads, orjson.JSONDecodeError, _head
     lineno = 0
     pending = b""  # a partial last line, while following
     garbage = _Garbage(source) if lenient else None
     readline = f.readline
     while True:
         for raw in iter(partial(readline, CHUNK), b""):  # C-level: no Python frame a line
-            if pending:
-                raw, pending = pending + raw, b""
-            if not raw.endswith(b"\n"):
-                if len(raw) >= CHUNK:  # a long line, or no line at all (binary data): bounded from here on
+            if pending or raw[-1:] != b"\n":  # rare: anything but a whole line read at once
+                if pending:
+                    raw, pending = pending + raw, b""
+                if not raw.endswith(b"\n") and len(raw) >= CHUNK:
+                    # a long line, or no line at all (binary data): bounded from here on
                     line, size, why = _long_line(f, raw, garbage, lineno + 1)
                     if line is None:
                         lineno += 1
@@ -212,32 +217,40 @@ def _read_one(f: IO[bytes], source: str, lenient: bool, stats: ReadStats,
                         garbage.add(lineno, size)
                         continue
                     raw = line
-            if not raw.endswith(b"\n"):
-                if follow:
-                    pending = raw  # the writer has not finished this line yet
+                if not raw.endswith(b"\n"):
+                    if follow:
+                        pending = raw  # the writer has not finished this line yet
+                        continue
+                    lineno += 1
+                    event = _last_line(raw, source, lineno, lenient, stats)
+                    if event is not None and (keep is None or keep(raw)):
+                        yield event
                     continue
-                lineno += 1
-                event = _last_line(raw, source, lineno, lenient, stats)
-                if event is not None and (keep is None or keep(raw)):
-                    yield event
-                continue
             lineno += 1
             if keep is not None and not keep(raw):
+                continue
+            if documents:
+                try:
+                    data = loads(raw)
+                except decode_error:
+                    data = None
+            else:
+                data = head(raw)
+            if type(data) is dict:  # orjson makes plain dicts
+                if garbage is not None and garbage.lines:
+                    garbage.lines = garbage.bytes = 0
+                yield Event(data, source, lineno, raw)
                 continue
             if raw.isspace():
                 stats.blank += 1
                 continue
             try:
-                data = parse(raw, source, lineno)
+                parse_line(raw, source, lineno)  # raises, naming what is wrong with the line
             except MalformedLineError:
                 if garbage is None:
                     raise
                 stats.skipped += 1
                 garbage.add(lineno, len(raw))
-                continue
-            if garbage is not None and garbage.lines:
-                garbage.lines = garbage.bytes = 0
-            yield Event(data, source, lineno, raw)
         if not follow:
             return
         time.sleep(poll)

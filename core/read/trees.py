@@ -511,17 +511,23 @@ def self_ms(run: Run) -> float | None:
 
 def own_ms(total: float, begin: Any, children: list[tuple[Any, float | None]]) -> float | None:
     """``self_ms`` from plain values: the run's duration and start ``ts``, its children's start ``ts`` and duration."""
-    minute, base = None, 0
+    minute = second = None
+    base = base_us = 0
     if isinstance(begin, str) and len(begin) == 27:
         try:  # ``_offset_ms`` for children in the same minute, with the start's part read once
-            minute, base = begin[:17], int(begin[17:19]) * 1_000_000 + int(begin[20:26])
+            base_us = int(begin[20:26])
+            base = int(begin[17:19]) * 1_000_000 + base_us
+            minute, second = begin[:17], begin[17:19]
         except ValueError:
             pass
     spans = []
     for child_ts, took in children:
         if minute is not None and isinstance(child_ts, str) and len(child_ts) == 27 and child_ts.startswith(minute):
-            try:
-                lo = (int(child_ts[17:19]) * 1_000_000 + int(child_ts[20:26]) - base) / 1000
+            try:  # in the same second only the microseconds differ (the same integers as below)
+                if child_ts[17:19] == second:
+                    lo = (int(child_ts[20:26]) - base_us) / 1000
+                else:
+                    lo = (int(child_ts[17:19]) * 1_000_000 + int(child_ts[20:26]) - base) / 1000
             except ValueError:
                 return None
         else:
@@ -530,13 +536,16 @@ def own_ms(total: float, begin: Any, children: list[tuple[Any, float | None]]) -
                 return None
         hi = total if took is None else lo + took  # a child that never ended covers the rest
         spans.append((lo if lo > 0.0 else 0.0, hi if hi < total else total))  # max(0, lo), min(total, hi)
+    spans.sort()
     covered, reach = 0.0, 0.0
-    for lo, hi in sorted(spans):
-        lo = max(lo, reach)
+    for lo, hi in spans:
+        if reach > lo:  # max(lo, reach)
+            lo = reach
         if hi > lo:
             covered += hi - lo
             reach = hi
-    return max(0.0, total - covered)
+    left = total - covered
+    return left if left > 0.0 else 0.0  # max(0.0, left)
 
 
 def _run_fields(run: Run) -> dict[str, Any]:
