@@ -1,12 +1,13 @@
 """``rtrace stats`` counts runs without building run trees (``core/read/tally.py``): its output must not change.
 
-Three proofs: (1) on generated logs (nested runs of every kind, stages, LangChain retry
+Three proofs, with and without run filters: (1) on generated logs (nested runs of every kind, stages, LangChain retry
 attempts, retries, texts, unknown events, sessions ending with traces open, odd values,
 short-id collisions, hostile events that make it hand over to the tree builder), the
 tally gives exactly what the tree-building path gives (every number, the slowest runs,
 the builder's warnings); (2) the command prints the same bytes as the tree-building path
-(``--name '*'`` matches every run and takes that path); (3) goldens of the command's
-output taken before the tally existed (``tests/golden/stats/``).
+(forced in a subprocess by making every filter look like one that names runs by short id,
+the one kind the tally leaves to built trees); (3) goldens of the command's output taken
+before the tally existed (``tests/golden/stats/``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rtrace.cli.commands.stats import matched_runs
-from rtrace.core.read.filters import RunFilter
+from rtrace.core.read.filters import STATUSES, RunFilter
 from rtrace.core.read.pipeline import Source, read_events
 from rtrace.core.read.reader import ReadStats
 from rtrace.core.read.stats import StatsCollector
@@ -146,50 +147,78 @@ def write(path: Path, events: list[dict[str, Any]]) -> str:
 TALLIED: list[bool] = []  # per tally: whether it counted everything itself (no hand-over to the builder)
 
 
-def stats_of(paths: list[str], by: str, slowest: int, of: str, *, trees: bool) -> tuple[Any, ...]:
+def stats_of(paths: list[str], by: str, slowest: int, of: str, *, trees: bool,
+             run_filter: RunFilter | None = None) -> tuple[Any, ...]:
     """Everything ``rtrace stats`` prints, from the tally or from built trees (the reference)."""
     collector, stats, builder = StatsCollector(by, slowest, of), ReadStats(), TreeBuilder()
+    run_filter = run_filter or RunFilter()
     if trees:
-        collector.add_all(matched_runs(Source(paths), RunFilter(), stats, builder))
+        collector.add_all(matched_runs(Source(paths), run_filter, stats, builder))
     else:
-        TALLIED.append(tally(read_events(Source(paths), stats), collector, builder))
+        TALLIED.append(tally(read_events(Source(paths), stats), collector, builder, run_filter))
     return (collector.rows(bins=8), collector.total.as_dict(), collector.slowest, builder.warnings,
             list(builder.sessions), stats.skipped, stats.warnings)
 
 
 BYS = st.sampled_from(["name", "tag", "session", "meta.k", "meta.rtrace_stage"])
 
+# Every run filter ``rtrace stats`` takes but --run/--trace (short ids: those build trees), with values
+# that the rich logs match some of the time (their names, tags, metadata, queries, documents, times,
+# sessions) and odd ones: each kind alone (``KIND_EXAMPLES``), none, one or two at once (``FILTERS``).
+FILTER_KINDS: dict[str, Any] = {
+    "names": st.lists(st.sampled_from(["Dense", "S*", "*search*", "Embed (search)", "7", "None", "['x']"]),
+                      min_size=1, max_size=2),
+    "tags": st.lists(st.sampled_from(["prod", "vector", "bm25", "1", "x", "retry:attempt:2"]), min_size=1, max_size=2),
+    "meta": st.lists(st.tuples(st.sampled_from(["k", "rtrace_stage"]), st.sampled_from(["1", "a", "None", "search", "embedding"])),
+                     min_size=1, max_size=2),
+    "status": st.sampled_from(STATUSES),
+    "retried": st.just(True),
+    "min_ms": st.sampled_from([0.0, 12.0, 999.5, 2500.0]),
+    "max_ms": st.sampled_from([0.0, 50.0, 1500.0]),
+    "query": st.sampled_from(["q", "^q$", "2", "^3$", "Q2"]),
+    "doc": st.sampled_from(["x", "^x$", "y"]),
+    "since": st.sampled_from(["2026-11-24T10:00:00.1", "2026-11-24T10:00:00.5", "2026-11-24T10:01", "5", "z"]),
+    "until": st.sampled_from(["2026-11-24T10:00:00.2", "2026-11-24T10:00:00.6", "2026-11-24T09", "5", "z"]),
+    "session_prefix": st.sampled_from(["s", "s1", "S2", "x"]),
+}
+FILTERS = (st.lists(st.sampled_from(sorted(FILTER_KINDS)), max_size=2, unique=True)
+           .flatmap(lambda kinds: st.fixed_dictionaries({k: FILTER_KINDS[k] for k in kinds}))
+           .map(lambda kw: RunFilter(**kw)))
+
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 10**6), traces=st.integers(1, 25), by=BYS, slowest=st.sampled_from([0, 1, 3, 50]),
-       of=st.sampled_from(["roots", "leaves"]))
+       of=st.sampled_from(["roots", "leaves"]), run_filter=FILTERS)
 def test_the_tally_counts_what_built_trees_count(tmp_path: Path, seed: int, traces: int, by: str, slowest: int,
-                                                 of: str) -> None:
+                                                 of: str, run_filter: RunFilter) -> None:
     events = rich_log(seed, traces)
     path = write(tmp_path / "log.jsonl", events)
-    got = stats_of([path], by, slowest, of, trees=False)
-    assert got == stats_of([path], by, slowest, of, trees=True)
+    got = stats_of([path], by, slowest, of, trees=False, run_filter=run_filter)
+    assert got == stats_of([path], by, slowest, of, trees=True, run_filter=run_filter)
     if sum(e["event"] == "session_end" for e in events) == 1:  # well formed: the tally counted it all
         assert TALLIED[-1]
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 10**6), traces=st.integers(1, 12), inject=st.lists(st.tuples(st.integers(0, 80), HOSTILE), max_size=3),
-       by=BYS, of=st.sampled_from(["roots", "leaves"]))
+       by=BYS, of=st.sampled_from(["roots", "leaves"]), run_filter=FILTERS)
 def test_hostile_events_hand_over_to_the_builder_and_change_nothing(tmp_path: Path, seed: int, traces: int,
-                                                                   inject: list[Any], by: str, of: str) -> None:
+                                                                   inject: list[Any], by: str, of: str,
+                                                                   run_filter: RunFilter) -> None:
     events = rich_log(seed, traces)
     for pos, ev in inject:  # repeated ids, unknown runs, double ends, odd names: the builder takes over
         events.insert(min(pos, len(events)), ev)
     path = write(tmp_path / "log.jsonl", events)
-    assert stats_of([path], by, 3, of, trees=False) == stats_of([path], by, 3, of, trees=True)
+    got = stats_of([path], by, 3, of, trees=False, run_filter=run_filter)
+    assert got == stats_of([path], by, 3, of, trees=True, run_filter=run_filter)
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(events=st.lists(HOSTILE, max_size=30), by=BYS)
-def test_event_soup_changes_nothing(tmp_path: Path, events: list[dict[str, Any]], by: str) -> None:
+@given(events=st.lists(HOSTILE, max_size=30), by=BYS, run_filter=FILTERS)
+def test_event_soup_changes_nothing(tmp_path: Path, events: list[dict[str, Any]], by: str, run_filter: RunFilter) -> None:
     path = write(tmp_path / "soup.jsonl", events)
-    assert stats_of([path], by, 5, "roots", trees=False) == stats_of([path], by, 5, "roots", trees=True)
+    got = stats_of([path], by, 5, "roots", trees=False, run_filter=run_filter)
+    assert got == stats_of([path], by, 5, "roots", trees=True, run_filter=run_filter)
 
 
 def test_past_the_held_events_bound_the_builder_takes_over_and_nothing_changes(tmp_path: Path,
@@ -197,13 +226,62 @@ def test_past_the_held_events_bound_the_builder_takes_over_and_nothing_changes(t
     import rtrace.core.read.tally as tally_module
     import rtrace.core.read.trees as trees_module
 
+    filters = [RunFilter(), RunFilter(names=["Dense"]), RunFilter(status="incomplete"), RunFilter(retried=True),
+               RunFilter(since="2026-11-24T10:00:00.5", tags=["prod"])]
     for bound in (5, 20):  # the builder evicts unfinished traces past it: the tally hands over before
         monkeypatch.setattr(trees_module, "MAX_HELD_EVENTS", bound)
         monkeypatch.setattr(tally_module, "MAX_HELD_EVENTS", bound)
         path = write(tmp_path / "log.jsonl", rich_log(bound, 60))
-        got = stats_of([path], "name", 5, "roots", trees=False)
-        assert got == stats_of([path], "name", 5, "roots", trees=True)
-        assert any("unfinished traces shown before they ended" in w for w in got[3])
+        for run_filter in filters:  # the runs the builder builds after the hand-over are filtered too
+            got = stats_of([path], "name", 5, "roots", trees=False, run_filter=run_filter)
+            assert got == stats_of([path], "name", 5, "roots", trees=True, run_filter=run_filter), run_filter
+            assert any("unfinished traces shown before they ended" in w for w in got[3])
+            assert not TALLIED[-1]
+            if run_filter.active:
+                assert 0 < got[1]["runs"] < stats_of([path], "name", 5, "roots", trees=False)[1]["runs"]
+
+
+# Each filter kind on its own, a few values: well formed, with hostile events (the builder takes over
+# half way), across two files.
+KIND_EXAMPLES: dict[str, list[Any]] = {
+    "names": [["Dense"], ["S*", "*search*"], ["Embed (search)"], ["7"]],
+    "tags": [["prod"], ["vector", "bm25"]],
+    "meta": [[("k", "1")], [("rtrace_stage", "search")], [("k", "None")], [("k", "a"), ("rtrace_stage", "embedding")]],
+    "status": list(STATUSES),
+    "retried": [True],
+    "min_ms": [12.0, 999.5],
+    "max_ms": [0.0, 50.0, 1500.0],
+    "query": ["^q$", "2", "^3$"],
+    "doc": ["x", "^x$"],
+    "since": ["2026-11-24T10:00:00.3", "2026-11-24T10:00:00.7", "5"],
+    "until": ["2026-11-24T10:00:00.2", "2026-11-24T10:00:00.6", "5"],
+    "session_prefix": ["s1", "S2", "s"],
+}
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("kind", sorted(KIND_EXAMPLES))
+def test_each_filter_kind_counts_what_built_trees_count(tmp_path: Path, kind: str) -> None:
+    assert set(KIND_EXAMPLES) == set(FILTER_KINDS)  # every kind the hypothesis tests draw is here too
+    events = rich_log(41, 150)
+    clean = write(tmp_path / "clean.jsonl", events)
+    hostile = events[:]
+    hostile.insert(len(hostile) // 2, dict(hostile[len(hostile) // 3]))  # a repeated start or end: the builder takes over
+    dirty = write(tmp_path / "dirty.jsonl", hostile)
+    a, b = write(tmp_path / "a.jsonl", events[: len(events) // 3]), write(tmp_path / "b.jsonl", events[len(events) // 3:])
+    narrowed = 0
+    everything = stats_of([clean], "name", 5, "roots", trees=False)[1]["runs"]
+    for value in KIND_EXAMPLES[kind]:
+        run_filter = RunFilter(**{kind: value})
+        assert not run_filter.by_short_id
+        for paths, by, of in (([clean], "name", "roots"), ([clean], "tag", "leaves"), ([dirty], "name", "roots"),
+                              ([dirty], "session", "leaves"), ([a, b], "meta.k", "roots")):
+            got = stats_of(paths, by, 5, of, trees=False, run_filter=run_filter)
+            assert got == stats_of(paths, by, 5, of, trees=True, run_filter=run_filter), (value, paths, by)
+            assert TALLIED[-1] == (paths != [dirty])  # well formed: counted without the builder
+        clean_runs = stats_of([clean], "name", 5, "roots", trees=False, run_filter=run_filter)[1]["runs"]
+        narrowed += 0 < clean_runs < everything
+    assert narrowed  # the filter matched some runs and not others
 
 
 def test_two_files_and_traces_spanning_them(tmp_path: Path) -> None:
@@ -216,8 +294,20 @@ def test_two_files_and_traces_spanning_them(tmp_path: Path) -> None:
     assert got[1]["runs"] > 20
 
 
-def rtrace(*args: str, cwd: Path) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([sys.executable, "-m", "rtrace.cli.app", *args], cwd=cwd, capture_output=True, timeout=120, env=ENV)
+def rtrace(*args: str, cwd: Path, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-m", "rtrace.cli.app", *args], input=stdin, cwd=cwd, capture_output=True,
+                          timeout=120, env=ENV)
+
+
+# The real command, made to build trees: every filter (even none) looks like one naming runs by short id.
+TREES = ("import sys; from rtrace.core.read.filters import RunFilter; "
+         "RunFilter.by_short_id = property(lambda self: True); "
+         "from rtrace.cli.app import main; sys.argv[0] = 'rtrace'; main()")
+
+
+def rtrace_trees(*args: str, cwd: Path, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-c", TREES, *args], input=stdin, cwd=cwd, capture_output=True, timeout=120,
+                          env=ENV)
 
 
 def golden_logs(where: Path) -> dict[str, Path]:
@@ -249,23 +339,61 @@ def test_stats_prints_what_it_printed_before_the_tally(tmp_path: Path) -> None:
             assert text == golden.read_bytes(), (log, variant)
 
 
+def same(a: subprocess.CompletedProcess[bytes], b: subprocess.CompletedProcess[bytes]) -> bool:
+    return (a.returncode, a.stdout, a.stderr) == (b.returncode, b.stdout, b.stderr)
+
+
 @pytest.mark.timeout(120)
 def test_the_command_prints_the_same_as_the_tree_building_path(tmp_path: Path) -> None:
-    # ``--name '*'`` matches every run, and a filter takes the tree-building path: the same bytes.
     path = write(tmp_path / "rich.jsonl", rich_log(99, 150))
     for variant in ("table", "csv", "leaves"):
         a = rtrace("stats", path, *VARIANTS[variant], cwd=tmp_path)
-        b = rtrace("stats", path, "--name", "*", *VARIANTS[variant], cwd=tmp_path)
-        assert a.returncode == 0 and (a.stdout, a.stderr) == (b.stdout, b.stderr), variant
+        b = rtrace_trees("stats", path, *VARIANTS[variant], cwd=tmp_path)
+        assert a.returncode == 0 and same(a, b), variant
     # From a pipe, and with damaged lines: strict (one line naming the line) and --lenient (skipped, counted).
-    piped = [subprocess.run([sys.executable, "-m", "rtrace.cli.app", "stats", "-", *args], input=Path(path).read_bytes(),
-                            cwd=tmp_path, capture_output=True, timeout=120, env=ENV) for args in ([], ["--name", "*"])]
-    assert piped[0].returncode == 0 and piped[0].stdout == piped[1].stdout and b"total" in piped[0].stdout
+    piped = [run("stats", "-", cwd=tmp_path, stdin=Path(path).read_bytes()) for run in (rtrace, rtrace_trees)]
+    assert piped[0].returncode == 0 and same(*piped) and b"total" in piped[0].stdout
     lines = Path(path).read_bytes().splitlines(keepends=True)
     damaged = tmp_path / "damaged.jsonl"
     damaged.write_bytes(b"".join(lines[:40]) + b'{"event": "retriever_end", "run_id": \n' + b"".join(lines[40:]))
-    for lenient in ([], ["--lenient"]):
-        a = rtrace("stats", str(damaged), *lenient, cwd=tmp_path)
-        b = rtrace("stats", str(damaged), "--name", "*", *lenient, cwd=tmp_path)
-        assert (a.returncode, a.stdout, a.stderr) == (b.returncode, b.stdout, b.stderr)
-        assert (a.returncode, a.stderr.count(b"\n")) == ((0, 1) if lenient else (1, 1)), a.stderr
+    for args in ([], ["--lenient"], ["--name", "Dense"], ["--name", "Dense", "--lenient"]):
+        a = rtrace("stats", str(damaged), *args, cwd=tmp_path)
+        b = rtrace_trees("stats", str(damaged), *args, cwd=tmp_path)
+        assert same(a, b)
+        assert (a.returncode, a.stderr.count(b"\n")) == ((0, 1) if "--lenient" in args else (1, 1)), a.stderr
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("fmt", ["table", "json", "csv"])
+def test_filtered_stats_print_the_same_bytes_as_built_trees(tmp_path: Path, fmt: str) -> None:
+    # Filtered stats count without building trees too: the same bytes, warnings and exit codes.
+    events = rich_log(8, 150)
+    assert sum(e["event"] == "session_end" for e in events) == 1  # well formed: the tally counts it all itself
+    path = write(tmp_path / "rich.jsonl", events)
+    again = next(e for e in events[200:] if e["event"].endswith("_start"))  # a repeated run id: the builder takes over
+    hostile = write(tmp_path / "hostile.jsonl", events[:300] + [again] + events[300:])
+    cases = [
+        ["--name", "Dense", "--since", "2026-11-24T10:00:00.3"],
+        ["--status", "error", "--by", "tag"],
+        ["--retried", "--meta", "k=a", "--slowest-of", "leaves"],
+        ["--doc", "x", "--query", "^q", "--by", "session", "--session", "S1"],
+        ["--min-ms", "100", "--max-ms", "2000", "--tag", "prod", "--until", "2026-11-24T10:00:00.6"],
+        ["--status", "incomplete", "--by", "meta.rtrace_stage", "--slowest", "0"],
+        ["--name", "Nothing*"],  # no run matches: one line on stderr, exit 1
+    ]
+    for log, chosen in ((path, cases), (hostile, cases[fmt != "table"::3])):
+        for args in chosen:
+            a = rtrace("stats", log, "--format", fmt, *args, cwd=tmp_path)
+            b = rtrace_trees("stats", log, "--format", fmt, *args, cwd=tmp_path)
+            assert same(a, b), (log, args, a.stderr)
+            if args == ["--name", "Nothing*"]:
+                assert a.returncode == 1 and a.stderr.endswith(b"rtrace: no run matches the filters in " + log.encode() + b"\n")
+            else:
+                assert a.returncode == 0 and len(a.stdout) > 50, (args, a.stderr)
+        assert (b"repeated run ids" in a.stderr) == (log == hostile)  # the builder's warnings, in both
+    if fmt != "table":
+        return
+    # A bad regular expression: one line and a non-zero exit, before anything is read.
+    a = rtrace("stats", path, "--format", fmt, "--query", "(", cwd=tmp_path)
+    assert same(a, rtrace_trees("stats", path, "--format", fmt, "--query", "(", cwd=tmp_path))
+    assert a.returncode != 0 and a.stderr.count(b"\n") == 1 and a.stderr.startswith(b"rtrace: error: ")

@@ -60,6 +60,16 @@ class RunFilter:
     def active(self) -> bool:
         return bool(self._predicates)
 
+    @property
+    def by_short_id(self) -> bool:
+        """Whether it names runs or traces by id (``--run``, ``--trace``): a short id is unique over
+        every id read before it, so only a reader that gives every run its short id can tell.
+
+        Every other predicate asks of a run only what its start and end events and its retries say
+        (name, tags, metadata, query, status, duration, documents, ts, session id, whether it was
+        retried), which the tree-free stats (``rtrace.core.read.tally``) know too."""
+        return bool(self.run_prefix or self.trace_prefix)
+
     def _build(self) -> list[Predicate]:
         p: list[Predicate] = []
         if self.names:

@@ -56,8 +56,7 @@ def selected_items(source: Source, run_filter: RunFilter, runs_only: bool, last:
     ``start_order``: traces in the order they started (what people read), not the order they finished."""
     events = read_events(source, stats, documents)
     # Short ids are assigned over every run read, so a filter naming one must see them all.
-    by_short_id = run_filter.run_prefix or run_filter.trace_prefix
-    hint = run_filter.line_hint() if skim_traces and not by_short_id else None
+    hint = run_filter.line_hint() if skim_traces and not run_filter.by_short_id else None
     if hint is not None:
         events = skim(events, hint)
     traces: Iterable[Trace | Session] = builder.build(events)

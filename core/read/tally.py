@@ -28,11 +28,12 @@ out at the end for the few slowest runs shown (``_ShortIds``), not for every run
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from rtrace.core import events as names
 from rtrace.core.read.attempts import retry_attempt
+from rtrace.core.read.filters import RunFilter
 from rtrace.core.read.reader import Event
 from rtrace.core.read.shortids import MIN_LENGTH, ShortIds
 from rtrace.core.read.stats import StatsCollector, counted, document_count, group_keys
@@ -59,11 +60,13 @@ class _Run:
     __slots__ = ("run_id", "kind", "name", "start", "end", "outcome", "duration_ms", "doc_count", "parent", "children",
                  "retries", "superseded", "trace")
 
-    # The rules for what a start or end event says are ``Run``'s own.
+    # The rules for what a start or end event says are ``Run``'s own (``RunFilter`` asks these too).
     metadata = Run.metadata
     tags = Run.tags
     query = Run.query
     status = Run.status
+    ts = Run.ts
+    documents = Run.documents
 
     def __init__(self, run_id: str, kind: str, name: str, start: dict[str, Any], trace: _Trace | None,
                  parent: _Run | None) -> None:
@@ -75,7 +78,8 @@ class _Run:
         self.duration_ms: float | None = None
         self.doc_count: int | None = None
         self.children: list[_Run] | None = None
-        self.retries = 0  # retry events, and those of the attempts it superseded
+        # Retry events, and those of the attempts it superseded: ``len(Run.retries)`` (``--retried`` asks if any).
+        self.retries = 0
         self.superseded = False
 
     @property
@@ -160,11 +164,17 @@ def _retried(run: _Run, parent: _Run) -> None:
     run.retries += previous.retries + 1
 
 
-def tally(events: Iterable[Event], collector: StatsCollector, builder: TreeBuilder) -> bool:
-    """Every run of ``events`` into ``collector``, as ``collector.add`` of each run of each trace
-    ``builder.build(events)`` yields; ``builder`` gets the session events (and, past a
-    malformation, everything) and so its warnings and sessions are what they would be.
-    False when the builder took over."""
+def tally(events: Iterable[Event], collector: StatsCollector, builder: TreeBuilder,
+          run_filter: RunFilter | None = None) -> bool:
+    """Every run of ``events`` that ``run_filter`` matches into ``collector``, as ``collector.add`` of
+    each matching run of each trace ``builder.build(events)`` yields (what ``select`` with ``runs_only``
+    keeps); ``builder`` gets the session events (and, past a malformation, everything) and so its
+    warnings and sessions are what they would be. False when the builder took over.
+
+    ``run_filter`` may not name runs by id (``RunFilter.by_short_id``): a run here has no short id yet."""
+    if run_filter is not None and run_filter.by_short_id:
+        raise ValueError("tally: a filter by short id needs the run trees")
+    matches = run_filter if run_filter is not None and run_filter.active else None
     it = iter(events)
     runs: dict[str, _Run] = {}  # the runs of the traces in flight
     inflight: dict[int, _Trace] = {}  # id(trace) -> trace, in the order they started
@@ -190,7 +200,7 @@ def tally(events: Iterable[Event], collector: StatsCollector, builder: TreeBuild
                 for trace in list(inflight.values()):
                     if trace.root.session_id == sid and all(r.session_id == sid for r in trace.runs if r.end is None):
                         del inflight[id(trace)]
-                        held -= _count(trace, collector, runs)
+                        held -= _count(trace, collector, runs, matches)
             builder.feed(ev)  # sessions are the builder's (nothing of its own is in flight: it ends no trace)
             continue
         run_id = data.get("run_id")
@@ -261,13 +271,13 @@ def tally(events: Iterable[Event], collector: StatsCollector, builder: TreeBuild
         held += 1
         if trace.open == 0 and trace.root.end is not None:
             del inflight[id(trace)]
-            held -= _count(trace, collector, runs)
+            held -= _count(trace, collector, runs, matches)
         elif held > MAX_HELD_EVENTS:
             handed_over = True  # the builder holds no more than this either: let it decide what to show
             break
     else:
         for trace in list(inflight.values()):  # the end of the log: what is still open is incomplete
-            _count(trace, collector, runs)
+            _count(trace, collector, runs, matches)
         collector.settle_total()
         collector.rename_slowest(short_ids.resolve([s.short_id for s in collector.slowest]))
         return True
@@ -288,31 +298,35 @@ def tally(events: Iterable[Event], collector: StatsCollector, builder: TreeBuild
                 del unknown[name]
     feed = builder.feed
     for _, held_ev in backlog:
-        _count_built(feed(held_ev), collector)
+        _count_built(feed(held_ev), collector, matches)
     if not handed_over:
-        _count_built(feed(ev), collector)
+        _count_built(feed(ev), collector, matches)
     for rest in it:
-        _count_built(feed(rest), collector)
-    _count_built(builder.finish(), collector)
+        _count_built(feed(rest), collector, matches)
+    _count_built(builder.finish(), collector, matches)
     return False
 
 
-def _count_built(items: Iterable[Any], collector: StatsCollector) -> None:
+def _count_built(items: Iterable[Any], collector: StatsCollector, matches: Callable[[Any], bool] | None) -> None:
     for item in items:
         if isinstance(item, Trace):
             for run in item.runs:
-                collector.add(run)
+                if matches is None or matches(run):
+                    collector.add(run)
 
 
-def _count(trace: _Trace, collector: StatsCollector, runs: dict[str, _Run]) -> int:
-    """``collector.add`` for each run of a finished trace, from what ``_Run`` keeps; the trace is
-    forgotten (its runs leave ``runs``). Returns the number of events it held."""
+def _count(trace: _Trace, collector: StatsCollector, runs: dict[str, _Run], matches: Callable[[Any], bool] | None) -> int:
+    """``collector.add`` for each run of a finished trace that ``matches`` (None: every run), from what
+    ``_Run`` keeps; the trace is forgotten (its runs leave ``runs``). Returns the number of events it held."""
     keep, slow = collector._keep, collector._slow  # noqa: SLF001 (the slowest so far: most runs are not)
     by = collector.by
     by_name = by == "name"
     count_retriever = collector.count_retriever
     for run in trace.runs:  # parents before their children
         del runs[run.run_id]
+        if matches is not None and not matches(run):
+            run.parent = run.children = run.trace = None
+            continue
         d = run.duration_ms
         if keep and d is not None and (len(slow) < keep or d > slow[0][0]):
             collector.consider(run, d)

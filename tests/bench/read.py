@@ -5,9 +5,10 @@
 Generates ~1 GB (100,000 traces of 3 runs with 5 documents each, ~2% errors,
 ~5% retries), then measures whole processes in one run:
 - `rtrace filter --status error LOG` vs `jq -c 'select(.event=="retriever_error")' LOG` (target CPU-time ratio <= 0.20)
-- `rtrace stats LOG` vs `rtrace filter --status error LOG` (target CPU-time ratio <= 1.5)
+- `rtrace stats LOG` vs `rtrace filter --status error LOG` (target CPU-time ratio <= 1.5), and
+  `rtrace stats --name Dense LOG` (filtered stats: a third of the runs counted) next to it
 - peak RSS of `rtrace show --format table LOG` into a file (target <= 100 MB), and of
-  `show --status error`, `filter`, `stats` (target <= 250 MB)
+  `show --status error`, `filter`, `stats`, `stats --name Dense` (target <= 250 MB)
 - `rtrace show` of a 10,000-trace log into a file (target <= 5 s)
 
 The commands run interleaved, round by round in a shuffled order; each figure is the
@@ -102,7 +103,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--dir", default=None, help="Where to write the logs (default: a temporary directory).")
     ap.add_argument("--keep", action="store_true", help="Keep the generated logs.")
-    ap.add_argument("--skip", nargs="*", default=[], choices=["show", "stats", "table", "show-small"],
+    ap.add_argument("--skip", nargs="*", default=[], choices=["show", "stats", "stats-name", "table", "show-small"],
                     help="Cases to leave out (filter and jq always run).")
     args = ap.parse_args()
     rtrace = shutil.which("rtrace") or str(Path(sys.executable).with_name("rtrace"))
@@ -122,6 +123,7 @@ def main() -> None:
         "filter": ("rtrace filter --status error LOG", [rtrace, "filter", "--status", "error", str(big)], os.devnull),
         "show": ("rtrace show --status error LOG", [rtrace, "show", "--status", "error", "--no-pager", str(big)], os.devnull),
         "stats": ("rtrace stats LOG", [rtrace, "stats", str(big)], os.devnull),
+        "stats-name": ("rtrace stats --name Dense LOG", [rtrace, "stats", "--name", "Dense", str(big)], os.devnull),
         "table": ("rtrace show --format table LOG > file", [rtrace, "show", "--format", "table", "--no-pager", str(big)],
                   str(work / "table.txt")),
         "show-small": ("rtrace show SMALL > file (10,000 traces)", [rtrace, "show", "--no-pager", str(small)],
@@ -166,10 +168,14 @@ def main() -> None:
         r = ratio("stats", "filter")
         print(f"stats / filter, CPU time: {r:.2f} (target <= 1.5: {verdict(r <= 1.5)}); "
               f"wall: {med('stats', 0) / med('filter', 0):.2f}")
+    if "stats-name" in cases:
+        r = ratio("stats-name", "filter")
+        print(f"stats --name Dense / filter, CPU time: {r:.2f}; wall: {med('stats-name', 0) / med('filter', 0):.2f}"
+              + (f"; / stats: {ratio('stats-name', 'stats'):.2f}" if "stats" in cases else ""))
     if "table" in cases:
         rss = max(r[2] for r in runs["table"])
         print(f"show --format table peak RSS: {rss:.0f} MB (target <= 100: {verdict(rss <= 100)})")
-    for key in ("filter", "show", "stats"):
+    for key in ("filter", "show", "stats", "stats-name"):
         if key in cases:
             rss = max(r[2] for r in runs[key])
             print(f"{cases[key][0]} peak RSS: {rss:.0f} MB (target <= 250: {verdict(rss <= 250)})")
