@@ -1,6 +1,6 @@
 """Reading-side benchmarks on a generated, realistic log.
 
-    python tests/bench/read.py [--traces 100000] [--rounds 3] [--dir DIR] [--keep]
+    python tests/bench/read.py [--traces 100000] [--rounds 3] [--dir DIR] [--keep] [--base RTRACE]
 
 Generates ~1 GB (100,000 traces of 3 runs with 5 documents each, ~2% errors,
 ~5% retries), then measures whole processes in one run:
@@ -13,7 +13,9 @@ Generates ~1 GB (100,000 traces of 3 runs with 5 documents each, ~2% errors,
 
 The commands run interleaved, round by round in a shuffled order; each figure is the
 median over the rounds; ratios are medians of per-round CPU-time ratios (CPU time is
-what a command costs, even on a machine busy with other work).
+what a command costs, even on a machine busy with other work). ``--base RTRACE``: the stats
+cases also run with another build of rtrace (e.g. one installed from an older commit), in the
+same rounds, and their CPU-time ratios to it are printed (before/after figures).
 """
 
 from __future__ import annotations
@@ -105,6 +107,8 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="Keep the generated logs.")
     ap.add_argument("--skip", nargs="*", default=[], choices=["show", "stats", "stats-name", "table", "show-small"],
                     help="Cases to leave out (filter and jq always run).")
+    ap.add_argument("--base", default=None, metavar="RTRACE",
+                    help="Another rtrace executable to run the stats cases with too (a baseline).")
     args = ap.parse_args()
     rtrace = shutil.which("rtrace") or str(Path(sys.executable).with_name("rtrace"))
     jq = shutil.which("jq")
@@ -113,10 +117,11 @@ def main() -> None:
     t = time.perf_counter()
     if not big.exists():
         generate(big, args.traces)
-    if not small.exists():
+    if not small.exists() and "show-small" not in args.skip:
         generate(small, 10_000, seed=2)
     print(f"log: {big.stat().st_size / 1e9:.2f} GB, {args.traces} traces (generated in {time.perf_counter() - t:.0f} s); "
-          f"small: {small.stat().st_size / 1e6:.0f} MB, 10000 traces; {args.rounds} interleaved rounds; "
+          + (f"small: {small.stat().st_size / 1e6:.0f} MB, 10000 traces; " if small.exists() else "")
+          + f"{args.rounds} interleaved rounds; "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}\n")
 
     cases: dict[str, tuple[str, list[str], str]] = {
@@ -129,11 +134,16 @@ def main() -> None:
         "show-small": ("rtrace show SMALL > file (10,000 traces)", [rtrace, "show", "--no-pager", str(small)],
                        str(work / "small.txt")),
     }
+    if args.base:
+        for key in ("stats", "stats-name"):
+            label, cmd, out = cases[key]
+            cases[f"{key}@base"] = (f"{label} (--base)", [args.base, *cmd[1:]], out)
     if jq:
         cases["jq"] = ("jq -c 'select(.event==\"retriever_error\")' LOG", [jq, "-c", 'select(.event=="retriever_error")', str(big)],
                        os.devnull)
     for key in args.skip:
         del cases[key]
+        cases.pop(f"{key}@base", None)
     runs: dict[str, list[tuple[float, float, float]]] = {k: [] for k in cases}
     rng = random.Random(14)
     for round_ in range(args.rounds):
@@ -172,6 +182,9 @@ def main() -> None:
         r = ratio("stats-name", "filter")
         print(f"stats --name Dense / filter, CPU time: {r:.2f}; wall: {med('stats-name', 0) / med('filter', 0):.2f}"
               + (f"; / stats: {ratio('stats-name', 'stats'):.2f}" if "stats" in cases else ""))
+    for key in ("stats", "stats-name"):
+        if f"{key}@base" in cases:
+            print(f"{cases[key][0]} / the same with --base, CPU time: {ratio(key, key + '@base'):.2f}")
     if "table" in cases:
         rss = max(r[2] for r in runs["table"])
         print(f"show --format table peak RSS: {rss:.0f} MB (target <= 100: {verdict(rss <= 100)})")
