@@ -2,7 +2,8 @@
 
 A run still in progress when following starts is followed at once; a finished one is not
 (its events are history, ``rtrace show`` shows them). Each run is read until its own
-``session_end``; then the next run is awaited. New runs are spotted from the names in
+``session_end``, or until its writers are gone without one (``writers.WriterWatch``);
+then the next run is awaited. New runs are spotted from the names in
 ``.rtrace/`` and the index's size, so waiting reads no log.
 """
 
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from rtrace.core import events
 from rtrace.core.read.reader import Event, ReadStats, read_lines
+from rtrace.core.record.sink import being_written
 from rtrace.core.store import INDEX, LoggedRun, find_run_dir, list_runs, log_ends
 
 if TYPE_CHECKING:
@@ -23,18 +25,8 @@ if TYPE_CHECKING:
 
 
 def _alive(run: LoggedRun) -> bool:
-    """Is this unfinished run's process still there? (A run killed with -9 never says it ended.)"""
-    first, _ = log_ends(run.path)
-    pid = first.get("pid") if first else None
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # it exists, owned by someone else
-    return True
+    """Is this unfinished run still written? (A run killed with -9 never says it ended.)"""
+    return being_written(str(run.path))
 
 
 class _Watcher:
@@ -97,6 +89,7 @@ def follow_next_runs(source: Source, stats: ReadStats, *, documents: bool = True
         waiting_said = False
         source.paths = [os.path.relpath(path)]
         main_session = None
+        said = len(stats.warnings)
         lines = read_lines([str(path)], lenient=source.lenient, stats=stats, follow=True, documents=documents,
                            poll=poll)
         try:
@@ -109,3 +102,7 @@ def follow_next_runs(source: Source, stats: ReadStats, *, documents: bool = True
                     break
         finally:
             lines.close()
+        if source.announce is not None:  # a run whose writer died (kill -9): said now, not at Ctrl-C
+            for message in stats.warnings[said:]:
+                source.announce(f"warning: {message}")
+            del stats.warnings[said:]

@@ -22,10 +22,13 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 from rtrace.core.errors import LogError, MalformedLineError
+
+if TYPE_CHECKING:
+    from rtrace.core.read.writers import WriterWatch
 
 STDIN = "-"
 CHUNK = 1 << 20  # bytes read at a time: a line longer than this takes the bounded path
@@ -121,7 +124,13 @@ def read_lines(
             f.seek(offset)
         try:
             tail = follow and index == len(paths) - 1 and path != STDIN
-            yield from _read_one(f, path, lenient, stats, keep, tail, poll, documents)
+            if tail:  # followed: until its writers are gone without ending their sessions (kill -9)
+                from rtrace.core.read.writers import WriterWatch
+
+                watch = WriterWatch(path)
+                yield from watch.each(_read_one(f, path, lenient, stats, keep, tail, poll, documents, watch))
+            else:
+                yield from _read_one(f, path, lenient, stats, keep, tail, poll, documents)
         finally:
             if f is not sys.stdin.buffer:
                 f.close()
@@ -195,7 +204,7 @@ def _long_line(f: IO[bytes], first: bytes, garbage: _Garbage | None, lineno: int
 
 def _read_one(f: IO[bytes], source: str, lenient: bool, stats: ReadStats,
               keep: Callable[[bytes], bool] | None, follow: bool, poll: float,
-              documents: bool = True) -> Iterator[Event]:
+              documents: bool = True, watch: WriterWatch | None = None) -> Iterator[Event]:
     loads, decode_error, head = orjson.loads, orjson.JSONDecodeError, _head
     lineno = 0
     pending = b""  # a partial last line, while following
@@ -255,11 +264,18 @@ def _read_one(f: IO[bytes], source: str, lenient: bool, stats: ReadStats,
             return
         time.sleep(poll)
         try:
-            if os.fstat(f.fileno()).st_size < f.tell():  # truncated or replaced: start over
+            size = os.fstat(f.fileno()).st_size
+            if size < f.tell():  # truncated or replaced: start over
                 stats.warnings.append(f"{source} was truncated; reading it from the start")
                 f.seek(0)
                 lineno, pending = 0, b""
         except (OSError, ValueError):
+            return
+        if watch is not None and size == f.tell() and (why := watch.gone(size)) is not None:
+            event = _last_line(pending, source, lineno + 1, lenient, stats) if pending else None
+            if event is not None:
+                yield event
+            stats.warnings.append(why)
             return
 
 

@@ -1,0 +1,52 @@
+"""Following a log: when has every writer of it gone without ending its session?
+
+A run killed with ``kill -9`` never writes its ``session_end``, so a follower waiting for
+it would wait forever. The follower stops once three things hold: a session read from
+the log is still open, no process holds the log open for writing (``sink.being_written``:
+the writers' lock, which the kernel drops with the last descriptor, so no pid is trusted
+and a forked child still writing counts), and the log has not grown since the previous
+poll. A writer that is alive but quiet (a retriever sleeping for a minute) keeps its
+lock, so it is followed as long as it lives. A log whose sessions all ended, or that
+has none yet, is followed as ``tail -f`` follows a file: until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from rtrace.core import events
+from rtrace.core.record.sink import being_written
+
+if TYPE_CHECKING:
+    from rtrace.core.read.reader import Event
+
+
+class WriterWatch:
+    """The sessions opened in one followed log, and whether their writers are gone."""
+
+    __slots__ = ("path", "open", "size")
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.open: dict[object, object] = {}  # session_id -> the pid its session_start names
+        self.size = -1  # the log's size at the previous idle poll
+
+    def each(self, read: Iterator[Event]) -> Iterator[Event]:
+        """``read``'s events, noting the sessions they open and end."""
+        for ev in read:
+            kind = ev.data.get("event")
+            if kind == events.SESSION_START:
+                self.open[ev.data.get("session_id")] = ev.data.get("pid")
+            elif kind == events.SESSION_END:
+                self.open.pop(ev.data.get("session_id"), None)
+            yield ev
+
+    def gone(self, size: int) -> str | None:
+        """At an idle poll (everything up to ``size`` read): the warning to end on, or None to keep following."""
+        grown, self.size = size != self.size, size
+        if not self.open or grown or being_written(self.path):
+            return None
+        pid = next(iter(self.open.values()))
+        who = f"the writer (pid {pid})" if isinstance(pid, int) else "the writer"
+        return f"{who} died without ending its session; stopped following {self.path}"
