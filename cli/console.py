@@ -66,11 +66,11 @@ class _Neutral:
     def __rich_console__(self, console: Any, options: Any) -> Iterator[Any]:
         from rich.segment import Segment
 
-        from rtrace.core.terminal import neutralise
+        from rtrace.core.terminal import harmless, neutralise
 
         for segment in console.render(self.inner, options):
             text = segment.text
-            if segment.control or text.isprintable() or text == "\n":
+            if segment.control or harmless(text) or text == "\n":
                 yield segment
             else:
                 yield Segment(neutralise(text, lines=True), segment.style, segment.control)

@@ -31,6 +31,12 @@ _UNSAFE_KEEP_LINES = re.compile(f"{_SEQUENCE}|[{_DANGER_CLASS}]")
 _UNSAFE_JSON = re.compile(f"[{_DANGER_CLASS}]")  # raw (unescaped) in a JSON text: only inside strings
 
 REPLACEMENT = "\ufffd"
+_FILLERS = ("\u115f", "\u1160", "\u3164", "\uffa0")  # in the class above, yet printable (Lo): they draw as blank
+
+
+def harmless(text: str) -> bool:
+    """Whether ``text`` holds nothing ``neutralise`` would change, not even a tab or newline (checked in C)."""
+    return text.isprintable() and (text.isascii() or not any(filler in text for filler in _FILLERS))
 
 
 def _replace(match: re.Match[str]) -> str:
@@ -47,14 +53,16 @@ def neutralise(text: str, *, lines: bool = False) -> str:
 
     ``lines=False``: tab and newline become spaces; ``lines=True`` keeps them.
     """
-    if text.isprintable():  # the common case, checked in C
+    if harmless(text):  # the common case
+        return text
+    if lines and harmless(text.replace("\n", "").replace("\t", "")):  # lines of harmless text: a copy in C beats a scan
         return text
     return (_UNSAFE_KEEP_LINES if lines else _UNSAFE).sub(_replace, text)
 
 
 def is_safe(text: str, *, lines: bool = True) -> bool:
     """Whether ``neutralise`` would leave ``text`` unchanged."""
-    return text.isprintable() or (_UNSAFE_KEEP_LINES if lines else _UNSAFE).search(text) is None
+    return harmless(text) or (_UNSAFE_KEEP_LINES if lines else _UNSAFE).search(text) is None
 
 
 def _json_escape(match: re.Match[str]) -> str:

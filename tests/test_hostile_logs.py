@@ -113,6 +113,25 @@ def test_bidi_and_zero_width_characters_do_not_pass_in_full_view(tmp_path: Path)
     assert "safe\ufffdevil".encode() in out  # where one stood, a visible mark
 
 
+def test_blank_drawing_fillers_in_printable_text_are_marked_in_every_human_output(tmp_path: Path) -> None:
+    # Hangul fillers are printable letters that draw as nothing: a name or query of them hides what it is.
+    # Alone in otherwise printable text (no control character beside them) they were once let through.
+    fillers = ("\u115f", "\u1160", "\u3164", "\uffa0")
+    log = write_log(tmp_path / "fillers.jsonl", hostile_events("A" + "B".join(fillers) + "Z"))
+    qrels = hostile_qrels(tmp_path / "q.jsonl")
+    checked = 0
+    for cmd in commands(log, qrels):
+        if _kind(cmd) in JSON_OUTPUT:
+            continue
+        r = rtrace(*cmd, cwd=tmp_path)
+        assert r.returncode == 0, (cmd, r.stderr)
+        for out in (r.stdout, r.stderr):
+            assert [f for f in fillers if f.encode() in out] == [], cmd
+        checked += 1
+    assert checked >= 5
+    assert "A\ufffdB\ufffdB".encode() in rtrace("show", str(log), "--full", cwd=tmp_path).stdout  # marked where they stood
+
+
 def test_csv_cells_are_inert_in_spreadsheets(tmp_path: Path) -> None:
     from synth import LogBuilder
 

@@ -41,12 +41,10 @@ def cells(text: str) -> int:
 
 def _capped_cells(text: str, cap: int) -> int:
     # Only "more than cap?" matters when cutting; a long string surely is (each
-    # printable character takes at least one cell), so skip measuring all of it.
-    if _narrow(text):
-        return len(text)
+    # printable character takes at least one cell), so skip measuring, or even scanning, all of it.
     if len(text) > 2 * cap + 8:
         return cap + 1
-    return cell_len(text)
+    return len(text) if _narrow(text) else cell_len(text)
 
 
 @lru_cache(maxsize=256)
@@ -148,9 +146,8 @@ def _last_wide(text: str) -> int:
 def _take(text: str, room: int) -> str:
     if room <= 0:
         return ""
-    if _narrow(text):
-        return text[:room]
-    return _take_wide(text[: 2 * room + 8], room)  # what can fit, at most: measure no more than that
+    head = text[: 2 * room + 8]  # what can fit, at most: look at no more than that
+    return text[:room] if _narrow(head) else _take_wide(head, room)
 
 
 def _take_wide(text: str, room: int) -> str:
@@ -208,7 +205,7 @@ def _cut(spans: list[tuple[str, str]], room: int) -> list[tuple[str, str]]:
     for text, spec in spans:
         if left <= 0:
             break
-        n = cells(text)
+        n = _capped_cells(text, left)
         if n <= left:
             out.append((text, spec))
             left -= n

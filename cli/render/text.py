@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rtrace.core.terminal import neutralise
+from rtrace.core.terminal import harmless, neutralise
 
 
 def clean(text: Any, limit: int | None = None, one_line: bool = False) -> str:
@@ -14,7 +14,7 @@ def clean(text: Any, limit: int | None = None, one_line: bool = False) -> str:
     if limit is not None and len(s) > 4 * limit + 64:
         # Only the head can be shown: neutralise no more than that (a 200 MB document in a one-line preview).
         s, cut = s[: 4 * limit + 64], True
-    if not s.isprintable():  # the common case, printable text, skips both passes (checked in C)
+    if not harmless(s):  # the common case, harmless text, skips both passes (checked in C)
         s = neutralise(s, lines=not one_line)
         if one_line:
             s = " ".join(s.split())
