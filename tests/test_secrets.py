@@ -60,6 +60,17 @@ TOKENS = [  # well-known formats and credentials inside any recorded string
     ("retry exception message", "ghu_abcdefghijklmnopqrstuvwxyz0123456789", "retry_message = 'rate limited {s}'"),
     ("custom event name", "xoxp-9876543210-abcdefghij", "custom_name = 'event {s}'"),
     ("str-subclass metadata value", "sk-strsubclassvalue0123456789", "meta['note2'] = type('Text', (str,), {{}})('token {s}')"),
+    # Every string the recorder writes from user data, not only the fields once thought to hold secrets:
+    ("tag", "sk-tag-abcdefghijklmnopqrstu", "tags.append('openai={s}')"),
+    ("run name", "ghp_runname0123456789abcdefghijklmn", "run_name = 'Search {s}'"),
+    ("custom event tag", "xoxb-5555555555-customtagvalue", "custom_tags.append('slack {s}')"),
+    ("document id, a signed URL", "docidsignaturevalue42", "doc_id = 'https://files.example/a.pdf?X-Amz-Signature={s}&v=1'"),
+    ("document id from metadata 'id'", "sk-metaid-abcdefghijklmnopq", "doc_meta2['id'] = 'doc {s}'"),
+    ("request field from ls_ metadata", "vs-url-password", "meta['ls_vector_store_provider'] = 'https://u:{s}@vs.example'"),
+    ("request field given (embedding_model)", "sk-embedmodel-abcdefghijklmn", "embedding_model = 'model {s}'"),
+    ("request field given (search_type)", "search-type-secret-value", "search_type = 'mmr?token={s}'"),
+    ("metadata key holding a token", "sk-metakey-abcdefghijklmnop", "meta['note {s}'] = 1"),
+    ("exception class name", "sk-classname-abcdefghijklmn", "ErrorType = type('Bad {s}', (ValueError,), {{}})"),
 ]
 ARGV = [  # only `rtrace run` records these
     ("argv --api-key VALUE", "argv-flag-value-1"),
@@ -67,6 +78,7 @@ ARGV = [  # only `rtrace run` records these
     ("argv sk- positional", "sk-positional-abcdefghijklmnop"),
     ("argv URL with credentials", "argv-url-pass"),
     ("--meta URL with credentials", "meta-url-pass"),
+    ("--tag with a token", "sk-roottag-abcdefghijklmnop"),
 ]
 CONTENT = ("document content token", "sk-in-the-document-content-0123456789")
 
@@ -74,25 +86,29 @@ PROGRAM = """
     import tenacity
     from rtrace.core import Document, retriever, current_run, dispatch_custom_event
     from rtrace.core import CallbackManager
-    meta, doc_meta, custom = {{"max_tokens": 512, "source": "notes.md"}}, {{"source": "a.md"}}, {{}}
+    meta, doc_meta, doc_meta2, custom = {{"max_tokens": 512, "source": "notes.md"}}, {{"source": "a.md"}}, {{}}, {{}}
     query = query2 = text = text2 = text3 = error_message = retry_message = custom_name = ""
+    tags, custom_tags, run_name, doc_id, ErrorType = ["plain-tag"], [], "Search", "d1", ValueError
+    embedding_model = search_type = "plain"
     {placements}
 
-    @retriever(metadata=meta)
+    @retriever(name=run_name, tags=tags, metadata=meta)
     def search(q):
         rm = current_run()
         rm.on_text(text)
         rm.on_text(text2)
         rm.on_text(text3)
-        rm.on_custom_event(custom_name, custom)
-        return [Document("the text {content}", doc_meta)]
+        rm.on_custom_event(custom_name, custom, tags=custom_tags)
+        return [Document("the text {content}", doc_meta, id=doc_id), Document("second", doc_meta2)]
 
     search(query)
     search(query2)
+    CallbackManager.configure().on_retriever_start(
+        None, "plain", search_type=search_type, embedding_model=embedding_model).on_retriever_end([])
 
     @retriever
     def failing(q):
-        raise ValueError(error_message + " " + SOURCE_TOKEN)
+        raise ErrorType(error_message + " " + SOURCE_TOKEN)
 
     try:
         failing("q")
@@ -132,6 +148,7 @@ def run_log(tmp_path_factory: pytest.TempPathFactory) -> str:
     (tmp / "prog.py").write_text(program())
     argv = ["--api-key", ARGV[0][1], f"--password={ARGV[1][1]}", ARGV[2][1], f"https://me:{ARGV[3][1]}@h/x"]
     proc = subprocess.run([*RTRACE, "run", "-q", "-o", "log.jsonl", "--meta", f"db=postgres://bob:{ARGV[4][1]}@h/db",
+                           "--tag", f"openai={ARGV[5][1]}",
                            "prog.py", *argv], cwd=tmp, capture_output=True, text=True, timeout=120, env=ENV)
     assert proc.returncode == 0, proc.stderr
     return (tmp / "log.jsonl").read_text()
@@ -160,6 +177,49 @@ def test_redaction_keeps_what_is_not_secret(run_log: str) -> None:
     # document content is the user's data: kept unless asked
     end = next(e for e in events if e["event"] == "retriever_end")
     assert end["documents"][0]["page_content"] == f"the text {CONTENT[1]}"
+
+
+# Every string field a log holds is either user data, scanned (each with a row above), or written by
+# rtrace itself. A new field is classified here before it can be written unscanned.
+SCANNED = {"name", "tags", "query", "text", "custom_name", "argv", "rtrace_argv", "cwd", "search_type", "vector_store",
+           "embedding_provider", "embedding_model", "id", "type", "message", "traceback", "page_content"}
+NESTED = {"metadata", "data"}  # any depth, keys and values (Redactor.__call__)
+RTRACE_OWN = {"ts", "event", "session_id", "run_id", "parent_run_id", "trace_id", "python", "rtrace_version",
+              "parent_session_id", "content", "score_source", "outcome", "id_source", "score_kind", "incomplete_runs"}
+
+
+def string_fields(value: object, name: str = "") -> set[str]:
+    if isinstance(value, str) or (isinstance(value, list) and value and all(isinstance(x, str) for x in value)):
+        return {name}
+    if isinstance(value, dict) and name not in NESTED:
+        return set().union(*(string_fields(v, k) for k, v in value.items()))
+    if isinstance(value, list):
+        return set().union(*(string_fields(v, name) for v in value))
+    return set()
+
+
+def test_every_string_field_is_scanned_or_rtrace_s_own(run_log: str) -> None:
+    fields = set().union(*(string_fields(json.loads(line)) for line in run_log.splitlines()))
+    assert {"name", "tags", "id", "vector_store", "embedding_model", "search_type", "cwd"} <= fields
+    assert fields - SCANNED - RTRACE_OWN == set()
+
+
+# Only a script that fails, run from a directory whose name holds a token, records these.
+ENDING = [("session_end error message", "sk-uncaught-abcdefghijklmnopq"),
+          ("session_start cwd", "ghp_cwddirectory0123456789abcdefghij")]
+
+
+@pytest.mark.parametrize("name,secret", ENDING)
+def test_an_uncaught_error_and_the_working_directory_are_redacted(tmp_path: Path, name: str, secret: str) -> None:
+    work = tmp_path / f"token {ENDING[1][1]}"
+    work.mkdir()
+    (work / "prog.py").write_text(f"raise RuntimeError('gave up with {ENDING[0][1]}')\n")
+    proc = subprocess.run([*RTRACE, "run", "-q", "-o", str(tmp_path / "log.jsonl"), "prog.py"], cwd=work,
+                          capture_output=True, text=True, timeout=120, env=ENV)
+    assert proc.returncode == 1 and "RuntimeError: gave up with" in proc.stderr  # python's own report is the user's
+    events = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert events[-1]["error"]["message"] == "gave up with [REDACTED]"
+    check("\n".join(json.dumps(e) for e in events), [(name, secret)])
 
 
 def test_redact_content_scrubs_documents_too(tmp_path: Path) -> None:

@@ -138,7 +138,7 @@ class JsonlHandler(BaseCallbackHandler):
         self.lost = 0
         self.redact = Redactor(redact, patterns=redact_values, content=redact_content)
         self.max_content = max_content
-        self.root_tags = list(root_tags)
+        self.root_tags = self.redact.strings(root_tags)  # --tag openai=sk-...
         self.root_metadata = self.redact(dict(root_metadata or {}))  # --meta db=postgres://bob:pw@h
         self.observers = list(observers)
         self._session_extra: dict[str, Any] = {}
@@ -235,6 +235,7 @@ class JsonlHandler(BaseCallbackHandler):
         for key in ("argv", "rtrace_argv"):  # `--api-key sk-...` on a command line
             if key in ev:
                 ev[key] = self.redact.argv(ev[key])
+        ev["cwd"] = self.redact.any_text(ev["cwd"])
         self._write(dumps_line(ev))
         if self.observers:
             self._notify(ev)
@@ -279,7 +280,7 @@ class JsonlHandler(BaseCallbackHandler):
                 "v": 1, "seq": self._seq, "ts": utc_now_iso(), "event": events.SESSION_END,
                 "session_id": self._session_id,
                 "exit_code": exit_code,
-                "error": error_fields(error),
+                "error": self.redact.error(error_fields(error)),  # the script's uncaught exception
                 "duration_ms": round((_monotonic() - self._session_t0) * 1000.0, 3),
                 "incomplete_runs": [r[0] for r in self._runs.values()],
                 "lost_events": self.lost,
@@ -325,9 +326,10 @@ class JsonlHandler(BaseCallbackHandler):
 
     def _start(self, kind: str, run_id: UUID, parent_run_id: UUID | None, name: str,
                tags: list[str] | None, metadata: dict[str, Any] | None) -> dict[str, Any]:
-        run = self._begin(run_id, parent_run_id, name)
+        redact = self.redact
+        run = self._begin(run_id, parent_run_id, name if name in redact.clean_text else redact.text(name))
         ev = self._event(kind, run)
-        ev["tags"] = list(tags) if tags else []
+        ev["tags"] = redact.strings(tags) if tags else []
         ev["metadata"] = self.redact(metadata) if metadata else {}
         if run[1] is None and (self.root_tags or self.root_metadata):
             ev["tags"] += [t for t in self.root_tags if t not in ev["tags"]]
@@ -355,17 +357,20 @@ class JsonlHandler(BaseCallbackHandler):
                            **kwargs: Any) -> None:
         if type(name) is not str or not name:
             name = _name(name, serialized, "Retriever") if name or serialized else "Retriever"
+        redact = self.redact
+        if name not in redact.clean_text:
+            name = redact.text(name)
         runs = self._runs
         rid = _dumps(run_id)[1:-1].decode() if type(run_id) is UUID else str(run_id)  # ids.uuid_str, inlined
         pid, trace = link(run_id, parent_run_id, runs, rid)
         runs[run_id] = (rid, pid, trace, name, _ns())
         if query is not None:
-            query = self.redact.text(query if type(query) is str else _text(query))
+            query = redact.text(query if type(query) is str else _text(query))
         content = self.content
         ev = {
             "v": 1, "seq": 0, "ts": "", "event": _RETRIEVER_START, "session_id": self._session_id,
             "run_id": rid, "parent_run_id": pid, "trace_id": trace, "name": name,
-            "tags": list(tags) if tags else [], "metadata": self.redact(metadata) if metadata else {},
+            "tags": redact.strings(tags) if tags else [], "metadata": redact(metadata) if metadata else {},
             "query": query if content == "full" else content_text(query, content),
         }
         if pid is None and (self.root_tags or self.root_metadata):
@@ -376,10 +381,10 @@ class JsonlHandler(BaseCallbackHandler):
         cap = capture.current()
         asked = cap.bind(run_id, parent_run_id, self) if cap is not None else None
         if metadata or kwargs or asked:
-            ev.update(request_fields(metadata, {**asked, **kwargs} if asked else kwargs))
+            ev.update(redact(request_fields(metadata, {**asked, **kwargs} if asked else kwargs)))
             given = kwargs.get("input_documents")
             if isinstance(given, list):  # a rerank stage: what it was given, to compare with what it returned
-                docs = record_documents(given, self.max_content, self.redact)
+                docs = record_documents(given, self.max_content, redact)
                 apply_content_mode(docs, content)
                 ev["input_documents"] = docs
         self._emit(ev)
@@ -437,7 +442,7 @@ class JsonlHandler(BaseCallbackHandler):
         ev = self._event(events.CUSTOM_EVENT, self._lookup(run_id, None, pop=False))
         ev["custom_name"] = self.redact.text(name if type(name) is str else _text(name))
         ev["data"] = self.redact(data)
-        ev["tags"] = list(tags) if tags else []
+        ev["tags"] = self.redact.strings(tags) if tags else []
         ev["metadata"] = self.redact(metadata) if metadata else {}
         self._emit(ev)
 

@@ -1,7 +1,12 @@
 """Secrets out of the log: by key name, by token format, in URLs and in argv.
 
-Two rules, applied wherever rtrace records text (queries, texts, custom data,
-metadata, errors and tracebacks, argv; document content only when asked):
+Two rules, applied to every string the recorder writes from user data: queries, texts,
+run names, tags, custom event names and data, metadata (its keys too), document ids and
+metadata, the request fields (``search_type``, ``vector_store``, ``embedding_model``...),
+errors (type, message, traceback), argv and the working directory; document content only
+when asked. Not scanned: what rtrace itself writes (event names, ids it made, times,
+counts, its own labels such as ``id_source``). ``tests/test_secrets.py`` holds one row per
+placement and fails on a string field it has not classified.
 
 - **Key names**, after normalising case and separators (``x-api-key``, ``apiKey``,
   ``OPENAI_API_KEY`` are all ``apikey``), match when they end with a secret word
@@ -84,7 +89,7 @@ class Redactor:
     tokens. ``content``: scan document content too.
     """
 
-    __slots__ = ("words", "patterns", "content", "active", "clean_keys", "secret_keys", "clean_text")
+    __slots__ = ("words", "patterns", "content", "active", "clean_keys", "secret_keys", "clean_text", "token_keys")
 
     def __init__(self, keys: Iterable[str] | None = None, *, patterns: bool = True, content: bool = False) -> None:
         self.words = tuple(k for k in dict.fromkeys(normalise_key(k) for k in (DEFAULT_REDACT if keys is None else keys)) if k)
@@ -94,6 +99,7 @@ class Redactor:
         self.clean_keys: set[Any] = set()  # keys known not to match
         self.secret_keys: set[Any] = set()
         self.clean_text: set[str] = set()  # short strings known to hold no secret
+        self.token_keys: dict[Any, str] = {}  # keys that hold a token themselves -> the key written
 
     def __bool__(self) -> bool:
         return self.active
@@ -111,8 +117,15 @@ class Redactor:
             return False
         secret = False
         if isinstance(key, str):  # a str subclass too (an enum.StrEnum key), read as plain text
-            norm = normalise_key(str.__str__(key))
+            plain = str.__str__(key)
+            norm = normalise_key(plain)
             secret = bool(norm) and (norm in _EXACT or norm.endswith(self.words)) if self.words else False
+            written = self.text(plain)
+            if written is not plain:  # the name itself is a credential: never a clean key
+                if len(self.token_keys) >= _MAX_CACHE:
+                    self.token_keys.clear()
+                self.token_keys[key] = written
+                return secret
         cache = self.secret_keys if secret else self.clean_keys
         if len(cache) >= _MAX_CACHE:  # bounded: keys are usually a small fixed set
             cache.clear()
@@ -135,6 +148,15 @@ class Redactor:
 
     def any_text(self, s: Any) -> Any:
         return self.text(s) if type(s) is str else s
+
+    def strings(self, items: Iterable[Any]) -> list[Any]:
+        """A new list of ``items`` (tags) with credentials and tokens replaced in its strings."""
+        out = list(items)
+        clean = self.clean_text
+        for i, s in enumerate(out):
+            if type(s) is str and s not in clean:
+                out[i] = self.text(s)
+        return out
 
     # nested values -----------------------------------------------------------
 
@@ -170,9 +192,13 @@ class Redactor:
                 new: Any = REDACTED
             else:
                 new = self(v, depth + 1)
-            if new is not v:
+            renamed = self.token_keys.get(k) if self.token_keys and k not in self.clean_keys else None
+            if new is not v or renamed is not None:
                 if out is None:
                     out = dict(items)
+                if renamed is not None:
+                    del out[k]
+                    k = renamed
                 out[k] = new
         return value if out is None else out
 
@@ -191,13 +217,17 @@ class Redactor:
         return True
 
     def documents(self, docs: list[dict[str, Any]]) -> None:
-        """Redact each recorded document's metadata (and content if asked) in place: the records are ours.
+        """Redact each recorded document's id and metadata (and content if asked) in place: the records are ours.
 
         On every traced retrieval: ``clean_flat``'s check inlined, so a flat metadata dict of
         known-clean keys and scalar values costs a few comparisons and is kept as it is.
         """
         clean_keys, clean_text, text = self.clean_keys, self.clean_text, self.text
         for d in docs:
+            i = d["id"]
+            # Ids are often URLs, signed ones too; a content hash (documents.ID_CONTENT_HASH) is rtrace's own.
+            if i not in clean_text and type(i) is str and d.get("id_source") != "content_hash":
+                d["id"] = text(i)
             m = d["metadata"]
             if m:
                 try:
@@ -225,7 +255,7 @@ class Redactor:
         """An ``error`` / ``exception`` field with its message and traceback scrubbed."""
         if fields is None or not self.patterns:
             return fields
-        for key in ("message", "traceback"):
+        for key in ("type", "message", "traceback"):
             v = fields.get(key)
             if type(v) is str:
                 fields[key] = self.text(v)
