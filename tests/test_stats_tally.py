@@ -397,3 +397,22 @@ def test_filtered_stats_print_the_same_bytes_as_built_trees(tmp_path: Path, fmt:
     a = rtrace("stats", path, "--format", fmt, "--query", "(", cwd=tmp_path)
     assert same(a, rtrace_trees("stats", path, "--format", fmt, "--query", "(", cwd=tmp_path))
     assert a.returncode != 0 and a.stderr.count(b"\n") == 1 and a.stderr.startswith(b"rtrace: error: ")
+
+
+@pytest.mark.timeout(300)
+def test_filtered_stats_hold_unfinished_traces_within_the_bound(tmp_path: Path) -> None:
+    # As unfiltered stats (test_hostile_logs): 150,000 runs that never end, under a 400 MB address-space
+    # cap; the tally hands over at the builder's bound and the builder's runs are filtered (every other one).
+    from test_hostile_logs import unfinished_log
+
+    log = unfinished_log(tmp_path / "runs.jsonl", 150_000, "runs")
+    code = ("import resource, sys, runpy; resource.setrlimit(resource.RLIMIT_AS, (400 << 20, 400 << 20)); "
+            "sys.argv = ['rtrace', *sys.argv[1:]]; runpy.run_module('rtrace.cli', run_name='__main__')")
+    r = subprocess.run([sys.executable, "-c", code, "stats", "--query", "[02468]$", "--tag", "t", "--format", "json",
+                        str(log)], cwd=tmp_path, capture_output=True, timeout=280, env=ENV)
+    err = r.stderr.decode()
+    assert r.returncode == 0 and "Traceback" not in err, err[-500:]
+    assert err.endswith("unfinished traces shown before they ended: more than 50,000 events of unfinished traces is "
+                        "all rtrace holds (their later events are shown on their own)\n"), err[-500:]
+    total = orjson.loads(r.stdout)["total"]
+    assert (total["runs"], total["incomplete"]) == (75_000, 75_000)
