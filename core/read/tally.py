@@ -24,6 +24,11 @@ and the count of unknown event names, which stats do not show, may differ).
 
 Short ids (``ShortIds``: unique within the log, assigned in log order) are worked
 out at the end for the few slowest runs shown (``_ShortIds``), not for every run.
+
+With run filters, a finished trace's runs that the filter does not match are left out,
+as ``select(..., runs_only=True)`` leaves them out of built trees: ``_Run`` answers what the
+filter asks (``Run``'s own rules over its start and end events), except short ids, so a
+filter naming runs by short id (``RunFilter.by_short_id``) is for built trees only.
 """
 
 from __future__ import annotations
