@@ -182,3 +182,23 @@ def test_a_signal_while_a_big_line_waits_on_a_slow_pipe_never_tears_it(tmp_path:
         assert events[-1]["event"] == "session_end" and proc.returncode in (0, -sig, 128 + sig)
     else:  # KeyboardInterrupt or SystemExit unwinds the with block, raised in the middle of a line
         assert events[-1]["event"] == "session_end" and proc.returncode == (-sig if sig == signal.SIGINT else 143)
+
+
+def test_a_traced_child_keeps_its_log_high_without_importing_more(tmp_path: Path) -> None:
+    # One owner (sink.move_high) places rtrace's descriptors in the parent and in every child;
+    # the child pays no import for it (the descriptor limit comes from os.sysconf, not resource).
+    (tmp_path / "child.py").write_text(textwrap.dedent(RETRIEVE) + textwrap.dedent("""
+        import os, sys
+        search("in the child")
+        log = [int(fd) for fd in os.listdir("/proc/self/fd") if os.path.realpath(f"/proc/self/fd/{fd}").endswith("log.jsonl")]
+        print((log, [m for m in ("resource", "rtrace.core.process.pump") if m in sys.modules]))
+    """))
+    (tmp_path / "parent.py").write_text("import subprocess, sys\nsubprocess.run([sys.executable, 'child.py'], check=True)\n")
+    r = subprocess.run([*RTRACE, "run", "-q", "-o", "log.jsonl", "parent.py"], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=120, env=ENV)
+    assert r.returncode == 0, r.stderr
+    limit = os.sysconf("SC_OPEN_MAX")
+    floor = 900 if limit < 0 or limit >= 1024 else max(3, limit // 2)
+    (fds, imported) = eval(r.stdout)  # noqa: S307 - our own child's repr of two lists
+    assert len(fds) == 1 and fds[0] >= floor and imported == []
+    assert "in the child" in (tmp_path / "log.jsonl").read_text()

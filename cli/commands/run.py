@@ -17,6 +17,7 @@ from rtrace.core.read.summary import RunSummary
 from rtrace.core.record.ids import uuid7
 from rtrace.core.record.jsonl import JsonlHandler
 from rtrace.core.record.redact import DEFAULT_REDACT
+from rtrace.core.record.sink import move_high
 from rtrace.core.store import open_output, record_end, record_start, script_label
 
 
@@ -93,7 +94,7 @@ class TraceRun:
             check_endpoint(self.export_endpoint)
         label = script_label(self.target.kind, self.target.value)
         out = self.out = open_output(self.output_option, session_id, label)
-        out.fd = pump.high_fd(out.fd)
+        out.fd = move_high(out.fd)
         # A shared output that is not a regular file (stdout, a pipe, a terminal, /dev/full):
         # everyone writes a private file and one pump copies whole lines out; nothing is read back from it.
         # (-o - always: stdout redirected to a file has no path children could open.)
@@ -215,7 +216,7 @@ class _ExportProcess:
         # the script's own files would get under python.
         fd, name = tempfile.mkstemp(prefix="rtrace-export-")
         os.unlink(name)
-        self.err_fd = pump.high_fd(fd)
+        self.err_fd = move_high(fd)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "rtrace.cli", "export", path, "--follow", "--endpoint", endpoint,
              "--until-session", session_id, "--offset", str(offset)],

@@ -19,22 +19,7 @@ import tempfile
 from typing import Any
 
 from rtrace.core.process import forks
-
-
-def high_fd(fd: int) -> int:
-    """``fd`` moved above the numbers a program usually gets (close-on-exec), so the script's
-    own files get the descriptor numbers python would give them."""
-    import fcntl
-    import resource
-
-    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    floor = 900 if soft == resource.RLIM_INFINITY or soft >= 1024 else max(3, soft // 2)
-    try:
-        new = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, floor)
-    except OSError:
-        return fd
-    os.close(fd)
-    return new
+from rtrace.core.record.sink import move_high
 
 
 class Pump:
@@ -45,10 +30,10 @@ class Pump:
         self.out_fd = out_fd
         fd, self.path = tempfile.mkstemp(prefix="rtrace-log-", suffix=".jsonl")  # 0600, O_EXCL
         os.close(fd)
-        self.fd = high_fd(os.open(self.path, os.O_WRONLY | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0)))
+        self.fd = move_high(os.open(self.path, os.O_WRONLY | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0)))
         alive_r, alive_w = os.pipe()
         done_r, done_w = os.pipe()
-        self._alive_w, self._done_r = high_fd(alive_w), high_fd(done_r)
+        self._alive_w, self._done_r = move_high(alive_w), move_high(done_r)
         child = os.fork()
         if child == 0:  # pragma: no cover - runs in the pump's own processes
             try:

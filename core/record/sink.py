@@ -46,9 +46,10 @@ _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _APPEND = os.O_WRONLY | os.O_APPEND | _CLOEXEC
 PIPE_BUF = 4096  # POSIX minimum 512; Linux and macOS: 4096 (select.PIPE_BUF)
-# The log is moved to a descriptor at least this high (when the limit allows) so
-# the traced program's own files get the numbers they get under plain python.
-HIGH_FD = 200
+# rtrace's descriptors (logs, the pump's pipes, the exporter's stderr) are moved at least
+# this high when the descriptor limit allows (else to half the limit), so the traced
+# program's own files get the numbers they get under plain python.
+HIGH_FD = 900
 # Bound once, at import: rtrace's own append is not the program's I/O, so a blocking-call
 # detector the program patches into os.write (blockbuster, in LangChain's test suite) must
 # neither see it nor make rtrace drop the event.
@@ -161,12 +162,20 @@ def open_log(path: str) -> int:
 
 
 def move_high(fd: int) -> int:
-    """``fd`` duplicated to a high number (close-on-exec), the low one closed; ``fd`` itself if that fails."""
-    try:
-        import fcntl
+    """``fd`` duplicated to a high number (close-on-exec), the low one closed; ``fd`` itself if that fails.
 
-        high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, HIGH_FD)
-    except (OSError, ImportError, AttributeError):
+    The one owner of where rtrace's descriptors live, in the parent and in every traced child.
+    """
+    try:
+        limit = os.sysconf("SC_OPEN_MAX")  # the soft RLIMIT_NOFILE, without importing resource
+    except (OSError, ValueError):
+        limit = -1
+    floor = HIGH_FD if limit < 0 or limit >= 1024 else max(3, limit // 2)
+    if fd >= floor:  # already there (opened by open_log, then handed on)
+        return fd
+    try:
+        high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, floor)
+    except (OSError, AttributeError):
         return fd
     os.close(fd)
     return high
