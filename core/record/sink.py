@@ -86,8 +86,13 @@ def hold(fd: int) -> None:
 
 
 def being_written(path: str) -> bool:
-    """Does a writer still hold the log at ``path`` open? (False when it cannot be told.)"""
+    """Does a writer still hold the log at ``path`` open? (False when it cannot be told.)
+
+    Not a regular file (a FIFO, a device): True, never opened; only a file has a writer's lock.
+    """
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return True
         fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC | getattr(os, "O_NONBLOCK", 0))
     except OSError:
         return False
@@ -198,8 +203,8 @@ class Sink:
         self.dev, self.ino = st.st_dev, st.st_ino
         self.regular = stat.S_ISREG(st.st_mode)
         self.marked = _marked(fd)
-        if self.regular:
-            hold(fd)
+        if self.regular and self.path is not None:  # a log rtrace knows by name (not a bare fd of the
+            hold(fd)  # program's, whose own flock on that description a shared lock would downgrade)
         self._pending: io.BufferedWriter | None = None  # the unwritten rest of an interrupted line
         self._torn = False  # a partial line could not be removed: start the next one on a fresh line
         self.lost_reason: str | None = None
