@@ -162,7 +162,9 @@ def stats_of(paths: list[str], by: str, slowest: int, of: str, *, trees: bool,
 
 BYS = st.sampled_from(["name", "tag", "session", "meta.k", "meta.rtrace_stage"])
 
-# Every run filter ``rtrace stats`` takes but --run/--trace (short ids: those build trees), with values
+SHORT_IDS = ["0000000", "a0000000", "b0000000", "B1234567", "1234567", "00000003", "00000003-0001", "e0000000",
+             "other-trace", "0000001", "b0000001", "ab0000001"]
+# Every run filter ``rtrace stats`` takes, with values
 # that the rich logs match some of the time (their names, tags, metadata, queries, documents, times,
 # sessions) and odd ones: each kind alone (``KIND_EXAMPLES``), none, one or two at once (``FILTERS``).
 FILTER_KINDS: dict[str, Any] = {
@@ -180,6 +182,9 @@ FILTER_KINDS: dict[str, Any] = {
     "since": st.sampled_from(["2026-11-24T10:00:00.1", "2026-11-24T10:00:00.5", "2026-11-24T10:01", "5", "z"]),
     "until": st.sampled_from(["2026-11-24T10:00:00.2", "2026-11-24T10:00:00.6", "2026-11-24T09", "5", "z"]),
     "session_prefix": st.sampled_from(["s", "s1", "S2", "x"]),
+    # Short ids (the last 7 characters, more when taken: many ids here end alike) and id prefixes.
+    "run_prefix": st.sampled_from(SHORT_IDS),
+    "trace_prefix": st.sampled_from(SHORT_IDS),
 }
 FILTERS = (st.lists(st.sampled_from(sorted(FILTER_KINDS)), max_size=2, unique=True)
            .flatmap(lambda kinds: st.fixed_dictionaries({k: FILTER_KINDS[k] for k in kinds}))
@@ -256,6 +261,8 @@ KIND_EXAMPLES: dict[str, list[Any]] = {
     "since": ["2026-11-24T10:00:00.3", "2026-11-24T10:00:00.7", "5"],
     "until": ["2026-11-24T10:00:00.2", "2026-11-24T10:00:00.6", "5"],
     "session_prefix": ["s1", "S2", "s"],
+    "run_prefix": SHORT_IDS,
+    "trace_prefix": SHORT_IDS,
 }
 
 
@@ -273,7 +280,6 @@ def test_each_filter_kind_counts_what_built_trees_count(tmp_path: Path, kind: st
     everything = stats_of([clean], "name", 5, "roots", trees=False)[1]["runs"]
     for value in KIND_EXAMPLES[kind]:
         run_filter = RunFilter(**{kind: value})
-        assert not run_filter.by_short_id
         for paths, by, of in (([clean], "name", "roots"), ([clean], "tag", "leaves"), ([dirty], "name", "roots"),
                               ([dirty], "session", "leaves"), ([a, b], "meta.k", "roots")):
             got = stats_of(paths, by, 5, of, trees=False, run_filter=run_filter)
@@ -299,10 +305,23 @@ def rtrace(*args: str, cwd: Path, stdin: bytes | None = None) -> subprocess.Comp
                           timeout=120, env=ENV)
 
 
-# The real command, made to build trees: every filter (even none) looks like one naming runs by short id.
-TREES = ("import sys; from rtrace.core.read.filters import RunFilter; "
-         "RunFilter.by_short_id = property(lambda self: True); "
-         "from rtrace.cli.app import main; sys.argv[0] = 'rtrace'; main()")
+# The real command, counting runs of built trees as it did before the tally (``selected_items`` without
+# skimming: the builder's traces, ``select`` with ``runs_only``), instead of ``tally``.
+TREES = """
+import sys
+import rtrace.cli.commands.stats as command
+from rtrace.core.read.filters import Selected, select
+
+def trees(events, collector, builder, run_filter):
+    for item in select(builder.build(events), run_filter, runs_only=True):
+        if isinstance(item, Selected):
+            collector.add_all(item.matched)
+
+command.tally = trees
+from rtrace.cli.app import main
+sys.argv[0] = "rtrace"
+main()
+"""
 
 
 def rtrace_trees(*args: str, cwd: Path, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
@@ -379,9 +398,14 @@ def test_filtered_stats_print_the_same_bytes_as_built_trees(tmp_path: Path, fmt:
         ["--doc", "x", "--query", "^q", "--by", "session", "--session", "S1"],
         ["--min-ms", "100", "--max-ms", "2000", "--tag", "prod", "--until", "2026-11-24T10:00:00.6"],
         ["--status", "incomplete", "--by", "meta.rtrace_stage", "--slowest", "0"],
-        ["--name", "Nothing*"],  # no run matches: one line on stderr, exit 1
+        ["--trace", "E0000000", "--by", "tag"],  # the short id of a trace id many roots record
+        ["--trace", "41b0000000"],  # short ids grow when ids end alike
+        ["--run", "88b0000000", "--slowest-of", "leaves"],
+        ["--run", "00000004"],  # an id prefix
+        ["--name", "Nothing*"],  # no run matches: one line on stderr, exit 1 (every format)
     ]
-    for log, chosen in ((path, cases), (hostile, cases[fmt != "table"::3])):
+    mine = cases[:-1][["table", "json", "csv"].index(fmt)::3]  # a third of the combinations per format
+    for log, chosen in ((path, mine + [cases[-1]]), (hostile, mine[:2])):
         for args in chosen:
             a = rtrace("stats", log, "--format", fmt, *args, cwd=tmp_path)
             b = rtrace_trees("stats", log, "--format", fmt, *args, cwd=tmp_path)

@@ -35,10 +35,7 @@ def run_stats(source: Source, run_filter: RunFilter, by: str, fmt: str, slowest:
         raise UsageError(f"--format is one of {', '.join(STATS_FORMATS)}, not {fmt!r}")
     collector = StatsCollector(by, slowest, slowest_of)
     stats, builder = ReadStats(), TreeBuilder()
-    if run_filter.by_short_id:  # a run's short id depends on every id before it: only built trees have them all
-        collector.add_all(matched_runs(source, run_filter, stats, builder))
-    else:  # the same numbers without building trees
-        tally(read_events(source, stats), collector, builder, run_filter)
+    tally(read_events(source, stats), collector, builder, run_filter)  # the numbers, without building run trees
     rows, total = collector.rows(bins=BINS if fmt == "table" else 0), collector.total.as_dict()
     report(stats, builder, source, True)
     if not total["runs"] and not collector.slowest:

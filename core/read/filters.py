@@ -63,12 +63,13 @@ class RunFilter:
     @property
     def by_short_id(self) -> bool:
         """Whether it names runs or traces by id (``--run``, ``--trace``): a short id is unique over
-        every id read before it, so only a reader that gives every run its short id can tell.
+        every id read before it, so a reader that skips traces cannot tell."""
+        return bool(self.short_ids_named)
 
-        Every other predicate asks of a run only what its start and end events and its retries say
-        (name, tags, metadata, query, status, duration, documents, ts, session id, whether it was
-        retried), which the tree-free stats (``rtrace.core.read.tally``) know too."""
-        return bool(self.run_prefix or self.trace_prefix)
+    @property
+    def short_ids_named(self) -> list[str]:
+        """The short ids (or id prefixes) ``--run`` and ``--trace`` name, as they are compared."""
+        return [p.lower() for p in (self.run_prefix, self.trace_prefix) if p]
 
     def _build(self) -> list[Predicate]:
         p: list[Predicate] = []

@@ -26,9 +26,10 @@ Short ids (``ShortIds``: unique within the log, assigned in log order) are worke
 out at the end for the few slowest runs shown (``_ShortIds``), not for every run.
 
 With run filters, a finished trace's runs that the filter does not match are left out,
-as ``select(..., runs_only=True)`` leaves them out of built trees: ``_Run`` answers what the
-filter asks (``Run``'s own rules over its start and end events), except short ids, so a
-filter naming runs by short id (``RunFilter.by_short_id``) is for built trees only.
+as ``select(..., runs_only=True)`` leaves them out of built trees: ``_Run`` and ``_Trace``
+answer what the filter asks by ``Run``'s and ``Trace``'s own rules. A filter naming short ids
+(``--run``, ``--trace``) is told those of the ids that can have one of them, the ids that end
+like them, which are given theirs as they are read (``_ShortIds.watch``).
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ class _Run:
     """What stats need of a run; an attribute named as one of ``Run``'s means what it means there."""
 
     __slots__ = ("run_id", "kind", "name", "start", "end", "outcome", "duration_ms", "doc_count", "parent", "children",
-                 "retries", "superseded", "trace")
+                 "retries", "superseded", "trace", "short_id")
 
     # The rules for what a start or end event says are ``Run``'s own (``RunFilter`` asks these too).
     metadata = Run.metadata
@@ -72,6 +73,7 @@ class _Run:
     status = Run.status
     ts = Run.ts
     documents = Run.documents
+    recorded_trace_id = Run.recorded_trace_id
 
     def __init__(self, run_id: str, kind: str, name: str, start: dict[str, Any], trace: _Trace | None,
                  parent: _Run | None) -> None:
@@ -86,10 +88,9 @@ class _Run:
         # Retry events, and those of the attempts it superseded: ``len(Run.retries)`` (``--retried`` asks if any).
         self.retries = 0
         self.superseded = False
-
-    @property
-    def short_id(self) -> str:
-        return self.run_id  # for now: ``_ShortIds.resolve`` gives the slowest runs theirs at the end
+        # Its full id for now: the slowest runs get their short ids at the end (``_ShortIds.resolve``),
+        # and a filter naming a short id is told those of the runs that can have it (``_ShortIds.watch``).
+        self.short_id = run_id
 
     @property
     def session_id(self) -> str | None:
@@ -98,13 +99,16 @@ class _Run:
 
 
 class _Trace:
-    __slots__ = ("root", "runs", "events", "open")
+    __slots__ = ("root", "runs", "events", "open", "short_id")
+
+    trace_id = Trace.trace_id  # ``Trace``'s rule (``RunFilter`` asks it)
 
     def __init__(self) -> None:
         self.root: _Run
         self.runs: list[_Run] = []
         self.events: list[tuple[int, Event]] = []  # (position in the stream, event): to hand over in log order
         self.open = 0
+        self.short_id: str | None = None  # only asked by a filter naming a short id (``_ShortIds.watch``)
 
 
 class _ShortIds:
@@ -117,10 +121,21 @@ class _ShortIds:
     every run of the log (a dict of 400,000 keys, a cache miss on each).
     """
 
-    __slots__ = ("ids",)
+    __slots__ = ("ids", "ends", "live", "known")
 
-    def __init__(self) -> None:
+    def __init__(self, watch: Iterable[str] = ()) -> None:
         self.ids: list[str] = []
+        # A filter names these short ids (``RunFilter.short_ids_named``): the ids that can have one of
+        # them, those that end like them, get theirs as they come (``ShortIds`` over just those ids).
+        self.ends = {_end(w) for w in watch}
+        self.live = ShortIds()
+        self.known: dict[str, str] = {}  # id -> its short id, for those ids
+
+    def watch(self, full: str) -> None:
+        """``ids.append``, and the short id of an id that ends like a watched one."""
+        self.ids.append(full)
+        if _end(full) in self.ends:
+            self.known[full] = self.live(full)
 
     def resolve(self, wanted: list[str]) -> dict[str, str]:
         """The short ids of ``wanted`` (ids passed in before), as ``ShortIds`` would have given them."""
@@ -174,19 +189,19 @@ def tally(events: Iterable[Event], collector: StatsCollector, builder: TreeBuild
     """Every run of ``events`` that ``run_filter`` matches into ``collector``, as ``collector.add`` of
     each matching run of each trace ``builder.build(events)`` yields (what ``select`` with ``runs_only``
     keeps); ``builder`` gets the session events (and, past a malformation, everything) and so its
-    warnings and sessions are what they would be. False when the builder took over.
-
-    ``run_filter`` may not name runs by id (``RunFilter.by_short_id``): a run here has no short id yet."""
-    if run_filter is not None and run_filter.by_short_id:
-        raise ValueError("tally: a filter by short id needs the run trees")
-    matches = run_filter if run_filter is not None and run_filter.active else None
+    warnings and sessions are what they would be. False when the builder took over."""
+    # ``matches``: for the tally's runs; ``built_matches``: for the builder's (they have their short ids).
+    built_matches = matches = run_filter if run_filter is not None and run_filter.active else None
+    short_ids = _ShortIds(run_filter.short_ids_named if run_filter is not None else ())
+    note = short_ids.ids.append
+    if short_ids.ends:
+        note = short_ids.watch
+        matches = _with_short_ids(run_filter, short_ids.known)  # type: ignore[arg-type]
     it = iter(events)
     runs: dict[str, _Run] = {}  # the runs of the traces in flight
     inflight: dict[int, _Trace] = {}  # id(trace) -> trace, in the order they started
     phases: dict[str, tuple[int, str]] = {}  # event name -> (what it is, run kind), cached
     unknown = builder.unknown_events
-    short_ids = _ShortIds()
-    note = short_ids.ids.append
     session_events, session_end, retry = names.SESSION_EVENTS, names.SESSION_END, names.RETRY
     started = held = n = 0
     collector.defer_total()
@@ -284,12 +299,15 @@ def tally(events: Iterable[Event], collector: StatsCollector, builder: TreeBuild
         for trace in list(inflight.values()):  # the end of the log: what is still open is incomplete
             _count(trace, collector, runs, matches)
         collector.settle_total()
-        collector.rename_slowest(short_ids.resolve([s.short_id for s in collector.slowest]))
+        named = set(short_ids.known.values())  # the slowest runs given a short id already
+        collector.rename_slowest(short_ids.resolve([s.short_id for s in collector.slowest if s.short_id not in named]))
         return True
     collector.settle_total()  # the builder's runs count in the total as they come
     # The builder's short ids as if it had assigned them all; the slowest so far get theirs.
+    named = set(short_ids.known.values())  # the slowest runs given a short id already
     short_ids.hand_over(builder.short_ids)
-    collector.rename_slowest({s.short_id: builder.short_ids(s.short_id) for s in collector.slowest})
+    collector.rename_slowest({s.short_id: builder.short_ids(s.short_id) for s in collector.slowest
+                              if s.short_id not in named})
     # Not well formed (or too much held): the builder takes over from here.
     builder._traces_started = started - len(inflight)  # noqa: SLF001 (its count of traces, for the order of later ones)
     backlog = sorted((item for trace in inflight.values() for item in trace.events), key=lambda item: item[0])
@@ -303,13 +321,29 @@ def tally(events: Iterable[Event], collector: StatsCollector, builder: TreeBuild
                 del unknown[name]
     feed = builder.feed
     for _, held_ev in backlog:
-        _count_built(feed(held_ev), collector, matches)
+        _count_built(feed(held_ev), collector, built_matches)
     if not handed_over:
-        _count_built(feed(ev), collector, matches)
+        _count_built(feed(ev), collector, built_matches)
     for rest in it:
-        _count_built(feed(rest), collector, matches)
-    _count_built(builder.finish(), collector, matches)
+        _count_built(feed(rest), collector, built_matches)
+    _count_built(builder.finish(), collector, built_matches)
     return False
+
+
+def _with_short_ids(run_filter: RunFilter, known: dict[str, str]) -> Callable[[Any], bool]:
+    """``run_filter`` for a filter naming short ids: a run and its trace are first given theirs, if they
+    can have a named one (``known``). Any other id keeps its full id as its short id (the slowest runs
+    are renamed at the end): it cannot equal a named short id, whose last 7 characters are its own.
+    No full id is a ``known`` short id either, unless it ends like one, and then it is in ``known`` too."""
+    def matches(run: _Run) -> bool:
+        run.short_id = known.get(run.run_id, run.run_id)
+        trace = run.trace
+        root = trace.root  # type: ignore[union-attr]
+        linked = root.start.get("trace_id")  # the trace id the builder gives a short id: as the root started
+        trace.short_id = known.get(linked if type(linked) is str and linked else root.run_id)  # type: ignore[union-attr]
+        return run_filter(run)  # type: ignore[arg-type]
+
+    return matches
 
 
 def _count_built(items: Iterable[Any], collector: StatsCollector, matches: Callable[[Any], bool] | None) -> None:
