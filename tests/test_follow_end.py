@@ -145,3 +145,44 @@ def test_follow_without_a_log_says_the_run_died_and_waits_for_the_next(tmp_path:
     finally:
         shower.kill()
         run.kill()
+
+
+LOCKLESS_WRITER = """\
+import json, os, sys
+# A writer that takes no lock on its log (an older rtrace, or a file system without flock).
+session = "0190cccc-0000-7000-8000-000000000001"
+ts = "2026-12-06T10:00:00.000000Z"
+with open(sys.argv[1], "a") as f:
+    for seq, ev in enumerate([
+        {"event": "session_start", "argv": ["old.py"], "pid": os.getpid(), "python": "3", "rtrace_version": "0.0.9", "cwd": "/"},
+        {"event": "retriever_start", "run_id": "0190cccc-0000-7000-8000-0000000000a1", "parent_run_id": None,
+         "trace_id": "0190cccc-0000-7000-8000-0000000000a1", "name": "Lockless", "query": "written without a lock"},
+        {"event": "retriever_end", "run_id": "0190cccc-0000-7000-8000-0000000000a1", "parent_run_id": None,
+         "trace_id": "0190cccc-0000-7000-8000-0000000000a1", "name": "Lockless", "duration_ms": 1.0, "documents": []},
+        {"event": "retriever_start", "run_id": "0190cccc-0000-7000-8000-0000000000a2", "parent_run_id": None,
+         "trace_id": "0190cccc-0000-7000-8000-0000000000a2", "name": "Lockless", "query": "in flight"},
+    ], 1):
+        f.write(json.dumps({"v": 1, "seq": seq, "ts": ts, "session_id": session, **ev}) + "\\n")
+        f.flush()
+    print("ready", flush=True)
+    sys.stdin.readline()  # quiet, alive, until the test writes a line or kills it
+"""
+
+
+@pytest.mark.timeout(120)
+def test_a_live_writer_without_the_lock_is_followed_until_its_process_is_gone(tmp_path: Path) -> None:
+    (tmp_path / "old.py").write_text(LOCKLESS_WRITER)
+    writer = Proc([sys.executable, "old.py", "old.jsonl"], tmp_path, stdin=True)
+    shower = Proc([*RTRACE, "show", "--follow", "old.jsonl"], tmp_path)
+    try:
+        assert writer.wait_for(b"ready\n"), writer.err
+        assert shower.wait_for(b"written without a lock"), shower.err
+        assert not shower.ended(timeout=3), shower.err  # no lock, but its process is there: still followed
+        os.kill(writer.p.pid, signal.SIGKILL)
+        writer.p.wait(timeout=30)
+        assert shower.ended(timeout=30), "--follow still waiting for a writer that is gone"
+        assert shower.p.returncode == 0, shower.err
+        assert f"the writer (pid {writer.p.pid}) died without ending its session".encode() in shower.err
+    finally:
+        shower.kill()
+        writer.kill()

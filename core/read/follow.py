@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from rtrace.core import events
 from rtrace.core.read.reader import Event, ReadStats, read_lines
-from rtrace.core.record.sink import being_written
+from rtrace.core.read.writers import alive
 from rtrace.core.store import INDEX, LoggedRun, find_run_dir, list_runs, log_ends
 
 if TYPE_CHECKING:
@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 
 def _alive(run: LoggedRun) -> bool:
     """Is this unfinished run still written? (A run killed with -9 never says it ended.)"""
-    return being_written(str(run.path))
+    first, _ = log_ends(run.path)
+    return alive(str(run.path), [first.get("pid") if first else None])
 
 
 class _Watcher:

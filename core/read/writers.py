@@ -2,17 +2,23 @@
 
 A run killed with ``kill -9`` never writes its ``session_end``, so a follower waiting for
 it would wait forever. The follower stops once three things hold: a session read from
-the log is still open, no process holds the log open for writing (``sink.being_written``:
-the writers' lock, which the kernel drops with the last descriptor, so no pid is trusted
-and a forked child still writing counts), and the log has not grown since the previous
-poll. A writer that is alive but quiet (a retriever sleeping for a minute) keeps its
-lock, so it is followed as long as it lives. A log whose sessions all ended, or that
-has none yet, is followed as ``tail -f`` follows a file: until Ctrl-C.
+the log is still open, its writers are gone (``alive``), and the log has not grown since
+the previous poll. A writer that is alive but quiet (a retriever sleeping for a minute)
+is followed as long as it lives. A log whose sessions all ended, or that has none yet, is
+followed as ``tail -f`` follows a file: until Ctrl-C.
+
+Gone means both: no process holds the log open for writing (``sink.being_written``: the
+writers' lock, which the kernel drops with the last descriptor, so a forked child still
+writing counts), and no open session's process is alive. The lock alone would end the
+following of a live writer that holds none: an older rtrace, or a file system without
+``flock``. The pid alone would trust a pid the system may have reused (then the follower
+waits, as ``tail -f`` does, rather than end early).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from rtrace.core import events
@@ -45,8 +51,25 @@ class WriterWatch:
     def gone(self, size: int) -> str | None:
         """At an idle poll (everything up to ``size`` read): the warning to end on, or None to keep following."""
         grown, self.size = size != self.size, size
-        if not self.open or grown or being_written(self.path):
+        if not self.open or grown or alive(self.path, self.open.values()):
             return None
         pid = next(iter(self.open.values()))
         who = f"the writer (pid {pid})" if isinstance(pid, int) else "the writer"
         return f"{who} died without ending its session; stopped following {self.path}"
+
+
+def alive(path: str, pids: Iterable[object]) -> bool:
+    """Is the log at ``path`` still written: a writer holds its lock, or a process named by ``pids`` is there?"""
+    return being_written(path) or any(_running(pid) for pid in pids)
+
+
+def _running(pid: object) -> bool:
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # it exists, owned by someone else
+    return True
