@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 from rtrace.core import events
 from rtrace.core.errors import LogError, OutputError
+from rtrace.core.read.writers import alive
 from rtrace.core.record.sink import being_written, open_log, unlink_unless_written
 from rtrace.core.times import file_stamp, utc_now_iso
 
@@ -250,11 +251,13 @@ class LoggedRun:
     duration_ms: float | None = None
     exit_code: int | None = None
     in_run_dir: bool = True
+    died: bool = False  # never ended, and no writer is left (killed with -9, or its machine went down)
 
     def as_dict(self) -> dict[str, Any]:
         return {"path": str(self.path), "session_id": self.session_id, "started": self.started,
                 "script": self.script, "argv": self.argv, "ended": self.ended, "runs": self.runs,
-                "errors": self.errors, "duration_ms": self.duration_ms, "exit_code": self.exit_code}
+                "errors": self.errors, "duration_ms": self.duration_ms, "exit_code": self.exit_code,
+                "died": self.died}
 
 
 def _read_index(run_dir: Path) -> list[dict[str, Any]]:
@@ -347,6 +350,8 @@ def list_runs(run_dir: Path | None = None) -> list[LoggedRun]:
                 run.script = Path(run.argv[0]).name if run.argv else None
             if last is not None and last.get("event") == events.SESSION_END and last.get("session_id") == run.session_id:
                 _apply_end(run, last)
+            if not run.ended:
+                run.died = not alive(str(path), [first.get("pid") if first else None])
         if run.started is None:
             from rtrace.core.times import iso_from_seconds
 

@@ -326,3 +326,26 @@ sys.stdin.readline()
         for stream in (live.stdin, live.stdout):
             if stream is not None and not stream.closed:
                 stream.close()
+
+
+@pytest.mark.timeout(120)
+def test_ls_says_a_run_killed_without_ending_died_and_one_in_progress_is_running(project: Path) -> None:
+    (project / "blocking.py").write_text(BLOCKING)
+    live = subprocess.Popen([*RTRACE, "run", "-q", "blocking.py"], cwd=project, env=ENV, text=True,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert live.stdout is not None and live.stdout.readline() == "ready\n"
+        (run,) = ls_json(project)
+        assert (run["ended"], run["died"]) == (False, False)
+        row = rtrace("ls", cwd=project).stdout.splitlines()[1]
+        assert "…" in row.split() and "died" not in row  # in progress
+        live.kill()  # kill -9: no session_end, no writer left
+        live.communicate(timeout=30)
+        (run,) = ls_json(project)
+        assert (run["ended"], run["died"], run["exit_code"]) == (False, True, None)
+        row = rtrace("ls", cwd=project).stdout.splitlines()[1]
+        assert "died" in row.split() and "…" not in row.split()
+    finally:
+        if live.poll() is None:
+            live.kill()
+            live.communicate()

@@ -33,7 +33,7 @@ def runs_table(runs: Sequence[LoggedRun], width: int) -> Group:
 
     cells = []
     for i, run in enumerate(runs):
-        exit_style = "magenta" if not run.ended else "green" if run.exit_code == 0 else "bold red"
+        exit_style = ("bold red" if run.died else "magenta") if not run.ended else "green" if run.exit_code == 0 else "bold red"
         cells.append([
             (reference(i), "bold"),
             (format_ts(run.started), ""),
@@ -41,7 +41,8 @@ def runs_table(runs: Sequence[LoggedRun], width: int) -> Group:
             ("?" if run.runs is None else str(run.runs), ""),
             ("?" if run.errors is None else str(run.errors), "red" if run.errors else ""),
             (ms(run.duration_ms) if run.duration_ms is not None else "?", ""),
-            ("…" if not run.ended else str(run.exit_code) if run.exit_code is not None else "?", exit_style),
+            (("died" if run.died else "…") if not run.ended else str(run.exit_code) if run.exit_code is not None else "?",
+             exit_style),
             (clean(_path(run), None, one_line=True), "dim"),
         ])
     headers = ["#", f"started ({zone_label(runs[0].started if runs else None)})", "script", "runs", "errors",
