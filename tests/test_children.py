@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -470,3 +471,46 @@ def test_dash_o_dash_into_a_file_holds_the_childrens_runs(tmp_path: Path) -> Non
     events = read_events(tmp_path / "out.jsonl")
     assert sum(e["event"] == "retriever_start" for e in events) == 12
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fan.py", "other.py", "out.jsonl"]  # no stray log file
+
+
+@pytest.mark.timeout(120)
+def test_a_bootstrap_directory_left_by_a_killed_run_is_swept_by_the_next_and_a_live_ones_is_not(tmp_path: Path) -> None:
+    # `kill -9` (or os._exit) leaves rtrace run no chance to remove its directory; the next run
+    # removes those whose creator is gone, never one whose run is still going.
+    base = tmp_path / "runtime"
+    base.mkdir(mode=0o700)
+    env = ENV | {"XDG_RUNTIME_DIR": str(base)}
+    (tmp_path / "wait.py").write_text("import sys\nprint('ready', flush=True)\nsys.stdin.readline()\n")
+    (tmp_path / "noop.py").write_text("pass\n")
+
+    def start() -> tuple[subprocess.Popen[str], Path]:
+        before = set(base.iterdir())
+        p = subprocess.Popen([*RTRACE, "run", "-q", "-o", "log.jsonl", "wait.py"], cwd=tmp_path, env=env, text=True,
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert p.stdout is not None and p.stdout.readline() == "ready\n"
+        (site,) = set(base.iterdir()) - before
+        return p, site
+
+    killed, killed_site = start()
+    live, live_site = start()
+    try:
+        killed.kill()
+        killed.communicate(timeout=30)
+        assert killed_site.is_dir()  # left behind
+        for site in (killed_site, live_site):  # past the grace a brand-new directory gets
+            old = time.time() - 600
+            os.utime(site, (old, old))
+        r = subprocess.run([*RTRACE, "run", "-q", "-o", "log.jsonl", "noop.py"], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert not killed_site.exists()
+        assert live_site.is_dir() and (live_site / "sitecustomize.py").is_file()
+        assert sorted(base.iterdir()) == [live_site]  # and the sweeping run removed its own at exit
+        out, err = live.communicate("go\n", timeout=60)
+        assert live.returncode == 0, err
+        assert not live_site.exists()
+    finally:
+        for p in (killed, live):
+            if p.poll() is None:
+                p.kill()
+                p.communicate()

@@ -12,7 +12,7 @@ from typing import Any
 
 from rtrace.core import events
 from rtrace.core.errors import UsageError, warn
-from rtrace.core.process import changes, pump, runner, signals
+from rtrace.core.process import changes, children, pump, runner, signals
 from rtrace.core.read.summary import RunSummary
 from rtrace.core.record.ids import uuid7
 from rtrace.core.record.jsonl import JsonlHandler
@@ -221,7 +221,7 @@ class _ExportProcess:
             [sys.executable, "-m", "rtrace.cli", "export", path, "--follow", "--endpoint", endpoint,
              "--until-session", session_id, "--offset", str(offset)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.err_fd,
-            env={k: v for k, v in os.environ.items() if k != "PYTHONPATH" or "rtrace-site-" not in v},
+            env={k: v for k, v in os.environ.items() if k != "PYTHONPATH" or children.SITE_PREFIX not in v},
             close_fds=True, start_new_session=True,  # Ctrl-C is for the script; the exporter drains
         )
 

@@ -189,20 +189,42 @@ def child_environment(site_dir: str, output: str, *, frameworks: dict[str, bool]
     return env
 
 
+SITE_PREFIX = "rtrace-site-"
+_OWNER = ".owner"  # its creator holds a shared lock on this file for as long as it lives
+_YOUNG = 60.0  # seconds: a directory this new may not hold its lock yet
+_LOCKLESS_STALE = 86_400.0  # an older rtrace's directory (no lock to ask): left for a day
+
+
 class SiteDir:
-    """The children's bootstrap directory: private (mkdtemp: 0700, ours), removed only by its creator.
+    """The children's bootstrap directory: private (mkdtemp: 0700, ours), removed by its creator.
 
     Made in a private directory of ours (``_private_base``), so nobody else can re-create the
-    name there after we remove it.
+    name there after we remove it. A creator that never got to remove it (``kill -9``,
+    ``os._exit``) leaves it behind; the next one sweeps such directories away (``_sweep``):
+    its lock, held on ``.owner`` by the creator (and its forked children, which share the
+    descriptor), is free once they are all gone.
     """
 
     def __init__(self) -> None:
+        import fcntl
         import tempfile
 
+        from rtrace.core.record.sink import move_high
+
         self.pid = os.getpid()
-        self.path = tempfile.mkdtemp(prefix="rtrace-site-", dir=_private_base())
-        fd = os.open(os.path.join(self.path, "sitecustomize.py"),
-                     os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        base = _private_base()
+        if base is not None:
+            _sweep(base)
+        self.path = tempfile.mkdtemp(prefix=SITE_PREFIX, dir=base)
+        nofollow = getattr(os, "O_NOFOLLOW", 0)
+        self.owner = -1
+        try:  # one descriptor in the traced process, placed with rtrace's others, out of the program's way
+            self.owner = move_high(os.open(os.path.join(self.path, _OWNER),
+                                           os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | nofollow, 0o600))
+            fcntl.flock(self.owner, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            pass  # no lock here: the directory is removed at exit as before, only never swept
+        fd = os.open(os.path.join(self.path, "sitecustomize.py"), os.O_WRONLY | os.O_CREAT | os.O_EXCL | nofollow, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(SITECUSTOMIZE)
         sys.path_importer_cache.pop(self.path, None)
@@ -213,6 +235,44 @@ class SiteDir:
         import shutil
 
         shutil.rmtree(self.path, ignore_errors=True)
+        if self.owner >= 0:
+            os.close(self.owner)
+            self.owner = -1
+
+
+def _sweep(base: str) -> None:
+    """Remove the bootstrap directories in ``base`` whose creators are gone (never raises)."""
+    import fcntl
+    import shutil
+    import stat
+    import time
+
+    try:
+        names = [n for n in os.listdir(base) if n.startswith(SITE_PREFIX)]
+    except OSError:
+        return
+    now, uid = time.time(), os.getuid()
+    for name in names:
+        path = os.path.join(base, name)
+        try:
+            st = os.lstat(path)
+            if not stat.S_ISDIR(st.st_mode) or st.st_uid != uid or now - st.st_mtime < _YOUNG:
+                continue
+            try:
+                fd = os.open(os.path.join(path, _OWNER), os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0))
+            except FileNotFoundError:
+                if now - st.st_mtime >= _LOCKLESS_STALE:
+                    shutil.rmtree(path, ignore_errors=True)
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # taken: its creator or a forked child lives
+                shutil.rmtree(path, ignore_errors=True)
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
+        except OSError:
+            continue
 
 
 def _private_base() -> str | None:
