@@ -40,7 +40,7 @@ import fcntl
 import io
 import os
 import stat
-import time
+from time import sleep as _sleep  # bound now: a program that patches time.sleep never sees our waits
 
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -80,7 +80,7 @@ def hold(fd: int) -> None:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
             return
         except BlockingIOError:
-            time.sleep(0.001)
+            _sleep(0.001)
         except OSError:  # no locks here (some network file systems): the log is still written
             return
 
