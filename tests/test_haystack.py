@@ -204,3 +204,92 @@ def test_concurrent_async_pipelines_keep_their_own_runs(tmp_path: Path) -> None:
         assert len(asked) == 1  # BM25, the embedding retriever (its embedder's text) and the ranker: one query
         queries |= asked
     assert queries == {"bm25 ranking", "dense vectors"}
+
+
+REQUEST_PROGRAM = """
+import asyncio
+from haystack import Document, Pipeline, component
+from haystack.components.retrievers.in_memory import InMemoryBM25Retriever, InMemoryEmbeddingRetriever
+from haystack.document_stores.in_memory import InMemoryDocumentStore
+
+@component
+class Embedder:
+    def __init__(self):
+        self.model = "hash-embed-3"  # as Haystack's embedders name their model
+    @component.output_types(embedding=list[float])
+    def run(self, text: str):
+        return {"embedding": [float(len(text)), 1.0, 0.5]}
+
+@component
+class OddRetriever:
+    # Attributes that run code when read: rtrace must not read them.
+    reads = 0
+    @property
+    def top_k(self):
+        OddRetriever.reads += 1
+        raise RuntimeError("read me not")
+    def __getattr__(self, name):
+        OddRetriever.reads += 1
+        raise AttributeError(name)
+    @component.output_types(documents=list[Document])
+    def run(self, query: str):
+        return {"documents": []}
+
+store = InMemoryDocumentStore()
+store.write_documents([Document(id=f"d{i}", content=t, embedding=[float(i), 1.0, 0.5])
+                       for i, t in enumerate(["alpha beta", "beta gamma", "gamma delta", "delta alpha"])])
+pipe = Pipeline()
+pipe.add_component("embedder", Embedder())
+pipe.add_component("bm25", InMemoryBM25Retriever(store, top_k=3))
+pipe.add_component("dense", InMemoryEmbeddingRetriever(store, top_k=3))
+pipe.connect("embedder.embedding", "dense.query_embedding")
+ids = lambda out: {k: [d.id for d in v["documents"]] for k, v in sorted(out.items())}
+print(ids(pipe.run({"embedder": {"text": "alpha"}, "bm25": {"query": "alpha"}})))
+print(ids(pipe.run({"embedder": {"text": "beta"}, "bm25": {"query": "beta", "top_k": 1}, "dense": {"top_k": 2}})))
+print(ids(asyncio.run(pipe.run_async({"embedder": {"text": "gamma"}, "bm25": {"query": "gamma", "top_k": 2}}))))
+odd = Pipeline()
+odd.add_component("odd", OddRetriever())
+print(ids(odd.run({"odd": {"query": "odd?"}})), OddRetriever.reads)
+"""
+
+
+@pytest.mark.timeout(120)
+def test_retriever_runs_record_what_they_asked_for_as_langchain_runs_do(tmp_path: Path) -> None:
+    script = tmp_path / "request.py"
+    script.write_text(REQUEST_PROGRAM)
+    plain = run([str(script)], tmp_path)
+    proc, events = traced(script, tmp_path)
+    assert plain.returncode == proc.returncode == 0, proc.stderr
+    assert proc.stdout == plain.stdout  # OddRetriever's reads included: rtrace read none of them
+    keys = ("k", "search_type", "vector_store", "embedding_provider", "embedding_model")
+    starts = [e for e in events if e["event"] == "retriever_start"]
+    bm25 = {"vector_store": "InMemoryDocumentStore"}
+    dense = {**bm25, "embedding_provider": "Embedder", "embedding_model": "hash-embed-3"}
+    # k: the run's top_k where the call gives one, else the component's own (its init value)
+    # (sorted: the async run's two retrievers may start in either order)
+    by_query = lambda x: (x[1], x[0])  # noqa: E731
+    assert sorted(((e["name"], e["query"], {k: e[k] for k in keys if k in e}) for e in starts), key=by_query) == sorted([
+        ("InMemoryBM25Retriever", "alpha", {"k": 3, **bm25}), ("InMemoryEmbeddingRetriever", "alpha", {"k": 3, **dense}),
+        ("InMemoryBM25Retriever", "beta", {"k": 1, **bm25}), ("InMemoryEmbeddingRetriever", "beta", {"k": 2, **dense}),
+        ("InMemoryBM25Retriever", "gamma", {"k": 2, **bm25}), ("InMemoryEmbeddingRetriever", "gamma", {"k": 3, **dense}),
+        ("OddRetriever", "odd?", {}),
+    ], key=by_query)
+    # The embedding stages name the model too, as LlamaIndex's and LangChain's do.
+    stages = [e["metadata"] for e in events if e["event"] == "chain_start" and e["name"] == "Embedder"]
+    assert [m.get("embedding_model") for m in stages] == ["hash-embed-3"] * 3
+    out = tmp_path / "otel.json"
+    exported = run(["-m", "rtrace.cli", "export", str(tmp_path / "log.jsonl"), "-o", str(out)], tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    spans = []
+    for line in out.read_text().splitlines():
+        for rs in json.loads(line)["resourceSpans"]:
+            for ss in rs["scopeSpans"]:
+                for span in ss["spans"]:
+                    attrs = {a["key"]: next(iter(a["value"].values())) for a in span.get("attributes", [])}
+                    if attrs.get("gen_ai.operation.name") == "retrieval":
+                        spans.append((span["name"], attrs["input.value"], attrs.get("gen_ai.retrieval.top_k"),
+                                      attrs["gen_ai.data_source.id"]))
+    assert ("retrieval InMemoryBM25Retriever", "beta", "1", "InMemoryDocumentStore") in spans
+    assert ("retrieval InMemoryEmbeddingRetriever", "beta", "2", "InMemoryDocumentStore") in spans
+    assert ("retrieval OddRetriever", "odd?", None, "OddRetriever") in spans
+

@@ -165,3 +165,73 @@ def test_frameworks_are_not_imported_by_rtrace(tmp_path: Path) -> None:
 
 
 
+
+
+REQUEST_PROGRAM = """
+from llama_index.core import VectorStoreIndex
+from llama_index.core.embeddings import MockEmbedding
+from llama_index.core.retrievers import BaseRetriever
+from llama_index.core.schema import TextNode
+
+class Odd(BaseRetriever):
+    # Attributes that run code when read: rtrace must not read them.
+    reads = 0
+    @property
+    def _similarity_top_k(self):
+        Odd.reads += 1
+        raise RuntimeError("read me not")
+    def __getattr__(self, name):
+        Odd.reads += 1
+        raise RuntimeError("read me not: " + name)
+    def _retrieve(self, query_bundle):
+        return []
+
+index = VectorStoreIndex([TextNode(id_=f"n{i}", text=t) for i, t in enumerate(["alpha", "beta", "gamma"])],
+                         embed_model=MockEmbedding(embed_dim=4, model_name="mock-embed-4"))
+print([n.node.node_id for n in index.as_retriever(similarity_top_k=2).retrieve("alpha?")])
+print([n.node.node_id for n in index.as_retriever(vector_store_query_mode="mmr").retrieve("beta?")])
+unnamed = VectorStoreIndex([TextNode(id_="u", text="delta")], embed_model=MockEmbedding(embed_dim=4))
+print([n.node.node_id for n in unnamed.as_retriever(similarity_top_k=1).retrieve("delta?")])
+print(Odd().retrieve("odd?"), Odd.reads)
+"""
+
+
+@pytest.mark.timeout(120)
+def test_retriever_runs_record_what_they_asked_for_as_langchain_runs_do(tmp_path: Path) -> None:
+    script = tmp_path / "request.py"
+    script.write_text(REQUEST_PROGRAM)
+    plain = run([str(script)], tmp_path)
+    proc, events = traced(script, tmp_path)
+    assert plain.returncode == proc.returncode == 0, proc.stderr
+    assert proc.stdout == plain.stdout and proc.stdout.endswith("[] 0\n")  # nothing of the user's was read
+    keys = ("k", "search_type", "vector_store", "embedding_provider", "embedding_model")
+    starts = [e for e in events if e["event"] == "retriever_start"]
+    assert [(e["name"], e["query"], {k: e[k] for k in keys if k in e}) for e in starts] == [
+        ("VectorIndexRetriever", "alpha?", {"k": 2, "search_type": "similarity", "vector_store": "SimpleVectorStore",
+                                            "embedding_provider": "MockEmbedding", "embedding_model": "mock-embed-4"}),
+        # LlamaIndex's own default k; its query mode as is when LangChain has no other name for it
+        ("VectorIndexRetriever", "beta?", {"k": 2, "search_type": "mmr", "vector_store": "SimpleVectorStore",
+                                           "embedding_provider": "MockEmbedding", "embedding_model": "mock-embed-4"}),
+        # MockEmbedding's model_name defaults to LlamaIndex's placeholder "unknown": no model is known
+        ("VectorIndexRetriever", "delta?", {"k": 1, "search_type": "similarity", "vector_store": "SimpleVectorStore",
+                                            "embedding_provider": "MockEmbedding"}),
+        ("Odd", "odd?", {}),
+    ]
+    # What a jq user selects, and what an OTel backend receives.
+    log = tmp_path / "log.jsonl"
+    assert [e["query"] for e in map(json.loads, log.read_text().splitlines()) if e.get("k") == 2] == ["alpha?", "beta?"]
+    out = tmp_path / "otel.json"
+    exported = run(["-m", "rtrace.cli", "export", str(log), "-o", str(out)], tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    spans = {}
+    for line in out.read_text().splitlines():
+        for rs in json.loads(line)["resourceSpans"]:
+            for ss in rs["scopeSpans"]:
+                for span in ss["spans"]:
+                    attrs = {a["key"]: next(iter(a["value"].values())) for a in span.get("attributes", [])}
+                    if attrs.get("gen_ai.operation.name") == "retrieval":
+                        spans[attrs["input.value"]] = attrs
+    assert spans["alpha?"]["gen_ai.retrieval.top_k"] == "2"  # OTLP JSON: int64 as a string
+    assert spans["alpha?"]["gen_ai.data_source.id"] == "SimpleVectorStore"
+    assert spans["alpha?"]["rtrace.embedding_model"] == "mock-embed-4"
+    assert "gen_ai.retrieval.top_k" not in spans["odd?"] and spans["odd?"]["gen_ai.data_source.id"] == "Odd"

@@ -131,6 +131,32 @@ def start_chain(targets: Sequence[Any], name: str, *, tags: Sequence[str] = (),
     return FrameworkRun(run, "chain")
 
 
+def fields_of(obj: Any) -> dict[str, Any]:
+    """An object's own attributes, read from its ``__dict__``: no property, ``__getattr__`` or
+    descriptor of the user's class runs (no side effect, no exception), and {} when it has none."""
+    try:
+        found = object.__getattribute__(obj, "__dict__")
+    except Exception:  # __slots__, or no instance dict at all
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def model_name(own: dict[str, Any], unknown: str | None = None) -> str | None:
+    """The model an embedder's own attributes (``fields_of``) name: ``model``, ``model_name`` or
+    ``model_id``, as LangChain's capture reads them; None if none does or ``unknown`` (a framework's
+    placeholder for none) is all it says."""
+    for attr in ("model", "model_name", "model_id"):
+        value = own.get(attr)
+        if isinstance(value, str) and value and value != unknown:
+            return value
+    return None
+
+
+def count(value: Any) -> int | None:
+    """``value`` if it is an int (a ``k``, a ``top_k``), else None: a bool is not a count."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def document(doc_id: Any, content: Any, metadata: Any, score: Any) -> dict[str, Any]:
     """A framework's document as what ``record_documents`` takes (metadata copied: redaction edits ours)."""
     meta = dict(metadata) if isinstance(metadata, dict) else {} if metadata is None else {"value": metadata}

@@ -13,8 +13,14 @@ whose ``trace`` records rtrace runs around the user's tracer:
   metadata and score; with ``documents`` in and out (a ranker): a retriever run with
   ``metadata.rtrace_stage = "rerank"``; a ``DocumentJoiner``: ``rtrace_stage = "join"``;
 - a text embedder (``text`` in, ``embedding`` out): a chain run with
-  ``rtrace_stage = "embedding"``; its text becomes the query of the embedding
-  retriever it feeds;
+  ``rtrace_stage = "embedding"`` (and ``embedding_model`` if it names one); its text
+  becomes the query of the embedding retriever it feeds;
+- on a retriever run, what it asked for as LangChain runs record it: ``k`` (the
+  run's ``top_k``, else the component's own), ``vector_store`` (its document store's
+  class name), and the ``embedding_provider`` (class name) and ``embedding_model`` of
+  the embedder feeding it. Haystack's span tags do not carry the component, so rtrace
+  reads it from the frame of Haystack's ``_run_component`` that opened the span, and
+  reads only the component's own attributes (its ``__dict__``);
 - other components are not recorded (indexing components, builders, generators).
 
 The component's inputs and outputs reach rtrace through the span's
@@ -29,6 +35,7 @@ imported; a version whose API differs is one warning line, never an exception.
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
@@ -162,6 +169,8 @@ class _Record:
         self.spec = spec
         self.pipeline = pipeline
         self.texts: dict[str, str] = {}  # pipeline: the text each embedder embedded
+        self.embedders: dict[str, dict[str, Any]] = {}  # pipeline: each embedder's provider and model
+        self.own: dict[str, Any] = {}  # the component's own attributes (its init values), if found
         self.run: _runs.FrameworkRun | None = None
         self.outputs: Any = None
         self.started = False
@@ -187,9 +196,14 @@ class _Record:
             return _runs.start_chain(_targets, self.name, metadata=dict(self.spec))
         if self.stage == "embedding":
             text = inputs.get("text")
-            if isinstance(text, str) and self.pipeline is not None and self.component:
-                self.pipeline.texts[self.component] = text
+            if self.pipeline is not None and self.component:
+                if isinstance(text, str):
+                    self.pipeline.texts[self.component] = text
+                self.pipeline.embedders[self.component] = self._embedder()
             meta[_runs.STAGE_KEY] = "embedding"
+            model = _runs.model_name(self.own)
+            if model is not None:  # as LlamaIndex's and LangChain's embedding stages say it
+                meta["embedding_model"] = model
             return _runs.start_chain(_targets, self.name, metadata=meta)
         if self.stage != "retriever":
             meta[_runs.STAGE_KEY] = self.stage
@@ -197,10 +211,43 @@ class _Record:
         if self.stage in ("rerank", "join") and isinstance(docs, list):
             flat = [d for group in docs for d in group] if docs and isinstance(docs[0], list) else docs
             meta["input_documents"] = len(flat)
-        top_k = inputs.get("top_k")
-        if isinstance(top_k, int) and not isinstance(top_k, bool):
+        top_k = _runs.count(inputs.get("top_k"))
+        if top_k is not None:
             meta["top_k"] = top_k
-        return _runs.start_retriever(_targets, self.name, self._query(inputs), metadata=meta)
+        fields = self._request(top_k) if self.stage == "retriever" else {}
+        return _runs.start_retriever(_targets, self.name, self._query(inputs), metadata=meta, **fields)
+
+    def _request(self, top_k: int | None) -> dict[str, Any]:
+        """What the retriever asks for, as LangChain's runs record it: ``k`` (``run(top_k=...)``, else
+        the component's ``top_k``), ``vector_store`` (its document store's class name), and the
+        ``embedding_provider`` / ``embedding_model`` of the embedder feeding its query embedding."""
+        try:
+            out: dict[str, Any] = {}
+            k = top_k if top_k is not None else _runs.count(self.own.get("top_k"))
+            if k is not None:
+                out["k"] = k
+            store = self.own.get("document_store")
+            if store is not None:
+                out["vector_store"] = type(store).__name__
+            if self.pipeline is not None:
+                for key in ("query_embedding", "query_sparse_embedding"):
+                    socket = self.spec.get(key)
+                    for sender in (socket.get("senders") or ()) if isinstance(socket, dict) else ():
+                        embedder = self.pipeline.embedders.get(sender)
+                        if embedder:
+                            return {**out, **embedder}
+            return out
+        except Exception:  # never into Haystack
+            return {}
+
+    def _embedder(self) -> dict[str, Any]:
+        if not self.own:
+            return {}
+        out: dict[str, Any] = {"embedding_provider": self.name}
+        model = _runs.model_name(self.own)
+        if model is not None:
+            out["embedding_model"] = model
+        return out
 
     def _query(self, inputs: dict[str, Any]) -> Any:
         query = inputs.get("query")
@@ -274,10 +321,32 @@ def _begin(operation: str, tags: dict[str, Any] | None, parent_span: Any) -> _Re
         spec = tags.get("haystack.component.input_spec")
         name = tags.get("haystack.component.type")
         component = tags.get("haystack.component.name")
-        return _Record(stage, str(name or "Component"), str(component) if component else None,
-                       spec if isinstance(spec, dict) else {}, pipeline)
+        record = _Record(stage, str(name or "Component"), str(component) if component else None,
+                         spec if isinstance(spec, dict) else {}, pipeline)
+        if stage in ("retriever", "embedding"):
+            record.own = _runs.fields_of(_instance(name))
+        return record
     except Exception:
         return None
+
+
+def _instance(type_name: Any) -> Any:
+    """The component Haystack is about to run: the ``instance`` of the pipeline's ``_run_component``
+    (sync or async) that opened this span, a few frames up. Haystack's span tags name its class but
+    do not carry it; only the frame that holds it is read, and only if it is of that class."""
+    try:
+        frame: Any = sys._getframe(2)  # _begin <- trace <- contextlib's __enter__ <- _run_component
+        for _ in range(6):
+            if frame is None:
+                return None
+            code = frame.f_code
+            if code.co_name.startswith("_run_component") and "instance" in code.co_varnames:
+                instance = frame.f_locals.get("instance")
+                return instance if type(instance).__name__ == type_name else None
+            frame = frame.f_back
+    except Exception:
+        pass
+    return None
 
 
 def _stage(tags: dict[str, Any]) -> str | None:

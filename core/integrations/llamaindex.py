@@ -7,7 +7,10 @@ for retrieval into rtrace runs:
 
 - ``BaseRetriever.retrieve`` / ``aretrieve`` (vector, BM25, fusion, router, any
   subclass): a retriever run, the query and the returned nodes as documents (node
-  id, text, metadata, score);
+  id, text, metadata, score), and what it asked for as LangChain runs record it:
+  ``k`` (``similarity_top_k``), ``search_type`` (the query mode; ``default`` is
+  ``similarity``), ``vector_store``, ``embedding_provider`` (class names) and
+  ``embedding_model``, read from the retriever's own attributes;
 - node postprocessors (``_postprocess_nodes``, what rerankers implement): a retriever
   run with ``metadata.rtrace_stage = "rerank"``, the reordered nodes as documents;
 - ``BaseEmbedding`` calls made inside a recorded run: a chain run with
@@ -216,7 +219,7 @@ def _start(kind: str, instance: Any, bound_args: Any) -> _runs.FrameworkRun | No
     args = _arguments(bound_args)
     if kind == "retriever":
         query = args.get("str_or_query_bundle", next(iter(args.values()), None))
-        return _runs.start_retriever(_targets, name, _query_text(query))
+        return _runs.start_retriever(_targets, name, _query_text(query), **_request(instance))
     if kind == "rerank":
         meta: dict[str, Any] = {_runs.STAGE_KEY: "rerank", "input_documents": len(args.get("nodes") or ())}
         top_n = getattr(instance, "top_n", None)
@@ -234,6 +237,40 @@ def _start(kind: str, instance: Any, bound_args: Any) -> _runs.FrameworkRun | No
         meta["texts"] = len(texts) if isinstance(texts, list) else 1
         return _runs.start_chain(_targets, name, metadata=meta)
     return _runs.start_chain(_targets, name)
+
+
+# LlamaIndex's VectorStoreQueryMode, as LangChain's search_type names the same search.
+_SEARCH_TYPES = {"default": "similarity"}
+
+
+def _request(retriever: Any) -> dict[str, Any]:
+    """What the retriever asks for, as LangChain's runs record it: ``k`` (``similarity_top_k``),
+    ``search_type`` (its query mode), ``vector_store`` and ``embedding_provider`` (class names),
+    ``embedding_model``. Read from the instance's own attributes only; {} for anything odd."""
+    try:
+        own = _runs.fields_of(retriever)
+        if not own:
+            return {}
+        out: dict[str, Any] = {}
+        k = _runs.count(own.get("_similarity_top_k", own.get("similarity_top_k")))
+        if k is not None:
+            out["k"] = k
+        mode = own.get("_vector_store_query_mode")
+        mode = _runs.fields_of(mode).get("_value_", mode)  # an Enum member's value
+        if isinstance(mode, str) and mode:
+            out["search_type"] = _SEARCH_TYPES.get(mode, mode)
+        store = own.get("_vector_store", own.get("vector_store"))
+        if store is not None:
+            out["vector_store"] = type(store).__name__
+        embed = own.get("_embed_model", own.get("embed_model"))
+        if embed is not None and isinstance(embed, _bases["embedding"]):
+            out["embedding_provider"] = type(embed).__name__
+            model = _runs.model_name(_runs.fields_of(embed), unknown="unknown")  # BaseEmbedding's default model_name
+            if model is not None:
+                out["embedding_model"] = model
+        return out
+    except Exception:  # never into the user's call
+        return {}
 
 
 def _documents(result: Any) -> list[dict[str, Any]]:
