@@ -293,3 +293,16 @@ def test_retriever_runs_record_what_they_asked_for_as_langchain_runs_do(tmp_path
     assert ("retrieval InMemoryEmbeddingRetriever", "beta", "2", "InMemoryDocumentStore") in spans
     assert ("retrieval OddRetriever", "odd?", None, "OddRetriever") in spans
 
+
+
+def test_the_samples_retrievers_say_what_they_asked_for_and_stages_say_nothing(runs: dict[str, Any]) -> None:
+    keys = ("k", "search_type", "score_threshold", "fetch_k", "vector_store", "embedding_provider", "embedding_model")
+    asked = {(r.start["name"], r.stage, tuple((k, r.start[k]) for k in keys if k in r.start))
+             for r in logged_runs(runs["off"]["events"]) if r.kind == "retriever"}
+    assert asked == {
+        ("InMemoryBM25Retriever", None, (("k", 4), ("vector_store", "InMemoryDocumentStore"))),
+        ("InMemoryEmbeddingRetriever", None, (("k", 4), ("vector_store", "InMemoryDocumentStore"),
+                                              ("embedding_provider", "HashTextEmbedder"))),
+        ("FailingRetriever", None, ()),
+        ("DocumentJoiner", "join", ()), ("OverlapRanker", "rerank", ()),  # stages: none of the request fields
+    }

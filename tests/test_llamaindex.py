@@ -235,3 +235,15 @@ def test_retriever_runs_record_what_they_asked_for_as_langchain_runs_do(tmp_path
     assert spans["alpha?"]["gen_ai.data_source.id"] == "SimpleVectorStore"
     assert spans["alpha?"]["rtrace.embedding_model"] == "mock-embed-4"
     assert "gen_ai.retrieval.top_k" not in spans["odd?"] and spans["odd?"]["gen_ai.data_source.id"] == "Odd"
+
+
+def test_the_programs_retrievers_say_what_they_asked_for_and_stages_say_nothing(both: dict[str, Any]) -> None:
+    keys = ("k", "search_type", "score_threshold", "fetch_k", "vector_store", "embedding_provider", "embedding_model")
+    asked = {(r.start["name"], r.stage, tuple((k, r.start[k]) for k in keys if k in r.start))
+             for r in both["runs"] if r.kind == "retriever"}
+    vector = (("search_type", "similarity"), ("vector_store", "SimpleVectorStore"), ("embedding_provider", "MockEmbedding"))
+    assert asked == {
+        ("VectorIndexRetriever", None, (("k", 3), *vector)), ("VectorIndexRetriever", None, (("k", 2), *vector)),
+        ("QueryFusionRetriever", None, (("k", 3),)), ("RouterRetriever", None, ()), ("BrokenRetriever", None, ()),
+        ("SimilarityPostprocessor", "rerank", ()),  # a rerank stage: none of the request fields
+    }
