@@ -134,9 +134,11 @@ def start_chain(targets: Sequence[Any], name: str, *, tags: Sequence[str] = (),
 def fields_of(obj: Any) -> dict[str, Any]:
     """An object's own attributes, read from its ``__dict__``: no property, ``__getattr__`` or
     descriptor of the user's class runs (no side effect, no exception), and {} when it has none."""
+    if not type(obj).__dictoffset__:  # None, str, int, a __slots__ class: no instance dict (and no raise)
+        return {}
     try:
         found = object.__getattribute__(obj, "__dict__")
-    except Exception:  # __slots__, or no instance dict at all
+    except Exception:
         return {}
     return found if isinstance(found, dict) else {}
 

@@ -256,7 +256,8 @@ def _request(retriever: Any) -> dict[str, Any]:
         if k is not None:
             out["k"] = k
         mode = own.get("_vector_store_query_mode")
-        mode = _runs.fields_of(mode).get("_value_", mode)  # an Enum member's value
+        if mode is not None and type(mode) is not str:
+            mode = _runs.fields_of(mode).get("_value_", mode)  # an Enum member's value (a str Enum's too)
         if isinstance(mode, str) and mode:
             out["search_type"] = _SEARCH_TYPES.get(mode, mode)
         store = own.get("_vector_store", own.get("vector_store"))
