@@ -161,6 +161,10 @@ def _make_span_class(base: type) -> type:
 class _Record:
     """One recorded pipeline or component run; never raises into Haystack."""
 
+    # Replaced, never mutated (per record only where there is something: this runs on every call).
+    own: dict[str, Any] = {}  # the component's own attributes (its init values), if found
+    embedders: dict[str, dict[str, Any]] = {}  # pipeline: each embedder's provider and model
+
     def __init__(self, stage: str, name: str, component: str | None, spec: dict[str, Any],
                  pipeline: _Record | None) -> None:
         self.stage = stage  # "pipeline", "retriever", "rerank", "join", "embedding"
@@ -169,8 +173,6 @@ class _Record:
         self.spec = spec
         self.pipeline = pipeline
         self.texts: dict[str, str] = {}  # pipeline: the text each embedder embedded
-        self.embedders: dict[str, dict[str, Any]] = {}  # pipeline: each embedder's provider and model
-        self.own: dict[str, Any] = {}  # the component's own attributes (its init values), if found
         self.run: _runs.FrameworkRun | None = None
         self.outputs: Any = None
         self.started = False
@@ -199,6 +201,8 @@ class _Record:
             if self.pipeline is not None and self.component:
                 if isinstance(text, str):
                     self.pipeline.texts[self.component] = text
+                if not self.pipeline.embedders:
+                    self.pipeline.embedders = {}
                 self.pipeline.embedders[self.component] = self._embedder()
             meta[_runs.STAGE_KEY] = "embedding"
             model = _runs.model_name(self.own)
@@ -221,19 +225,22 @@ class _Record:
         """What the retriever asks for, as LangChain's runs record it: ``k`` (``run(top_k=...)``, else
         the component's ``top_k``), ``vector_store`` (its document store's class name), and the
         ``embedding_provider`` / ``embedding_model`` of the embedder feeding its query embedding."""
+        own, pipeline = self.own, self.pipeline
+        if top_k is None and not own and (pipeline is None or not pipeline.embedders):
+            return {}
         try:
             out: dict[str, Any] = {}
-            k = top_k if top_k is not None else _runs.count(self.own.get("top_k"))
+            k = top_k if top_k is not None else _runs.count(own.get("top_k"))
             if k is not None:
                 out["k"] = k
-            store = self.own.get("document_store")
+            store = own.get("document_store")
             if store is not None:
                 out["vector_store"] = type(store).__name__
-            if self.pipeline is not None:
+            if pipeline is not None and pipeline.embedders:
                 for key in ("query_embedding", "query_sparse_embedding"):
                     socket = self.spec.get(key)
                     for sender in (socket.get("senders") or ()) if isinstance(socket, dict) else ():
-                        embedder = self.pipeline.embedders.get(sender)
+                        embedder = pipeline.embedders.get(sender)
                         if embedder:
                             return {**out, **embedder}
             return out

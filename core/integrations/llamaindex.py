@@ -239,6 +239,8 @@ def _start(kind: str, instance: Any, bound_args: Any) -> _runs.FrameworkRun | No
     return _runs.start_chain(_targets, name)
 
 
+_REQUEST_ATTRS = frozenset({"_similarity_top_k", "similarity_top_k", "_vector_store_query_mode", "_vector_store",
+                            "vector_store", "_embed_model", "embed_model"})
 # LlamaIndex's VectorStoreQueryMode, as LangChain's search_type names the same search.
 _SEARCH_TYPES = {"default": "similarity"}
 
@@ -249,7 +251,7 @@ def _request(retriever: Any) -> dict[str, Any]:
     ``embedding_model``. Read from the instance's own attributes only; {} for anything odd."""
     try:
         own = _runs.fields_of(retriever)
-        if not own:
+        if _REQUEST_ATTRS.isdisjoint(own):  # a custom retriever: nothing to read (every call pays this)
             return {}
         out: dict[str, Any] = {}
         k = _runs.count(own.get("_similarity_top_k", own.get("similarity_top_k")))
