@@ -6,6 +6,10 @@ For each framework, one retriever call as a user makes it, returning 5 documents
 LangChain ``BaseRetriever.invoke``, LlamaIndex ``BaseRetriever.retrieve`` (a custom
 retriever: no embedding, so only the retriever run is measured), Haystack
 ``Pipeline.run`` of a one-retriever pipeline (a pipeline run and a retriever run).
+Then the frameworks' own stores, whose runs also record what was asked (``k``, the
+store, the embedding model): a LlamaIndex ``VectorStoreIndex`` retriever over
+``MockEmbedding`` (the query embedding is a child run), and a Haystack pipeline of
+``InMemoryBM25Retriever``.
 Cases, interleaved round by round in one process so drift hits all alike:
 the framework with no rtrace hook (baseline), the hook installed but nothing
 recording (``trace_frameworks()`` outside any ``trace_to``), and the hook writing a
@@ -80,10 +84,36 @@ def haystack_call() -> Callable[[], Any]:
     return lambda: pipe.run({"retriever": {"query": QUERY}})
 
 
-FRAMEWORKS: dict[str, tuple[str, Callable[[], Callable[[], Any]]]] = {
-    "langchain": ("LangChain  BaseRetriever.invoke", langchain_call),
-    "llamaindex": ("LlamaIndex BaseRetriever.retrieve", llamaindex_call),
-    "haystack": ("Haystack   Pipeline.run (1 retriever)", haystack_call),
+def llamaindex_vector_call() -> Callable[[], Any]:
+    from llama_index.core import VectorStoreIndex
+    from llama_index.core.embeddings import MockEmbedding
+    from llama_index.core.schema import TextNode
+
+    nodes = [TextNode(id_=f"d{i}", text=t, metadata={"source": f"doc{i}.md"}) for i, t in enumerate(TEXTS)]
+    index = VectorStoreIndex(nodes, embed_model=MockEmbedding(embed_dim=8, model_name="mock-embed-8"))
+    r = index.as_retriever(similarity_top_k=5)
+    return lambda: r.retrieve(QUERY)
+
+
+def haystack_bm25_call() -> Callable[[], Any]:
+    from haystack import Document, Pipeline
+    from haystack.components.retrievers.in_memory import InMemoryBM25Retriever
+    from haystack.document_stores.in_memory import InMemoryDocumentStore
+
+    store = InMemoryDocumentStore()
+    store.write_documents([Document(id=f"d{i}", content=t, meta={"source": f"doc{i}.md"}) for i, t in enumerate(TEXTS)])
+    pipe = Pipeline()
+    pipe.add_component("retriever", InMemoryBM25Retriever(store, top_k=5))
+    return lambda: pipe.run({"retriever": {"query": QUERY}})
+
+
+# case -> (label, the framework hooked, the call)
+FRAMEWORKS: dict[str, tuple[str, str, Callable[[], Callable[[], Any]]]] = {
+    "langchain": ("LangChain  BaseRetriever.invoke", "langchain", langchain_call),
+    "llamaindex": ("LlamaIndex BaseRetriever.retrieve", "llamaindex", llamaindex_call),
+    "haystack": ("Haystack   Pipeline.run (1 retriever)", "haystack", haystack_call),
+    "llamaindex-vector": ("LlamaIndex VectorStoreIndex retriever (MockEmbedding)", "llamaindex", llamaindex_vector_call),
+    "haystack-bm25": ("Haystack   Pipeline.run (InMemoryBM25Retriever)", "haystack", haystack_bm25_call),
 }
 
 
@@ -106,7 +136,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f"rtrace-bench-fw-{os.getpid()}-"))
     print(f"framework hook overhead: {args.calls} calls x {args.rounds} rounds, median CPU µs per call "
           f"(Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f})\n")
-    for name, (label, make) in FRAMEWORKS.items():
+    for case_name, (label, name, make) in FRAMEWORKS.items():
         module = hook(name)
         call = make()
         times: dict[str, list[float]] = {"baseline": [], "idle": [], "jsonl": []}
@@ -114,7 +144,7 @@ def main() -> None:
             for case in times:
                 if case == "idle" and name == "langchain":  # LangChain's hook always has a handler
                     continue
-                handler = JsonlHandler(tmp / f"{name}-{round_}.jsonl") if case == "jsonl" else None
+                handler = JsonlHandler(tmp / f"{case_name}-{round_}.jsonl") if case == "jsonl" else None
                 if case != "baseline":
                     module.install(handler)
                 t = per_call(call, args.calls)
@@ -131,7 +161,7 @@ def main() -> None:
             if times[case]:
                 t = statistics.median(times[case])
                 ratio = statistics.median(a / b for a, b in zip(times[case], times["baseline"]))
-                print(f"  {what:<34} {t:9.1f} µs   ratio {ratio:5.2f}   +{t - base:.1f} µs per call")
+                print(f"  {what:<34} {t:9.1f} µs   ratio {ratio:5.2f}   {t - base:+.1f} µs per call")
         print()
 
 
