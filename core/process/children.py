@@ -206,10 +206,9 @@ class SiteDir:
     """
 
     def __init__(self) -> None:
-        import fcntl
         import tempfile
 
-        from rtrace.core.record.sink import move_high
+        from rtrace.core.record.sink import hold, move_high
 
         self.pid = os.getpid()
         base = _private_base()
@@ -221,9 +220,10 @@ class SiteDir:
         try:  # one descriptor in the traced process, placed with rtrace's others, out of the program's way
             self.owner = move_high(os.open(os.path.join(self.path, _OWNER),
                                            os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | nofollow, 0o600))
-            fcntl.flock(self.owner, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except OSError:
-            pass  # no lock here: the directory is removed at exit as before, only never swept
+            pass  # no owner file: the directory is removed at exit as before, only never swept
+        else:
+            hold(self.owner)  # as a log's writers say they are alive (no lock here: never swept either)
         fd = os.open(os.path.join(self.path, "sitecustomize.py"), os.O_WRONLY | os.O_CREAT | os.O_EXCL | nofollow, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(SITECUSTOMIZE)

@@ -17,17 +17,10 @@ from typing import TYPE_CHECKING
 
 from rtrace.core import events
 from rtrace.core.read.reader import Event, ReadStats, read_lines
-from rtrace.core.read.writers import alive
-from rtrace.core.store import INDEX, LoggedRun, find_run_dir, list_runs, log_ends
+from rtrace.core.store import INDEX, find_run_dir, list_runs
 
 if TYPE_CHECKING:
     from rtrace.core.read.pipeline import Source
-
-
-def _alive(run: LoggedRun) -> bool:
-    """Is this unfinished run still written? (A run killed with -9 never says it ended.)"""
-    first, _ = log_ends(run.path)
-    return alive(str(run.path), [first.get("pid") if first else None])
 
 
 class _Watcher:
@@ -42,7 +35,7 @@ class _Watcher:
             runs = list_runs(self.run_dir)
             self.known = {r.path for r in runs}
             self.index_size = self._index_size()
-            if runs and not runs[0].ended and _alive(runs[0]):
+            if runs and not runs[0].ended and not runs[0].died:  # a run killed with -9 never says it ended
                 self.current = runs[0].path
 
     def _index_size(self) -> int:

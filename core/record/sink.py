@@ -45,6 +45,7 @@ from time import sleep as _sleep  # bound now: a program that patches time.sleep
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _APPEND = os.O_WRONLY | os.O_APPEND | _CLOEXEC
+_PROBE = os.O_RDONLY | _NOFOLLOW | _CLOEXEC | getattr(os, "O_NONBLOCK", 0)  # a reader asking about a writer's lock
 PIPE_BUF = 4096  # POSIX minimum 512; Linux and macOS: 4096 (select.PIPE_BUF)
 # rtrace's descriptors (logs, the pump's pipes, the exporter's stderr) are moved at least
 # this high when the descriptor limit allows (else to half the limit), so the traced
@@ -93,7 +94,7 @@ def being_written(path: str) -> bool:
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):
             return True
-        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC | getattr(os, "O_NONBLOCK", 0))
+        fd = os.open(path, _PROBE)
     except OSError:
         return False
     try:
@@ -107,7 +108,7 @@ def unlink_unless_written(path: str) -> bool:
 
     The test lock is held across the unlink: a writer that opens the log meanwhile waits for it.
     """
-    fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC | getattr(os, "O_NONBLOCK", 0))
+    fd = os.open(path, _PROBE)
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return False
