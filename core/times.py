@@ -14,20 +14,25 @@ from rtrace.core.errors import UsageError
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d|w)$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
-_cache: tuple[int, str] = (-1, "")  # (second, its prefix): one object, so threads read a matching pair
+_cache: tuple[str, str] = ("-", "")  # (seconds as digits, their prefix): one object, so threads read a matching pair
 _time_ns = time.time_ns
 
 
 def utc_now_iso() -> str:
-    """Now as ISO-8601 UTC with microseconds and ``Z``; the date part is cached per second."""
+    """Now as ISO-8601 UTC with microseconds and ``Z``; the date part is cached per second.
+
+    On every recorded event: the clock's nanoseconds as digits, cut as text (the last nine are
+    the fraction of the second), which costs less than dividing the 64-bit integer twice."""
     global _cache
-    us = _time_ns() // 1000
-    sec = us // 1_000_000
-    cached_sec, prefix = _cache
-    if sec != cached_sec:
-        prefix = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(sec))
-        _cache = (sec, prefix)
-    return f"{prefix}{us - sec * 1_000_000:06d}Z"
+    digits = str(_time_ns())
+    seconds, prefix = _cache
+    if digits[:-9] != seconds:
+        if len(digits) < 10:  # the first second of 1970 (a clock not set): no digits before the fraction
+            digits = digits.zfill(10)
+        seconds = digits[:-9]
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(int(seconds)))
+        _cache = (seconds, prefix)
+    return f"{prefix}{digits[-9:-3]}Z"
 
 
 def file_stamp() -> str:

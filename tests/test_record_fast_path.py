@@ -141,3 +141,63 @@ def test_a_failing_write_hook_is_logged_and_raises_only_with_raise_error(tmp_pat
     h.raise_error = True
     with pytest.raises(Broken):
         CallbackManager.configure([h]).on_retriever_start(None, "q").on_retriever_end([])
+
+
+# Metadata as LangChain and stores give it: flat dicts of short strings and numbers, secrets
+# by key name and by value, now and then something nested or a key that is not a string.
+FLAT_KEYS = st.sampled_from(["source", "page", "api_key", "ls_retriever_name", "Authorization", 7, "sk-abcdefghijklmnopqrstuv"])
+FLAT_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.floats(allow_nan=False),
+                        st.sampled_from(["doc.md", "fixed", "https://bob:pw@db/x", "sk-proj-abcdefghijklmnopqrst",
+                                         "token=abcdef", ""]),
+                        st.text(max_size=6), st.just([1, "sk-abcdefghijklmnopqrstuv"]), st.just({"password": "x"}))
+
+
+@settings(max_examples=400, deadline=None)
+@given(dicts=st.lists(st.dictionaries(FLAT_KEYS, FLAT_VALUES, max_size=4), min_size=1, max_size=4),
+       options=st.sampled_from([{}, {"patterns": False}, {"keys": ()}, {"keys": ("source",)}]))
+def test_redactor_flat_dict_fast_path_matches_the_general_walk(dicts: list[dict[Any, Any]], options: dict[str, Any]) -> None:
+    # The same redactor across the dicts: its caches (clean keys, clean strings) fill as on a real run.
+    fast, general = Redactor(**options), Redactor(**options)
+    for d in dicts:
+        before = orjson.dumps(d, option=orjson.OPT_NON_STR_KEYS)
+        got, want = fast(d), general._mapping(d, 0)
+        assert orjson.dumps(got, option=orjson.OPT_NON_STR_KEYS) == orjson.dumps(want, option=orjson.OPT_NON_STR_KEYS)
+        assert (got is d) == (want is d)  # nothing copied unless something changed
+        assert orjson.dumps(d, option=orjson.OPT_NON_STR_KEYS) == before  # the caller's dict untouched
+
+
+def test_run_ids_are_uuid7_unique_and_time_ordered() -> None:
+    import time
+    from uuid import UUID
+
+    from rtrace.core.record.ids import uuid7
+
+    before = time.time_ns() // 1_000_000
+    ids = [uuid7() for _ in range(20_000)]
+    after = time.time_ns() // 1_000_000
+    assert len(set(ids)) == len(ids)
+    assert all(u.version == 7 and u.variant == "specified in RFC 4122" for u in ids)
+    assert all(UUID(str(u)) == u and hash(u) == hash(UUID(str(u))) for u in ids[:200])  # usable as any UUID
+    stamps = [u.int >> 80 for u in ids]
+    assert before <= stamps[0] and stamps == sorted(stamps) and stamps[-1] <= after
+    # The 74 random bits do vary: every one of them is seen both set and clear.
+    random_bits = [b for b in range(128) if b < 62 or 64 <= b < 76]
+    assert all(0 < sum((u.int >> b) & 1 for u in ids) < len(ids) for b in random_bits)
+
+
+@pytest.mark.parametrize("ns", [0, 5, 999_999_999, 1_000_000_000, 1_234_567_891, 999_999_999_123_456_789,
+                                1_796_543_919_721_123_456, 1_796_543_919_999_999_999, 1_796_543_920_000_000_000,
+                                4_102_444_800_000_001_000])
+def test_timestamps_are_the_clock_in_iso_utc_with_microseconds(monkeypatch: pytest.MonkeyPatch, ns: int) -> None:
+    import datetime as dt
+
+    from rtrace.core import times
+
+    want = (dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(microseconds=ns // 1000)).strftime(
+        "%Y-%m-%dT%H:%M:%S.%fZ")
+    monkeypatch.setattr(times, "_time_ns", lambda: ns)
+    assert times.utc_now_iso() == want
+    assert times.utc_now_iso() == want  # from the cached second too
+    monkeypatch.setattr(times, "_time_ns", lambda: ns + 1_000_000_000)  # the next second: a new prefix
+    assert times.parse_ts(times.utc_now_iso()) == dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(
+        microseconds=ns // 1000 + 1_000_000)

@@ -183,8 +183,7 @@ class JsonlHandler(BaseCallbackHandler):
         with self._lock:
             if not self._started:
                 self._start_session()
-            seq = self._seq = self._seq + 1
-            ev["seq"] = seq
+            self._seq = ev["seq"] = self._seq + 1
             ev["ts"] = utc_now_iso()
             try:
                 line = _dumps(ev, option=_FAST_OPTIONS)
@@ -192,9 +191,20 @@ class JsonlHandler(BaseCallbackHandler):
                 line = dumps_line(ev)
             if len(line) > MAX_TEXT:  # only a big line can hold a string over its budget
                 line = dumps_line(bounded(ev))
-            self._write(line)
+            sink = self._sink
+            if sink is not None:  # _write's common case, without its call (on every event)
+                try:
+                    sink.write(line)
+                except OSError as e:
+                    self._lose(e)
+            else:
+                self._write(line)
         if self.observers:
-            self._notify(ev)
+            for observer in self.observers:  # _notify's loop, inline
+                try:
+                    observer(ev)
+                except Exception as e:
+                    self._drop(observer, e)
 
     def _notify(self, ev: dict[str, Any]) -> None:
         # No copy of the list per event: a failing observer is dropped by replacing the list.
@@ -202,8 +212,11 @@ class JsonlHandler(BaseCallbackHandler):
             try:
                 observer(ev)
             except Exception as e:
-                self.observers = [o for o in self.observers if o is not observer]
-                warn(f"observer {observer!r} failed and was removed: {e!r}")
+                self._drop(observer, e)
+
+    def _drop(self, observer: Callable[[dict[str, Any]], None], e: Exception) -> None:
+        self.observers = [o for o in self.observers if o is not observer]
+        warn(f"observer {observer!r} failed and was removed: {e!r}")
 
     def open_session(self, **fields: Any) -> None:
         """Write ``session_start`` now (normally it waits for the first event).
@@ -364,8 +377,11 @@ class JsonlHandler(BaseCallbackHandler):
         rid = _dumps(run_id)[1:-1].decode() if type(run_id) is UUID else str(run_id)  # ids.uuid_str, inlined
         pid, trace = link(run_id, parent_run_id, runs, rid)
         runs[run_id] = (rid, pid, trace, name, _ns())
-        if query is not None:
-            query = redact.text(query if type(query) is str else _text(query))
+        if type(query) is not str:
+            if query is not None:
+                query = redact.text(_text(query))
+        elif query not in redact.clean_text:  # redact.text's own first test, without its call
+            query = redact.text(query)
         content = self.content
         ev = {
             "v": 1, "seq": 0, "ts": "", "event": _RETRIEVER_START, "session_id": self._session_id,
@@ -381,8 +397,10 @@ class JsonlHandler(BaseCallbackHandler):
         cap = capture.current()
         asked = cap.bind(run_id, parent_run_id, self) if cap is not None else None
         if metadata or kwargs or asked:
-            ev.update(redact(request_fields(metadata, {**asked, **kwargs} if asked else kwargs)))
-            given = kwargs.get("input_documents")
+            request = request_fields(metadata, {**asked, **kwargs} if asked else kwargs)
+            if request:  # mostly none: LangChain's metadata is never empty, but rarely names a store
+                ev.update(redact(request))
+            given = kwargs.get("input_documents") if kwargs else None
             if isinstance(given, list):  # a rerank stage: what it was given, to compare with what it returned
                 docs = record_documents(given, self.max_content, redact)
                 apply_content_mode(docs, content)

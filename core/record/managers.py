@@ -445,7 +445,11 @@ class CallbackManager(BaseCallbackManager):
         """Start a retriever run; ``parent_run_id`` is ignored (the manager's is used), as in LangChain."""
         if run_id is None:
             run_id = uuid7()
-        self._start(serialized, query, run_id, kwargs)
+        handlers = self.handlers
+        if len(handlers) == 1 and type(h := handlers[0]) in DIRECT:  # _start's test, without its call
+            _direct_start(h, self, serialized, query, run_id, kwargs)
+        else:
+            self._start(serialized, query, run_id, kwargs)
         return _share(self, CallbackManagerForRetrieverRun, run_id)
 
     def on_custom_event(self, name: str, data: Any, run_id: UUID | None = None, **kwargs: Any) -> None:
@@ -498,7 +502,9 @@ class AsyncCallbackManager(BaseCallbackManager):
         if run_id is None:
             run_id = uuid7()
         handlers = self.handlers
-        if (len(handlers) == 1 and type(handlers[0]) in DIRECT) or inline_only(handlers, "on_retriever_start"):
+        if len(handlers) == 1 and type(h := handlers[0]) in DIRECT:
+            _direct_start(h, self, serialized, query, run_id, kwargs)
+        elif inline_only(handlers, "on_retriever_start"):
             self._start(serialized, query, run_id, kwargs)  # no coroutine, task or gather needed
         else:
             await ahandle_event(
