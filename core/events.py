@@ -33,6 +33,18 @@ RUN_EVENTS = START_EVENTS | END_EVENTS | ERROR_EVENTS
 EVENTS = RUN_EVENTS | {SESSION_START, SESSION_END, RETRY, TEXT, CUSTOM_EVENT}
 
 
+# `retriever_end`: how many documents the retriever returned, written just before `documents`
+# so that a reader can count them without parsing them (``recorded_count``).
+DOCUMENT_COUNT = "document_count"
+
+
+def recorded_count(end: dict) -> int | None:  # type: ignore[type-arg]
+    """The ``document_count`` an end event records, or None when it has no usable one (an older
+    log, another writer, a hand-edited line): then its ``documents`` are what there is to count."""
+    n = end.get(DOCUMENT_COUNT)
+    return n if type(n) is int and n >= 0 else None
+
+
 def schema_text() -> str:
     """The JSON Schema of event schema v1, as shipped in the package."""
     from importlib import resources

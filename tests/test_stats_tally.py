@@ -23,7 +23,7 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rtrace.cli.commands.stats import matched_runs
+from rtrace.cli.commands.stats import matched_runs, stats_events
 from rtrace.core.read.filters import STATUSES, RunFilter
 from rtrace.core.read.pipeline import Source, read_events
 from rtrace.core.read.reader import ReadStats
@@ -53,8 +53,13 @@ def _run_id(rng: random.Random, t: int, i: int) -> str:
     return f"{t:08x}-{i:04x}-7000-8000-{rng.randrange(16**4):04x}{tail}"
 
 
-def rich_log(seed: int, traces: int) -> list[dict[str, Any]]:
-    """Interleaved traces of every shape ``stats`` counts, well formed (the builder has nothing to warn about)."""
+def rich_log(seed: int, traces: int, counts: bool = False) -> list[dict[str, Any]]:
+    """Interleaved traces of every shape ``stats`` counts, well formed (the builder has nothing to warn about).
+
+    ``counts``: ends record ``document_count`` as rtrace writes it (just before the documents, which
+    end the line), and also odd ones: wrong (a hand-edited line), unusable, elsewhere in the line, a
+    nested key; and some ends have keys after their documents.
+    """
     rng = random.Random(seed)
     streams: list[list[dict[str, Any]]] = []
     step = 0
@@ -111,13 +116,20 @@ def rich_log(seed: int, traces: int) -> list[dict[str, Any]]:
                                   "duration_ms": rng.choice([round(rng.uniform(0, 3000), 3), rng.randrange(100), 0, None,
                                                              True, "12"])}
             if ev["event"].endswith("_end"):
-                ev["documents"] = rng.choice([[], [{"id": "d", "page_content": "x"}] * rng.randrange(1, 4),
-                                              [{"id": "d"}, "not a dict", 3], "odd", None])
+                docs = rng.choice([[], [{"id": "d", "page_content": "x"}] * rng.randrange(1, 4),
+                                   [{"id": "d"}, "not a dict", 3], "odd", None])
+                if counts and rng.random() < 0.9:
+                    ev.update(_document_count(rng, docs))
+                ev["documents"] = docs
             ends.append(ev)
         rng.shuffle(ends)  # a parent may end before its children
         for ev in ends:
             step += 1
             ev["ts"] = _ts(rng, step)
+            if counts and "documents" in ev and rng.random() < 0.85:  # last, as rtrace writes them
+                for key in ("document_count", "documents"):
+                    if key in ev:
+                        ev[key] = ev.pop(key)
         streams.append(evs + ends)
     merged: list[dict[str, Any]] = [{"event": "session_start", "session_id": "s1"}, {"event": "session_start", "session_id": "s2"}]
     cut = rng.random() < 0.3
@@ -128,6 +140,18 @@ def rich_log(seed: int, traces: int) -> list[dict[str, Any]]:
             merged.append({"event": "session_end", "session_id": rng.choice(["s1", "s2"])})
     merged.append({"event": "session_end", "session_id": "s1"})
     return merged
+
+
+def _document_count(rng: random.Random, docs: Any) -> dict[str, Any]:
+    """What an end may say before its documents about how many it holds."""
+    n = len(docs) if isinstance(docs, list) else 0
+    return rng.choice([
+        {"document_count": n}, {"document_count": n}, {"document_count": n},  # as rtrace writes it
+        {"document_count": n + rng.randrange(1, 4)},  # documents dropped or trimmed by hand
+        {"document_count": rng.choice([-1, "2", True, 2.0, None, [1]])},  # unusable: the documents are counted
+        {"nested": {"document_count": 7}},  # not the event's
+        {"document_count": n + 1, "pad": "x" * 50},  # not just before the documents: the line is parsed whole
+    ])
 
 
 HOSTILE = st.fixed_dictionaries({
@@ -152,10 +176,10 @@ def stats_of(paths: list[str], by: str, slowest: int, of: str, *, trees: bool,
     """Everything ``rtrace stats`` prints, from the tally or from built trees (the reference)."""
     collector, stats, builder = StatsCollector(by, slowest, of), ReadStats(), TreeBuilder()
     run_filter = run_filter or RunFilter()
-    if trees:
+    if trees:  # every line parsed whole
         collector.add_all(matched_runs(Source(paths), run_filter, stats, builder))
-    else:
-        TALLIED.append(tally(read_events(Source(paths), stats), collector, builder, run_filter))
+    else:  # as the command reads: documents unparsed where a line counts them
+        TALLIED.append(tally(stats_events(Source(paths), run_filter, stats), collector, builder, run_filter))
     return (collector.rows(bins=8), collector.total.as_dict(), collector.slowest, builder.warnings,
             list(builder.sessions), stats.skipped, stats.warnings)
 
@@ -196,7 +220,7 @@ FILTERS = (st.lists(st.sampled_from(sorted(FILTER_KINDS)), max_size=2, unique=Tr
        of=st.sampled_from(["roots", "leaves"]), run_filter=FILTERS)
 def test_the_tally_counts_what_built_trees_count(tmp_path: Path, seed: int, traces: int, by: str, slowest: int,
                                                  of: str, run_filter: RunFilter) -> None:
-    events = rich_log(seed, traces)
+    events = rich_log(seed, traces, counts=seed % 2 == 0)
     path = write(tmp_path / "log.jsonl", events)
     got = stats_of([path], by, slowest, of, trees=False, run_filter=run_filter)
     assert got == stats_of([path], by, slowest, of, trees=True, run_filter=run_filter)
@@ -210,7 +234,7 @@ def test_the_tally_counts_what_built_trees_count(tmp_path: Path, seed: int, trac
 def test_hostile_events_hand_over_to_the_builder_and_change_nothing(tmp_path: Path, seed: int, traces: int,
                                                                    inject: list[Any], by: str, of: str,
                                                                    run_filter: RunFilter) -> None:
-    events = rich_log(seed, traces)
+    events = rich_log(seed, traces, counts=seed % 2 == 0)
     for pos, ev in inject:  # repeated ids, unknown runs, double ends, odd names: the builder takes over
         events.insert(min(pos, len(events)), ev)
     path = write(tmp_path / "log.jsonl", events)
@@ -270,7 +294,7 @@ KIND_EXAMPLES: dict[str, list[Any]] = {
 @pytest.mark.parametrize("kind", sorted(KIND_EXAMPLES))
 def test_each_filter_kind_counts_what_built_trees_count(tmp_path: Path, kind: str) -> None:
     assert set(KIND_EXAMPLES) == set(FILTER_KINDS)  # every kind the hypothesis tests draw is here too
-    events = rich_log(41, 150)
+    events = rich_log(43, 150, counts=True)
     clean = write(tmp_path / "clean.jsonl", events)
     hostile = events[:]
     hostile.insert(len(hostile) // 2, dict(hostile[len(hostile) // 3]))  # a repeated start or end: the builder takes over
@@ -306,11 +330,15 @@ def rtrace(*args: str, cwd: Path, stdin: bytes | None = None) -> subprocess.Comp
 
 
 # The real command, counting runs of built trees as it did before the tally (``selected_items`` without
-# skimming: the builder's traces, ``select`` with ``runs_only``), instead of ``tally``.
+# skimming: the builder's traces, ``select`` with ``runs_only``), instead of ``tally``, from every line
+# parsed whole (documents too, as before lines recorded ``document_count``).
 TREES = """
 import sys
 import rtrace.cli.commands.stats as command
 from rtrace.core.read.filters import Selected, select
+from rtrace.core.read.pipeline import read_events
+
+command.stats_events = lambda source, run_filter, stats: read_events(source, stats)
 
 def trees(events, collector, builder, run_filter):
     for item in select(builder.build(events), run_filter, runs_only=True):
@@ -364,7 +392,7 @@ def same(a: subprocess.CompletedProcess[bytes], b: subprocess.CompletedProcess[b
 
 @pytest.mark.timeout(120)
 def test_the_command_prints_the_same_as_the_tree_building_path(tmp_path: Path) -> None:
-    path = write(tmp_path / "rich.jsonl", rich_log(99, 150))
+    path = write(tmp_path / "rich.jsonl", rich_log(41, 150, counts=True))
     for variant in ("table", "csv", "leaves"):
         a = rtrace("stats", path, *VARIANTS[variant], cwd=tmp_path)
         b = rtrace_trees("stats", path, *VARIANTS[variant], cwd=tmp_path)

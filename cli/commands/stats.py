@@ -11,7 +11,7 @@ import orjson
 from rtrace.core.errors import UsageError
 from rtrace.core.read.filters import RunFilter, Selected
 from rtrace.core.read.pipeline import Source, read_events, report, selected_items
-from rtrace.core.read.reader import ReadStats
+from rtrace.core.read.reader import COUNTED, Event, ReadStats
 from rtrace.core.read.stats import StatsCollector
 from rtrace.core.read.tally import tally
 from rtrace.core.read.trees import Run, TreeBuilder
@@ -25,6 +25,12 @@ def matched_runs(source: Source, run_filter: RunFilter, stats: ReadStats, builde
             yield from item.matched
 
 
+def stats_events(source: Source, run_filter: RunFilter, stats: ReadStats) -> Iterator[Event]:
+    """The events ``stats`` reads: documents are left unparsed in lines that record how many they hold
+    (most of a log's bytes), unless a filter reads their text."""
+    return read_events(source, stats, True if run_filter.doc is not None else COUNTED)
+
+
 def run_stats(source: Source, run_filter: RunFilter, by: str, fmt: str, slowest: int = 5,
               slowest_of: str = "roots") -> int:
     """Aggregate the matching runs; 1 (and a line on stderr naming the log) when no run matched."""
@@ -35,7 +41,7 @@ def run_stats(source: Source, run_filter: RunFilter, by: str, fmt: str, slowest:
         raise UsageError(f"--format is one of {', '.join(STATS_FORMATS)}, not {fmt!r}")
     collector = StatsCollector(by, slowest, slowest_of)
     stats, builder = ReadStats(), TreeBuilder()
-    tally(read_events(source, stats), collector, builder, run_filter)  # the numbers, without building run trees
+    tally(stats_events(source, run_filter, stats), collector, builder, run_filter)  # the numbers, without run trees
     rows, total = collector.rows(bins=BINS if fmt == "table" else 0), collector.total.as_dict()
     report(stats, builder, source, True)
     if not total["runs"] and not collector.slowest:

@@ -22,15 +22,19 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Literal, Union
 
 import orjson
 from rtrace.core.errors import LogError, MalformedLineError
+from rtrace.core.events import recorded_count
 
 if TYPE_CHECKING:
     from rtrace.core.read.writers import WriterWatch
 
 STDIN = "-"
+# ``documents=COUNTED``: documents are cut off only where the line says how many it holds.
+COUNTED = "counted"
+Documents = Union[bool, Literal["counted"]]
 CHUNK = 1 << 20  # bytes read at a time: a line longer than this takes the bounded path
 MAX_LINE = 256 << 20  # the longest line read (a retriever_end with ~250 MB of documents)
 GARBAGE_LINES = 10_000  # --lenient gives up after this many malformed lines in a row ...
@@ -105,7 +109,7 @@ def read_lines(
     follow: bool = False,
     keep: Callable[[bytes], bool] | None = None,
     poll: float = 0.2,
-    documents: bool = True,
+    documents: Documents = True,
     offset: int = 0,
 ) -> Iterator[Event]:
     """Every event of ``paths`` in order (``-`` is stdin).
@@ -114,6 +118,8 @@ def read_lines(
     ``follow`` keeps reading the last file as it grows, like ``tail -f``.
     ``documents=False`` skips parsing document lists (most of a log's bytes);
     such events have no ``documents`` key, and ``raw`` is still the whole line.
+    ``documents=COUNTED`` skips them only in lines that record how many there are
+    (``document_count``, ``events.recorded_count``): what counting documents needs.
     ``offset``: start reading the first file at this byte (line numbers count from there).
     """
     stats = stats if stats is not None else ReadStats()
@@ -136,15 +142,20 @@ def read_lines(
                 f.close()
 
 
-def _head(raw: bytes) -> Any:
-    """The line without its documents when it can be cut there, else the whole line; None if it does not parse."""
+def _head(raw: bytes, counted: bool = False) -> Any:
+    """The line without its documents when it can be cut there, else the whole line; None if it does not parse.
+
+    ``counted``: cut only a line that says how many documents it holds (``events.recorded_count``)
+    and whose documents are its last key, so that nothing but the documents is left unread;
+    any other line (an older log's, one with a ``]`` in its documents) is parsed once, whole.
+    """
     # `,"documents":[` cannot occur inside a JSON string (its quote would be escaped);
     # if it is a nested key instead, the cut is not valid JSON and we parse it all.
     cut = raw.find(b',"documents":[')
-    if cut > 0:
+    if cut > 0 and (not counted or _counted_last(raw, cut)):
         try:
             data = orjson.loads(raw[:cut] + b"}")
-            if type(data) is dict:
+            if type(data) is dict and (not counted or recorded_count(data) is not None):
                 return data
         except orjson.JSONDecodeError:
             pass
@@ -152,6 +163,15 @@ def _head(raw: bytes) -> Any:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
         return None
+
+
+def _counted_last(raw: bytes, cut: int) -> bool:
+    """Do the documents starting at ``cut`` end the line, with a ``document_count`` just before them?"""
+    # rtrace writes `"document_count":N,"documents":[...]}` (a nested key of that name there leaves the
+    # parsed head without one: it decides). The first `]` after the cut is the line's last but one
+    # byte: the list closes there, so no key follows it (any `]` inside would make us parse it all).
+    return (raw.endswith(b"]}\n") and raw.find(b"]", cut) == len(raw) - 3
+            and raw.find(b'"document_count":', cut - 40 if cut > 40 else 0, cut) > 0)
 
 
 class _Garbage:
@@ -204,8 +224,9 @@ def _long_line(f: IO[bytes], first: bytes, garbage: _Garbage | None, lineno: int
 
 def _read_one(f: IO[bytes], source: str, lenient: bool, stats: ReadStats,
               keep: Callable[[bytes], bool] | None, follow: bool, poll: float,
-              documents: bool = True, watch: WriterWatch | None = None) -> Iterator[Event]:
-    loads, decode_error, head = orjson.loads, orjson.JSONDecodeError, _head
+              documents: Documents = True, watch: WriterWatch | None = None) -> Iterator[Event]:
+    loads, decode_error = orjson.loads, orjson.JSONDecodeError
+    head, whole, counted = _head, documents is True, documents == COUNTED
     lineno = 0
     pending = b""  # a partial last line, while following
     garbage = _Garbage(source) if lenient else None
@@ -238,13 +259,13 @@ def _read_one(f: IO[bytes], source: str, lenient: bool, stats: ReadStats,
             lineno += 1
             if keep is not None and not keep(raw):
                 continue
-            if documents:
+            if whole:
                 try:
                     data = loads(raw)
                 except decode_error:
                     data = None
             else:
-                data = head(raw)
+                data = head(raw, counted)
             if type(data) is dict:  # orjson makes plain dicts
                 if garbage is not None and garbage.lines:
                     garbage.lines = garbage.bytes = 0

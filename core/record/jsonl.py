@@ -425,11 +425,13 @@ class JsonlHandler(BaseCallbackHandler):
                 "run_id": run[0], "parent_run_id": run[1], "trace_id": run[2], "name": run[3],
                 "duration_ms": (_ns() - run[4]) // 1000 / 1000,
             }
-        ev["documents"] = docs
         if kwargs and source is None and isinstance(kwargs.get("score_source"), str):
             source = kwargs["score_source"]  # a replay of a recorded run
         if source is not None:
             ev["score_source"] = source
+        # The documents last, their count just before them: a reader can then count them without parsing them.
+        ev["document_count"] = len(docs)
+        ev["documents"] = docs
         self._emit(ev)
 
     def on_retriever_error(self, error: BaseException, *, run_id: UUID,

@@ -2,11 +2,13 @@
 
     python tests/bench/read.py [--traces 100000] [--rounds 3] [--dir DIR] [--keep] [--base RTRACE]
 
-Generates ~1 GB (100,000 traces of 3 runs with 5 documents each, ~2% errors,
+Generates ~1 GB (written as rtrace writes logs: 100,000 traces of 3 runs with 5 documents each, ~2% errors,
 ~5% retries), then measures whole processes in one run:
 - `rtrace filter --status error LOG` vs `jq -c 'select(.event=="retriever_error")' LOG` (target CPU-time ratio <= 0.20)
 - `rtrace stats LOG` vs `rtrace filter --status error LOG` (target CPU-time ratio <= 1.5), and
-  `rtrace stats --name Dense LOG` (filtered stats: a third of the runs counted) next to it
+  `rtrace stats --name Dense LOG` (filtered stats: a third of the runs counted) next to it, and
+  `rtrace stats` of the same log as an older rtrace wrote it, without `document_count` (OLDER:
+  its documents are parsed to count them)
 - peak RSS of `rtrace show --format table LOG` into a file (target <= 100 MB), and of
   `show --status error`, `filter`, `stats`, `stats --name Dense` (target <= 250 MB)
 - `rtrace show` of a 10,000-trace log into a file (target <= 5 s)
@@ -37,7 +39,9 @@ WORDS = ("retrieval ranking vector index query document passage embedding score 
          "latency cache filter hybrid sparse dense fusion recall precision").split()
 
 
-def generate(path: Path, traces: int, seed: int = 1) -> None:
+def generate(path: Path, traces: int, seed: int = 1, counted: bool = True) -> None:
+    """``counted``: each ``retriever_end`` has ``document_count`` just before its documents, as rtrace
+    writes them; without it, the log is an older rtrace's."""
     rng = random.Random(seed)
     session = "01a20000-0000-7000-8000-000000000001"
     seq = 0
@@ -45,6 +49,9 @@ def generate(path: Path, traces: int, seed: int = 1) -> None:
 
     def uid(n: int) -> str:
         return f"01a2{n:028x}"[:8] + "-" + f"{n:028x}"[4:8] + "-7" + f"{n:028x}"[9:12] + "-8" + f"{n:028x}"[13:16] + "-" + f"{n:028x}"[16:28]
+
+    def count(docs: list) -> dict:
+        return {"document_count": len(docs)} if counted else {}
 
     with open(path, "wb", buffering=1 << 22) as f:
         def emit(ev: dict) -> None:
@@ -76,12 +83,20 @@ def generate(path: Path, traces: int, seed: int = 1) -> None:
                 docs = [{"id": f"doc-{rng.randrange(10**6)}", "page_content": " ".join(rng.choices(WORDS, k=85)),
                          "metadata": {"source": f"corpus/{rng.randrange(1000)}.md", "chunk": i}, "score": rng.random()}
                         for i in range(5)]
-                emit({"event": "retriever_end", **base, "duration_ms": rng.uniform(1, 80), "documents": docs})
+                emit({"event": "retriever_end", **base, "duration_ms": rng.uniform(1, 80), **count(docs), "documents": docs})
             docs = [{"id": f"doc-{rng.randrange(10**6)}", "page_content": " ".join(rng.choices(WORDS, k=85)),
                      "metadata": {"source": f"corpus/{rng.randrange(1000)}.md"}, "score": rng.random()} for _ in range(5)]
             emit({"event": "retriever_end", "run_id": root, "parent_run_id": None, "trace_id": root, "name": "Hybrid",
-                  "duration_ms": rng.uniform(10, 200), "documents": docs})
+                  "duration_ms": rng.uniform(10, 200), **count(docs), "documents": docs})
         emit({"event": "session_end", "exit_code": 0, "error": None, "duration_ms": 1.0, "incomplete_runs": [], "lost_events": 0})
+
+
+def reusable(path: Path, counted: bool) -> bool:
+    """A log kept from an earlier run (``--keep``) of the same shape: it counts its documents or not."""
+    if not path.exists():
+        return False
+    with open(path, "rb") as f:
+        return (b'"document_count":' in f.read(1 << 16)) == counted
 
 
 def measure(cmd: list[str], out: str = os.devnull) -> tuple[float, float, float]:
@@ -105,7 +120,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--dir", default=None, help="Where to write the logs (default: a temporary directory).")
     ap.add_argument("--keep", action="store_true", help="Keep the generated logs.")
-    ap.add_argument("--skip", nargs="*", default=[], choices=["show", "stats", "stats-name", "table", "show-small"],
+    ap.add_argument("--skip", nargs="*", default=[], choices=["show", "stats", "stats-name", "stats-older", "table", "show-small"],
                     help="Cases to leave out (filter and jq always run).")
     ap.add_argument("--base", default=None, metavar="RTRACE",
                     help="Another rtrace executable to run the stats cases with too (a baseline).")
@@ -113,14 +128,17 @@ def main() -> None:
     rtrace = shutil.which("rtrace") or str(Path(sys.executable).with_name("rtrace"))
     jq = shutil.which("jq")
     work = Path(args.dir or tempfile.mkdtemp(prefix="rtrace-read-"))
-    big, small = work / "big.jsonl", work / "small.jsonl"
+    big, small, older = work / "big.jsonl", work / "small.jsonl", work / "older.jsonl"
     t = time.perf_counter()
-    if not big.exists():
+    if not reusable(big, True):
         generate(big, args.traces)
-    if not small.exists() and "show-small" not in args.skip:
+    if not reusable(small, True) and "show-small" not in args.skip:
         generate(small, 10_000, seed=2)
+    if not reusable(older, False) and "stats-older" not in args.skip:
+        generate(older, args.traces, counted=False)
     print(f"log: {big.stat().st_size / 1e9:.2f} GB, {args.traces} traces (generated in {time.perf_counter() - t:.0f} s); "
           + (f"small: {small.stat().st_size / 1e6:.0f} MB, 10000 traces; " if small.exists() else "")
+          + ("older: the same log without document_count; " if older.exists() else "")
           + f"{args.rounds} interleaved rounds; "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}\n")
 
@@ -129,6 +147,7 @@ def main() -> None:
         "show": ("rtrace show --status error LOG", [rtrace, "show", "--status", "error", "--no-pager", str(big)], os.devnull),
         "stats": ("rtrace stats LOG", [rtrace, "stats", str(big)], os.devnull),
         "stats-name": ("rtrace stats --name Dense LOG", [rtrace, "stats", "--name", "Dense", str(big)], os.devnull),
+        "stats-older": ("rtrace stats OLDER (no document_count)", [rtrace, "stats", str(older)], os.devnull),
         "table": ("rtrace show --format table LOG > file", [rtrace, "show", "--format", "table", "--no-pager", str(big)],
                   str(work / "table.txt")),
         "show-small": ("rtrace show SMALL > file (10,000 traces)", [rtrace, "show", "--no-pager", str(small)],
@@ -182,13 +201,17 @@ def main() -> None:
         r = ratio("stats-name", "filter")
         print(f"stats --name Dense / filter, CPU time: {r:.2f}; wall: {med('stats-name', 0) / med('filter', 0):.2f}"
               + (f"; / stats: {ratio('stats-name', 'stats'):.2f}" if "stats" in cases else ""))
+    if "stats-older" in cases:
+        r = ratio("stats-older", "filter")
+        print(f"stats of an older log (documents parsed to count them) / filter, CPU time: {r:.2f}"
+              + (f"; / stats: {ratio('stats-older', 'stats'):.2f}" if "stats" in cases else ""))
     for key in ("stats", "stats-name"):
         if f"{key}@base" in cases:
             print(f"{cases[key][0]} / the same with --base, CPU time: {ratio(key, key + '@base'):.2f}")
     if "table" in cases:
         rss = max(r[2] for r in runs["table"])
         print(f"show --format table peak RSS: {rss:.0f} MB (target <= 100: {verdict(rss <= 100)})")
-    for key in ("filter", "show", "stats", "stats-name"):
+    for key in ("filter", "show", "stats", "stats-name", "stats-older"):
         if key in cases:
             rss = max(r[2] for r in runs[key])
             print(f"{cases[key][0]} peak RSS: {rss:.0f} MB (target <= 250: {verdict(rss <= 250)})")
