@@ -124,10 +124,16 @@ def test_a_log_shrunk_with_jq_still_counts_what_retrievers_returned(log: Path, t
     b = rtrace("stats", "--format", "json", str(small), cwd=tmp_path)
     assert a.returncode == b.returncode == 0 and b.stderr == b""
     assert orjson.loads(a.stdout)["groups"] == orjson.loads(b.stdout)["groups"]
+    trimmed = tmp_path / "trimmed.jsonl"  # the first document of each run kept
+    with open(trimmed, "wb") as out:
+        subprocess.run(["jq", "-c", "if .documents then .documents |= .[:1] else . end"], stdin=open(log, "rb"),
+                       stdout=out, check=True, timeout=60)
+    c = rtrace("stats", "--format", "json", str(trimmed), cwd=tmp_path)
+    assert orjson.loads(a.stdout)["groups"] == orjson.loads(c.stdout)["groups"]
     # Without the count either, nothing is left to count.
     bare = rewrite(small, tmp_path / "bare.jsonl", lambda ev: ev.pop("document_count"))
-    c = orjson.loads(rtrace("stats", "--format", "json", str(bare), cwd=tmp_path).stdout)
-    assert {g["group"]: g["mean_docs"] for g in c["groups"]}["Keyword"] == 0.0
+    d = orjson.loads(rtrace("stats", "--format", "json", str(bare), cwd=tmp_path).stdout)
+    assert {g["group"]: g["mean_docs"] for g in d["groups"]}["Keyword"] == 0.0
 
 
 @pytest.mark.timeout(120)
