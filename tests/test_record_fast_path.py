@@ -201,3 +201,30 @@ def test_timestamps_are_the_clock_in_iso_utc_with_microseconds(monkeypatch: pyte
     monkeypatch.setattr(times, "_time_ns", lambda: ns + 1_000_000_000)  # the next second: a new prefix
     assert times.parse_ts(times.utc_now_iso()) == dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(
         microseconds=ns // 1000 + 1_000_000)
+
+
+@settings(max_examples=300, deadline=None)
+@given(metadata=st.one_of(st.none(), st.dictionaries(
+           st.sampled_from(["ls_retriever_name", "ls_vector_store_provider", "ls_embedding_provider",
+                            "ls_embedding_model", "source", 3]),
+           st.one_of(st.none(), st.sampled_from(["", "InMemoryVectorStore", "openai"]), st.integers(0, 3)), max_size=4)),
+       given_=st.dictionaries(st.sampled_from(["k", "fetch_k", "search_type", "score_threshold", "name", "other"]),
+                              st.one_of(st.none(), st.booleans(), st.integers(0, 5), st.floats(0, 1), st.text(max_size=3)),
+                              max_size=3))
+def test_request_fields_fast_exit_matches_reading_every_key(metadata: dict[Any, Any] | None, given_: dict[str, Any]) -> None:
+    from rtrace.core.record.fields import _LS_KEYS, REQUEST_KEYS, request_fields
+
+    want: dict[str, Any] = {}
+    for ls_key, key in _LS_KEYS:  # the rule read plainly: every key looked up
+        value = (metadata or {}).get(ls_key)
+        if isinstance(value, str) and value:
+            want[key] = value
+    for key in REQUEST_KEYS:
+        value = given_.get(key)
+        if key in ("k", "fetch_k") and isinstance(value, int) and not isinstance(value, bool):
+            want[key] = value
+        elif key == "score_threshold" and isinstance(value, (int, float)) and not isinstance(value, bool):
+            want[key] = float(value)
+        elif key not in ("k", "fetch_k", "score_threshold") and isinstance(value, str):
+            want[key] = value
+    assert request_fields(metadata, given_) == want

@@ -108,7 +108,7 @@ def request_fields(metadata: dict[str, Any] | None, given: dict[str, Any]) -> di
     """``k``, ``search_type``, ``score_threshold``, ``fetch_k``, ``vector_store``,
     ``embedding_provider``, ``embedding_model`` where known (never raises)."""
     out: dict[str, Any] = {}
-    if metadata:
+    if metadata and not _LS_SET.isdisjoint(metadata):  # LangChain's metadata names a store only for store retrievers
         for ls_key, key in _LS_KEYS:
             value = metadata.get(ls_key)
             if isinstance(value, str) and value:
@@ -131,3 +131,4 @@ def request_fields(metadata: dict[str, Any] | None, given: dict[str, Any]) -> di
 
 
 _REQUEST_SET = frozenset(REQUEST_KEYS)
+_LS_SET = frozenset(ls_key for ls_key, _ in _LS_KEYS)

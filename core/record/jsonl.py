@@ -386,7 +386,10 @@ class JsonlHandler(BaseCallbackHandler):
         ev = {
             "v": 1, "seq": 0, "ts": "", "event": _RETRIEVER_START, "session_id": self._session_id,
             "run_id": rid, "parent_run_id": pid, "trace_id": trace, "name": name,
-            "tags": redact.strings(tags) if tags else [], "metadata": redact(metadata) if metadata else {},
+            "tags": redact.strings(tags) if tags else [],
+            # redact()'s own first test for a dict, without its call: LangChain's metadata is never empty
+            "metadata": (metadata if type(metadata) is dict and redact.clean_flat(metadata) else redact(metadata))
+            if metadata else {},
             "query": query if content == "full" else content_text(query, content),
         }
         if pid is None and (self.root_tags or self.root_metadata):

@@ -56,9 +56,13 @@ def link(run_id: UUID, parent_run_id: UUID | None, known: Mapping[UUID, Any],
     writers' open runs). ``run_id_str``: the run's id as text, when the caller has it
     already (a root's trace id).
     """
-    if parent_run_id is None:
-        parent_run_id = implicit_parent(run_id)
-        if parent_run_id is None:  # a root: the common case of a plain script
+    if parent_run_id is None:  # implicit_parent, inline: this runs on every recorded start
+        current = current_run()
+        if current is not None and current.run_id != run_id:
+            parent_run_id = current.run_id
+        elif ORIGIN is not None:
+            parent_run_id = ORIGIN[0]
+        else:  # a root: the common case of a plain script
             return None, uuid_str(run_id) if run_id_str is None else run_id_str
     parent = known.get(parent_run_id)
     if parent is not None:  # the parent is open in this writer: its id and trace as recorded
