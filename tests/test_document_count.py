@@ -143,3 +143,15 @@ def test_a_count_that_is_not_a_count_leaves_the_documents_to_count(log: Path, tm
         a = rtrace("stats", "--format", "json", str(log), cwd=tmp_path)
         b = rtrace("stats", "--format", "json", str(bad), cwd=tmp_path)
         assert orjson.loads(a.stdout)["groups"] == orjson.loads(b.stdout)["groups"], odd
+
+
+@pytest.mark.timeout(120)
+def test_show_says_how_many_documents_each_retriever_returned_from_the_count(log: Path, tmp_path: Path) -> None:
+    older = rewrite(log, tmp_path / "older.jsonl", lambda ev: ev.pop("document_count"))
+    shrunk = rewrite(log, tmp_path / "shrunk.jsonl", lambda ev: ev.pop("documents"))
+    for args in (["--format", "table"], ["--no-docs"], ["--format", "timeline"]):  # the count, not the documents
+        a, b, c = (rtrace("show", "--no-pager", *args, str(path), cwd=tmp_path) for path in (log, older, shrunk))
+        assert a.returncode == 0 and a.stderr == b""
+        assert a.stdout == b.stdout == c.stdout, args
+    tree = rtrace("show", "--no-pager", str(shrunk), cwd=tmp_path).stdout.decode()
+    assert tree.count(" 4 docs") == 3 and "passage" not in tree  # said, though no longer in the log

@@ -13,7 +13,7 @@ from typing import IO, Any
 from rtrace.core.errors import UsageError
 from rtrace.core.read.filters import RunFilter, Selected, event_lines
 from rtrace.core.read.pipeline import Source, report, selected_items
-from rtrace.core.read.reader import ReadStats
+from rtrace.core.read.reader import COUNTED, ReadStats
 from rtrace.core.read.trees import Session, TreeBuilder, trace_to_dict
 
 FORMATS = ("tree", "table", "timeline", "jsonl", "json")
@@ -76,8 +76,11 @@ def run_show_command(source: Source, run_filter: RunFilter, runs_only: bool, las
     if fmt == "jsonl":
         return run_filter_command(source, run_filter, runs_only, last)
     stats, builder = ReadStats(), TreeBuilder()
+    # Documents are parsed only where they are shown or filtered on: a table or timeline shows their count.
+    shows_documents = fmt == "json" or (fmt == "tree" and opts.docs) or run_filter.doc is not None
     # Traces in the order they started; when following, each as soon as it ends.
-    items = selected_items(source, run_filter, runs_only, last, stats, builder, start_order=not source.follow)
+    items = selected_items(source, run_filter, runs_only, last, stats, builder, documents=True if shows_documents else COUNTED,
+                           start_order=not source.follow)
     shown = _Shown()
     try:
         if fmt == "json":

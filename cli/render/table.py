@@ -101,7 +101,7 @@ def _cell(run: Any, key: str, depth: int, wide: bool) -> tuple[str, str]:
     if key == "self":
         return _ms(self_ms(run) if run.children else None), "dim"  # a leaf's own time is its time: not repeated
     if key == "docs":
-        return (str(len(run.documents)) if run.status == "ok" and run.kind == "retriever" else ""), ""
+        return (str(run.document_count) if run.status == "ok" and run.kind == "retriever" else ""), ""
     if key == "retries":
         n = len(run.retries)
         return (str(n) if n else ""), "yellow"

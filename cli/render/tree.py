@@ -170,7 +170,7 @@ def _open_run(run: Any, lead: str, indent: str, hidden: int, depth: int, out: An
     if run.status == "incomplete":
         head.add("  incomplete", "magenta")
     if run.end is not None and run.kind == "retriever" and run.status == "ok":
-        n = len(run.documents)
+        n = run.document_count
         head.add(f"  {n} doc{'s' if n != 1 else ''}", "green" if n else "yellow")
     retries = len(run.retries)
     if retries:

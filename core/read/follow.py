@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rtrace.core import events
-from rtrace.core.read.reader import Event, ReadStats, read_lines
+from rtrace.core.read.reader import Documents, Event, ReadStats, read_lines
 from rtrace.core.store import INDEX, find_run_dir, list_runs
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ class _Watcher:
         return oldest.path
 
 
-def follow_next_runs(source: Source, stats: ReadStats, *, documents: bool = True,
+def follow_next_runs(source: Source, stats: ReadStats, *, documents: Documents = True,
                      poll: float = 0.2) -> Iterator[Event]:
     """Events of each run that starts from now on, each read until its session ends."""
     watcher = _Watcher()

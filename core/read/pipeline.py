@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from rtrace.core.read.filters import RunFilter, Selected, select
-from rtrace.core.read.reader import Event, ReadStats, read_lines
+from rtrace.core.read.reader import Documents, Event, ReadStats, read_lines
 from rtrace.core.read.skim import skim
 from rtrace.core.read.trees import Session, Trace, TreeBuilder, in_start_order
 from rtrace.core.store import resolve_log
@@ -38,7 +38,7 @@ def source_for(paths: Sequence[str] | None, lenient: bool = False, follow: bool 
     return Source(resolve_paths(paths or []), lenient, follow)
 
 
-def read_events(source: Source, stats: ReadStats, documents: bool = True) -> Iterator[Event]:
+def read_events(source: Source, stats: ReadStats, documents: Documents = True) -> Iterator[Event]:
     """The events of ``source`` in log order (following it, or waiting for the next run, if asked)."""
     if source.next_run:
         from rtrace.core.read.follow import follow_next_runs
@@ -48,7 +48,7 @@ def read_events(source: Source, stats: ReadStats, documents: bool = True) -> Ite
 
 
 def selected_items(source: Source, run_filter: RunFilter, runs_only: bool, last: int | None,
-           stats: ReadStats, builder: TreeBuilder, documents: bool = True,
+           stats: ReadStats, builder: TreeBuilder, documents: Documents = True,
            skim_traces: bool = False, start_order: bool = False) -> Iterator[Selected | Session]:
     """``skim_traces``: drop traces that cannot match before building them (``skim``); the
     selection is unchanged, but the builder never sees those traces (no run flags or

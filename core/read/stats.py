@@ -16,8 +16,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rtrace.core.errors import UsageError
-from rtrace.core.events import STAGE_KEY, recorded_count
-from rtrace.core.read.trees import ERROR, INCOMPLETE, OK, Run, end_documents, self_ms
+from rtrace.core.events import STAGE_KEY
+from rtrace.core.read.trees import ERROR, INCOMPLETE, OK, Run, end_document_count, self_ms
 
 GAMMA = 1.01
 _LOG_GAMMA = math.log(GAMMA)
@@ -111,17 +111,8 @@ def run_facts(run: Run) -> RunFacts:
 
 
 def document_count(kind: str, status: str, end: dict[str, Any] | None) -> int | None:
-    """Documents a run returned: None for a stage that returns none of its own (a search inside a store, an embedding).
-
-    As its end records them: its ``document_count`` (which lets the reader leave them unparsed,
-    ``reader.COUNTED``), else the documents in it.
-    """
-    if kind != "retriever":
-        return None
-    if status != OK or end is None:
-        return 0
-    n = recorded_count(end)
-    return n if n is not None else len(end_documents(end))
+    """Documents a run returned: None for a stage that returns none of its own (a search inside a store, an embedding)."""
+    return (end_document_count(end) if status == OK else 0) if kind == "retriever" else None
 
 
 @dataclass(slots=True)

@@ -52,6 +52,15 @@ def end_documents(end: dict[str, Any] | None) -> list[dict[str, Any]]:
     return [d for d in docs if isinstance(d, dict)]
 
 
+def end_document_count(end: dict[str, Any] | None) -> int:
+    """How many documents a run's end says it returned: its ``document_count`` (which lets a reader
+    leave the documents unparsed, ``reader.COUNTED``), else the documents in it."""
+    if end is None:
+        return 0
+    n = events.recorded_count(end)
+    return n if n is not None else len(end_documents(end))
+
+
 @dataclass(eq=False)
 class Run:
     """One run: a retriever call (or a LangChain chain/tool/llm parent)."""
@@ -102,6 +111,10 @@ class Run:
     @property
     def documents(self) -> list[dict[str, Any]]:
         return end_documents(self.end)
+
+    @property
+    def document_count(self) -> int:
+        return end_document_count(self.end)
 
     @property
     def error(self) -> dict[str, Any] | None:
