@@ -8,7 +8,9 @@ Groups of cases (each case: one traced retriever call returning 5 documents):
   LangChain's managers + a no-op handler (baseline); rtrace's managers + ``JsonlHandler``;
   LangChain's managers + a plain orjson JSONL handler (what users write today); the
   floor (``floor.py``: the least any recorder keeping rtrace's guarantees costs, with
-  and without the check that the log descriptor is still rtrace's).
+  and without the check that the log descriptor is still rtrace's); the floor's two
+  lines written alone, two ``write(2)`` calls a run and nothing else (what appending to
+  this file system costs, beneath any recorder).
 - ``async``: the same through the async managers (baseline: LangChain's async
   managers + a no-op async handler).
 - ``invoke``: LangChain ``BaseRetriever.invoke`` as a user calls it: no callbacks
@@ -64,6 +66,7 @@ from langchain_core.retrievers import BaseRetriever
 from rtrace.core import AsyncCallbackManager, CallbackManager, JsonlHandler, retriever, trace_to
 from rtrace.core.integrations import langchain as lc_hook
 from rtrace.core.read.summary import RunSummary
+from rtrace.core.record.sink import open_log
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from floor import FloorRecorder  # noqa: E402  (tests/bench/floor.py, beside this script)
@@ -196,6 +199,28 @@ def manager_cases(tmp: Path, calls: int) -> dict[str, dict[str, Callable[[], Sam
                 f.close()
         return run
 
+    def writes_alone() -> Callable[[], Sample]:
+        # The floor's two lines of one run, as it writes them, then nothing but their two write(2) calls
+        # per call: what appending to the log's file system costs here, beneath any recorder.
+        f = FloorRecorder(str(fresh(log)))
+        f.end(f.start(QUERY), DOCS)
+        f.close()
+        start_line, end_line = log.read_bytes().splitlines(keepends=True)
+
+        def run() -> Sample:
+            fd, write = open_log(str(fresh(log))), os.write
+
+            def loop() -> None:
+                for _ in range(calls):
+                    write(fd, start_line)
+                    write(fd, end_line)
+
+            try:
+                return timed(loop, calls)
+            finally:
+                os.close(fd)
+        return run
+
     return {
         "sync": {
             "LangChain managers + no-op handler (baseline)": lc_sync(NoopSync),
@@ -203,6 +228,7 @@ def manager_cases(tmp: Path, calls: int) -> dict[str, dict[str, Callable[[], Sam
             "LangChain managers + plain orjson JSONL handler": lc_sync(lambda: NaiveJsonl(fresh(log))),
             "floor: minimal recorder, rtrace's guarantees (bench/floor.py)": floor(True, False),
             "floor without the descriptor ownership check": floor(False, False),
+            "the floor's two lines alone: two write(2) calls, nothing else": writes_alone(),
         },
         "async": {
             "LangChain async managers + no-op async handler (baseline)": lc_async(NoopAsync),
