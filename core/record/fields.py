@@ -108,11 +108,12 @@ def request_fields(metadata: dict[str, Any] | None, given: dict[str, Any]) -> di
     """``k``, ``search_type``, ``score_threshold``, ``fetch_k``, ``vector_store``,
     ``embedding_provider``, ``embedding_model`` where known (never raises)."""
     out: dict[str, Any] = {}
-    if metadata and not _LS_SET.isdisjoint(metadata):  # LangChain's metadata names a store only for store retrievers
+    if metadata:
         for ls_key, key in _LS_KEYS:
-            value = metadata.get(ls_key)
-            if isinstance(value, str) and value:
-                out[key] = value
+            if ls_key in metadata:  # mostly not: LangChain names a store only for store retrievers
+                value = metadata.get(ls_key)
+                if isinstance(value, str) and value:
+                    out[key] = value
     if not given or _REQUEST_SET.isdisjoint(given):  # on every retriever start: mostly nothing given
         return out
     for key in REQUEST_KEYS:
@@ -131,4 +132,3 @@ def request_fields(metadata: dict[str, Any] | None, given: dict[str, Any]) -> di
 
 
 _REQUEST_SET = frozenset(REQUEST_KEYS)
-_LS_SET = frozenset(ls_key for ls_key, _ in _LS_KEYS)
