@@ -425,8 +425,12 @@ def _retry(ev: dict[str, Any]) -> str:
 
 def _documents(page: ReportPage, run: Run) -> str:
     docs = run_documents(run)
+    # The count its end records (``Run.document_count``), where the log keeps fewer documents (trimmed with jq).
+    absent = run.document_count - len(docs)
+    not_here = (f"<div class=\"event dim\">… {absent} {'more ' if docs else ''}document{'s' if absent != 1 else ''} "
+                "not in the log</div>\n") if absent > 0 else ""
     if not docs:
-        return "<div class=\"event dim\">no documents</div>\n"
+        return not_here or "<div class=\"event dim\">no documents</div>\n"
     judged: dict[str, int] | None = None
     ids = [str(d.get("id")) if d.get("id") is not None else "" for d in docs]
     if page.labels is not None:
@@ -457,4 +461,4 @@ def _documents(page: ReportPage, run: Run) -> str:
                     f"<td class=\"mono\">{_json(meta, 500) if meta else ''}</td></tr>\n")
     more = f"<div class=\"event dim\">… {len(docs) - MAX_DOCS} more documents</div>\n" if len(docs) > MAX_DOCS else ""
     return ("<table class=\"docs\"><tr><th class=\"num\">rank</th><th>id</th><th class=\"num\">score</th>"
-            f"{rel_head}<th>content</th><th>metadata</th></tr>\n" + "".join(rows) + "</table>\n" + more)
+            f"{rel_head}<th>content</th><th>metadata</th></tr>\n" + "".join(rows) + "</table>\n" + more + not_here)

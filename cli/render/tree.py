@@ -132,6 +132,9 @@ def _run_lines(root: Any, out: Any, opts: ShowOptions, highlight: set[str], only
             out.lines.append(_moves_line(branch, payload))
         elif kind == "more":
             out.lines.append(Line(branch).add(f"… {payload} more document{'s' if payload != 1 else ''} (--max-docs)", "dim"))
+        elif kind == "absent":  # dropped from the log after it was written (jq -c 'del(.documents)')
+            n, listed = payload
+            out.lines.append(Line(branch).add(f"… {n} {'more ' if listed else ''}document{'s' if n != 1 else ''} not in the log", "dim"))
 
 
 def _marked(indent: str, hidden: int) -> str:
@@ -216,6 +219,8 @@ def _open_run(run: Any, lead: str, indent: str, hidden: int, depth: int, out: An
         items.append(("doc", (i + 1, d, columns, texts[i])))
     if len(shown_docs) < len(docs):
         items.append(("more", len(docs) - len(shown_docs)))
+    if opts.docs and run.end is not None and run.kind == "retriever" and run.status == "ok" and run.document_count > len(docs):
+        items.append(("absent", (run.document_count - len(docs), bool(docs))))  # the head's count: the log keeps fewer
 
     return ((kind, payload, *_guides(indent, hidden, i == len(items) - 1), depth) for i, (kind, payload) in enumerate(items))
 

@@ -1,0 +1,163 @@
+"""Reading documents' counts instead of the documents (``reader.COUNTED``), checked from outside:
+the commands that read counts print what they print when every line is parsed whole; damage
+inside unparsed documents is reported where documents are shown; a log that keeps fewer
+documents than its runs returned says so where it shows them; and every ``retriever_end``
+rtrace writes says how many documents it holds.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from conftest import read_events
+from test_document_count import ENV, PROGRAM, rewrite
+
+# The command with every line parsed whole (documents=True), as before lines recorded their count:
+# what ``stats`` and ``show`` must print, bar the rule that a usable recorded count wins.
+WHOLE = """
+import sys
+import rtrace.cli.commands.show as show
+import rtrace.cli.commands.stats as stats
+from rtrace.core.read.pipeline import read_events
+
+stats.stats_events = lambda source, run_filter, read_stats: read_events(source, read_stats)
+show.COUNTED = True  # show passes documents=COUNTED where it shows no documents: True instead
+from rtrace.cli.app import main
+sys.argv[0] = "rtrace"
+main()
+"""
+
+
+def rtrace(*args: str, cwd: Path, whole: bool = False) -> subprocess.CompletedProcess[bytes]:
+    cmd = [sys.executable, "-c", WHOLE] if whole else [sys.executable, "-m", "rtrace.cli"]
+    return subprocess.run([*cmd, *args], cwd=cwd, capture_output=True, timeout=120, env=ENV)
+
+
+@pytest.fixture(scope="module")
+def log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    where = tmp_path_factory.mktemp("counted")
+    script = where / "script.py"
+    script.write_text(textwrap.dedent(PROGRAM))
+    path = where / "log.jsonl"
+    r = rtrace("run", "-q", "-o", str(path), str(script), cwd=where)
+    assert r.returncode == 0, r.stderr
+    return path
+
+
+def _count_as(value: bytes) -> Any:
+    return lambda line: re.sub(rb'"document_count":\d+', b'"document_count":' + value, line)
+
+
+# Lines that are valid JSON but not as rtrace writes them: each changes one retriever_end line.
+ODD = [
+    lambda line: line.replace(b'"name":', b'"documents":[{"id":"early"}],"name":', 1),  # documents twice
+    lambda line: line.replace(b'"name":', b'"document_count":99,"name":', 1),  # the count twice
+    _count_as(b"-3"), _count_as(b"3.0"), _count_as(b"true"), _count_as(b'"3"'), _count_as(b"null"),
+    _count_as(b"18446744073709551615"),  # the largest count orjson reads as an int
+    lambda line: line[:-2] + b',"after":[1]}\n',  # a key after the documents
+    lambda line: line[:-1] + b"\r\n",  # CRLF
+    lambda line: re.sub(rb'"document_count":(\d+)', rb'"x":{"document_count":\1}', line),  # the count nested
+    lambda line: line[:line.index(b',"documents":[')] + b',"documents":[1,"x",null,{"id":"a"}]}\n',  # not objects
+    lambda line: line[:line.index(b',"documents":[')] + b',"documents":[]}\n',  # none, but a count
+    lambda line: line.replace(b'"retriever_end"', b'"chain_end"', 1),  # the end of another kind of run
+]
+
+
+@pytest.mark.timeout(180)
+def test_odd_lines_read_as_counts_print_what_whole_lines_print(log: Path, tmp_path: Path) -> None:
+    lines = log.read_bytes().splitlines(keepends=True)
+    ends = [i for i, line in enumerate(lines) if b'"retriever_end"' in line]
+    assert ends
+    odd_log = tmp_path / "odd.jsonl"
+    out = []
+    for copy in range(len(ODD)):  # the program's events again and again, each end changed another way
+        for i, line in enumerate(lines):
+            if i in ends:
+                line = ODD[(copy + ends.index(i)) % len(ODD)](line)
+            out.append(line.replace(b'"run_id":"', b'"run_id":"%d-' % copy).replace(b'"trace_id":"', b'"trace_id":"%d-' % copy)
+                       .replace(b'"parent_run_id":"', b'"parent_run_id":"%d-' % copy))
+    odd_log.write_bytes(b"".join(out))
+    for args in (["stats", "--format", "csv"], ["stats", "--by", "tag", "--format", "json"],
+                 ["show", "--no-pager", "--format", "table"], ["show", "--no-pager", "--format", "timeline"],
+                 ["show", "--no-pager", "--no-docs", "--last", "9"]):
+        a = rtrace(*args, str(odd_log), cwd=tmp_path)
+        b = rtrace(*args, str(odd_log), cwd=tmp_path, whole=True)
+        assert a.returncode == 0 and a.stderr == b"" and len(a.stdout) > 200, (args, a.stderr)
+        assert (a.stdout, a.stderr, a.returncode) == (b.stdout, b.stderr, b.returncode), args
+
+
+@pytest.mark.timeout(120)
+def test_damage_inside_counted_documents_is_reported_where_documents_are_shown(log: Path, tmp_path: Path) -> None:
+    lines = log.read_bytes().splitlines(keepends=True)
+    i = next(i for i, line in enumerate(lines) if b'"documents":[{' in line and line.count(b"]") == 1)  # read counted
+    damaged = tmp_path / "damaged.jsonl"
+    damaged.write_bytes(b"".join(lines[:i]) + lines[i].replace(b'"page_content":"', b'"page_content":"\xff', 1)
+                        + b"".join(lines[i + 1:]))
+    # Counted: the line's count is what there is to know; the documents are not read.
+    counted = rtrace("stats", "--format", "csv", str(damaged), cwd=tmp_path)
+    assert (counted.returncode, counted.stderr) == (0, b"")
+    assert counted.stdout == rtrace("stats", "--format", "csv", str(log), cwd=tmp_path).stdout
+    # Shown: one line naming the line, and a non-zero exit; --lenient skips it and says so.
+    r = rtrace("show", "--no-pager", str(damaged), cwd=tmp_path)
+    assert r.returncode != 0 and r.stderr == f"rtrace: error: {damaged}:{i + 1}: not valid UTF-8\n".encode()
+    r = rtrace("show", "--no-pager", "--lenient", str(damaged), cwd=tmp_path)
+    assert r.returncode == 0 and b"skipped 1 malformed line" in r.stderr
+
+
+@pytest.mark.timeout(120)
+def test_documents_a_log_no_longer_holds_are_said_to_be_missing(log: Path, tmp_path: Path) -> None:
+    # A log shrunk after it was written: the tree's head and the report's stats say how many each
+    # retriever returned (the recorded count), so where the documents are shown, those gone say so.
+    trimmed = rewrite(log, tmp_path / "trimmed.jsonl", lambda ev: ev.update(documents=ev["documents"][:1]))
+    shrunk = rewrite(log, tmp_path / "shrunk.jsonl", lambda ev: ev.pop("documents"))
+    tree = rtrace("show", "--no-pager", str(trimmed), cwd=tmp_path).stdout.decode()
+    assert tree.count(" 4 docs") == 3 and tree.count("… 3 more documents not in the log") == 3
+    assert "… 1 more document not in the log" in tree  # Keyword's two, one kept
+    tree = rtrace("show", "--no-pager", str(shrunk), cwd=tmp_path).stdout.decode()
+    assert tree.count("… 4 documents not in the log") == 3 and "passage" not in tree
+    complete = rtrace("show", "--no-pager", str(log), cwd=tmp_path).stdout.decode()
+    assert "not in the log" not in complete and "passage" in complete
+    assert "not in the log" not in rtrace("show", "--no-pager", "--no-docs", str(shrunk), cwd=tmp_path).stdout.decode()
+    for path, said in ((shrunk, "… 4 documents not in the log"), (trimmed, "… 3 more documents not in the log")):
+        html = rtrace("report", "-o", "-", str(path), cwd=tmp_path).stdout.decode()
+        assert html.count(said) == 3, path
+    html = rtrace("report", "-o", "-", str(shrunk), cwd=tmp_path).stdout.decode()
+    assert html.count(">no documents<") == 1  # the retriever that found nothing
+
+
+# Over MAX_ITEMS (10,000) documents, one of which orjson cannot encode (a lone surrogate): the line
+# goes through the fallback encoder, whose sanitizer keeps 10,000 items of any list.
+MANY = """
+    from langchain_core.documents import Document
+    from rtrace.core import retriever
+
+    @retriever(name="Many")
+    def many(query):
+        return [Document("bad \\ud800 text" if i == 0 else f"passage {i}") for i in range(10_050)]
+
+    many("q")
+"""
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.xfail(strict=True, reason="writer (core/record, gap's): past 10,000 documents, a retriever_end that "
+                   "needs the fallback encoder (encode.dumps_line -> _sanitize, MAX_ITEMS) keeps 10,000 documents "
+                   "while document_count says 10,050")
+def test_a_retriever_end_holds_as_many_documents_as_its_count_says(tmp_path: Path, validate: Any) -> None:
+    script = tmp_path / "many.py"
+    script.write_text(textwrap.dedent(MANY))
+    path = tmp_path / "log.jsonl"
+    r = rtrace("run", "-q", "-o", str(path), str(script), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    (end,) = [e for e in validate(read_events(path)) if e["event"] == "retriever_end"]
+    assert list(end)[-2:] == ["document_count", "documents"]
+    assert end["document_count"] == len(end["documents"])
+    assert orjson.loads(rtrace("stats", "--format", "json", str(path), cwd=tmp_path).stdout)["total"]["mean_docs"] == \
+        len(end["documents"])
