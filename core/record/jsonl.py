@@ -411,7 +411,10 @@ class JsonlHandler(BaseCallbackHandler):
         self._emit(ev)
 
     def on_retriever_end(self, documents: Sequence[Any], *, run_id: UUID,
-                         parent_run_id: UUID | None = None, **kwargs: Any) -> None:
+                         parent_run_id: UUID | None = None, tags: list[str] | None = None,
+                         **kwargs: Any) -> None:
+        # ``tags`` named (unused: the start recorded them) so that ``kwargs`` is empty in the
+        # common case, as both rtrace's and LangChain's managers pass it.
         docs = record_documents(documents, self.max_content, self.redact)
         cap = capture.current()
         source = cap.annotate(run_id, documents, docs) if cap is not None else None
