@@ -89,8 +89,8 @@ def test_every_end_counts_its_documents_just_before_them_and_they_end_the_line(l
     for e in ends:
         assert e["document_count"] == len(e["documents"])
         assert list(e)[-2:] == ["document_count", "documents"]
-    # The reader leaves documents unparsed where the count is there and nothing follows them, a `]`
-    # in them included (then the line is parsed whole: any `]` might close the list).
+    # The reader leaves documents unparsed where the count is there and nothing follows them, but a
+    # bracket in them (a list in metadata, a `[` in text) has the line parsed whole.
     counted = [e.data for e in read_lines([str(log)], documents=COUNTED) if e.data["event"] == "retriever_end"]
     assert [e["document_count"] for e in counted] == [e["document_count"] for e in ends]
     assert [("documents" in e) for e in counted] == [any("[" in d["page_content"] or isinstance(d["metadata"].get("tags"), list)
