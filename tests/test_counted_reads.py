@@ -178,3 +178,28 @@ def test_a_torn_line_with_the_next_writers_end_on_it_is_reported(log: Path, tmp_
         whole = rtrace("stats", *args, str(merged), cwd=tmp_path, whole=True)
         assert whole.stderr.count(b"\n") == 1 and (b"malformed" in whole.stderr or b"not a JSON object" in whole.stderr)
         assert (shipped.returncode, shipped.stderr) == (whole.returncode, whole.stderr), args
+
+
+@pytest.mark.timeout(120)
+def test_a_replay_of_a_trimmed_log_keeps_what_each_retriever_returned(log: Path, tmp_path: Path) -> None:
+    trimmed = rewrite(log, tmp_path / "trimmed.jsonl", lambda ev: ev.update(documents=ev["documents"][:1]))
+    out = tmp_path / "replayed.jsonl"
+    (tmp_path / "into_file.py").write_text(f"from rtrace.core import JsonlHandler\nhandler = JsonlHandler({str(out)!r})\n")
+    r = subprocess.run([sys.executable, "-m", "rtrace.cli", "replay", "--no-wait", "--handler", "into_file:handler",
+                        str(trimmed)], cwd=tmp_path, capture_output=True, timeout=120, env={**ENV, "PYTHONPATH": str(tmp_path)})
+    assert r.returncode == 0, r.stderr
+    ends = [(e["document_count"], len(e["documents"])) for e in read_events(out) if e["event"] == "retriever_end"]
+    assert ends == [(e["document_count"], min(1, e["document_count"])) for e in read_events(log)
+                    if e["event"] == "retriever_end"]
+    assert (4, 1) in ends
+
+
+@pytest.mark.timeout(120)
+def test_show_json_gives_each_retrievers_count_beside_the_documents_the_log_keeps(log: Path, tmp_path: Path) -> None:
+    trimmed = rewrite(log, tmp_path / "trimmed.jsonl", lambda ev: ev.update(documents=ev["documents"][:1]))
+    out = rtrace("show", "--format", "json", str(trimmed), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    runs = [t["root"] for t in orjson.loads(out.stdout) if "root" in t]
+    pairs = [(r["name"], r["document_count"], len(r["documents"])) for r in runs if r["kind"] == "retriever"]
+    assert ("VectorStoreRetriever", 4, 1) in pairs and ("Keyword", 2, 1) in pairs and ("Keyword", 0, 0) in pairs
+    assert ("Broken", 0, 0) in pairs  # it failed: nothing returned

@@ -231,6 +231,8 @@ class Replayer:
                 self.stats.warn("retriever_end events whose documents are not a list of objects (replayed without those)")
             if isinstance(data.get("score_source"), str):
                 extra["score_source"] = data["score_source"]
+            if events.recorded_count(data) is not None:  # what the retriever returned, though the log may keep fewer
+                extra["document_count"] = data["document_count"]
             self._run(data, run_id).on_retriever_end(documents(data), **extra)
             self.runs.pop(str(run_id), None)
         else:

@@ -575,6 +575,7 @@ def _run_fields(run: Run) -> dict[str, Any]:
         "tags": run.tags,
         "metadata": run.metadata,
         "error": run.error,
+        "document_count": run.document_count if run.kind == "retriever" else None,  # returned; the log may keep fewer
         "documents": run.documents,
         "events": [{"type": kind, **{k: v for k, v in ev.items() if k not in ("v", "session_id", "run_id", "parent_run_id", "trace_id", "name")}}
                    for kind, ev in run.timeline if kind != "child"],

@@ -436,7 +436,8 @@ class JsonlHandler(BaseCallbackHandler):
         if source is not None:
             ev["score_source"] = source
         # The documents last, their count just before them: a reader can then count them without parsing them.
-        ev["document_count"] = len(docs)
+        # A replay of a recorded run passes the count it recorded (its log may keep fewer documents).
+        ev["document_count"] = len(docs) if not kwargs or events.recorded_count(kwargs) is None else kwargs["document_count"]
         ev["documents"] = docs
         self._emit(ev)
 
