@@ -147,7 +147,7 @@ def _head(raw: bytes, counted: bool = False) -> Any:
 
     ``counted``: cut only a line that says how many documents it holds (``events.recorded_count``)
     and whose documents are its last key, so that nothing but the documents is left unread;
-    any other line (an older log's, one with a bracket in its documents) is parsed once, whole.
+    any other line (an older log's, one with a ``[`` in its documents) is parsed once, whole.
     """
     # `,"documents":[` cannot occur inside a JSON string (its quote would be escaped);
     # if it is a nested key instead, the cut is not valid JSON and we parse it all.
@@ -168,11 +168,12 @@ def _head(raw: bytes, counted: bool = False) -> Any:
 def _counted_last(raw: bytes, cut: int) -> bool:
     """Do the documents starting at ``cut`` end the line, with a ``document_count`` just before them?"""
     # rtrace writes `"document_count":N,"documents":[...]}` (a nested key of that name there leaves the
-    # parsed head without one: it decides). No bracket inside the list, and its `]` is the line's last
-    # but one byte: the list closes there and no key follows it; nor can another writer's line be on
-    # it (a line cut short by a kill mid-write, the next line appended): that line would bring a `[`.
-    # Documents with a bracket anywhere (a nested list, a `[` in text) are parsed, whole.
-    return (raw.endswith(b"]}\n") and raw.find(b"]", cut) == len(raw) - 3 and raw.find(b"[", cut + 14) < 0
+    # parsed head without one: it decides). The line ends `]}`: its last value is a list, and with no
+    # `[` after the documents' own, that list is theirs, so no key follows them. Nor can another
+    # writer's line be on it (a line cut short by a kill mid-write, the next line appended): ending
+    # `]}`, that line would bring a `[`. Documents with a `[` anywhere (a nested list, a `[` in text)
+    # are parsed, whole.
+    return (raw.endswith(b"]}\n") and raw.find(b"[", cut + 14) < 0
             and raw.find(b'"document_count":', cut - 40 if cut > 40 else 0, cut) > 0)
 
 
