@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 import pytest
 from conftest import read_events
-from test_document_count import ENV, PROGRAM, rewrite
+from test_document_count import ENV, rewrite, traced_log
 
 # The command with every line parsed whole (documents=True), as before lines recorded their count:
 # what ``stats`` and ``show`` must print, bar the rule that a usable recorded count wins.
@@ -42,13 +42,7 @@ def rtrace(*args: str, cwd: Path, whole: bool = False) -> subprocess.CompletedPr
 
 @pytest.fixture(scope="module")
 def log(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    where = tmp_path_factory.mktemp("counted")
-    script = where / "script.py"
-    script.write_text(textwrap.dedent(PROGRAM))
-    path = where / "log.jsonl"
-    r = rtrace("run", "-q", "-o", str(path), str(script), cwd=where)
-    assert r.returncode == 0, r.stderr
-    return path
+    return traced_log(tmp_path_factory.mktemp("counted"))
 
 
 def _count_as(value: bytes) -> Any:

@@ -58,14 +58,19 @@ def rtrace(*args: str, cwd: Path) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run([sys.executable, "-m", "rtrace.cli", *args], cwd=cwd, capture_output=True, timeout=120, env=ENV)
 
 
-@pytest.fixture
-def log(tmp_path: Path) -> Path:
-    script = tmp_path / "script.py"
+def traced_log(where: Path) -> Path:
+    """PROGRAM's log, written by ``rtrace run`` in ``where``."""
+    script = where / "script.py"
     script.write_text(textwrap.dedent(PROGRAM))
-    path = tmp_path / "log.jsonl"
-    r = rtrace("run", "-q", "-o", str(path), str(script), cwd=tmp_path)
+    path = where / "log.jsonl"
+    r = rtrace("run", "-q", "-o", str(path), str(script), cwd=where)
     assert r.returncode == 0, r.stderr
     return path
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> Path:
+    return traced_log(tmp_path)
 
 
 def rewrite(src: Path, dst: Path, change: Any) -> Path:

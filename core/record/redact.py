@@ -221,33 +221,18 @@ class Redactor:
     def documents(self, docs: list[dict[str, Any]]) -> None:
         """Redact each recorded document's id and metadata (and content if asked) in place: the records are ours.
 
-        On every traced retrieval: ``clean_flat``'s check inlined, so a flat metadata dict of
-        known-clean keys and scalar values costs a few comparisons and is kept as it is.
+        A flat metadata dict of known-clean keys and scalar values (``clean_flat``) is kept as it is.
+        (``documents.record_documents``' fast path does the same in its own loop.)
         """
-        clean_keys, clean_text, text = self.clean_keys, self.clean_text, self.text
+        clean_text, text = self.clean_text, self.text
         for d in docs:
             i = d["id"]
             # Ids are often URLs, signed ones too; a content hash (documents.ID_CONTENT_HASH) is rtrace's own.
             if i not in clean_text and type(i) is str and d.get("id_source") != "content_hash":
                 d["id"] = text(i)
             m = d["metadata"]
-            if m:
-                try:
-                    clean = type(m) is dict and m.keys() <= clean_keys
-                except Exception:  # a key whose __eq__ fails
-                    clean = False
-                if clean:
-                    for v in m.values():
-                        t = type(v)
-                        if t is str:
-                            if v not in clean_text and text(v) is not v:
-                                clean = False
-                                break
-                        elif t not in SCALARS:
-                            clean = False
-                            break
-                if not clean:
-                    d["metadata"] = self(m)
+            if m and not (type(m) is dict and self.clean_flat(m)):
+                d["metadata"] = self(m)
             if self.content:
                 c = d["page_content"]
                 if type(c) is str:
