@@ -172,9 +172,10 @@ def _open_run(run: Any, lead: str, indent: str, hidden: int, depth: int, out: An
     head.add("  " + ms(run.duration_ms) if run.duration_ms is not None else "", "yellow" if (run.duration_ms or 0) >= 1000 else "dim")
     if run.status == "incomplete":
         head.add("  incomplete", "magenta")
-    if run.end is not None and run.kind == "retriever" and run.status == "ok":
-        n = run.document_count
-        head.add(f"  {n} doc{'s' if n != 1 else ''}", "green" if n else "yellow")
+    # How many documents it returned, as its end says (the log may keep fewer): said once, here.
+    returned = run.document_count if run.end is not None and run.kind == "retriever" and run.status == "ok" else None
+    if returned is not None:
+        head.add(f"  {returned} doc{'s' if returned != 1 else ''}", "green" if returned else "yellow")
     retries = len(run.retries)
     if retries:
         head.add(f"  ↻ {retries}", "yellow")
@@ -219,8 +220,8 @@ def _open_run(run: Any, lead: str, indent: str, hidden: int, depth: int, out: An
         items.append(("doc", (i + 1, d, columns, texts[i])))
     if len(shown_docs) < len(docs):
         items.append(("more", len(docs) - len(shown_docs)))
-    if opts.docs and run.end is not None and run.kind == "retriever" and run.status == "ok" and run.document_count > len(docs):
-        items.append(("absent", (run.document_count - len(docs), bool(docs))))  # the head's count: the log keeps fewer
+    if opts.docs and returned is not None and returned > len(docs):
+        items.append(("absent", (returned - len(docs), bool(docs))))  # the head's count: the log keeps fewer
 
     return ((kind, payload, *_guides(indent, hidden, i == len(items) - 1), depth) for i, (kind, payload) in enumerate(items))
 
