@@ -143,11 +143,14 @@ def fields_of(obj: Any) -> dict[str, Any]:
     return found if isinstance(found, dict) else {}
 
 
+# The attributes that name an embedder's model, in the order they are asked (every framework's hook).
+MODEL_ATTRS = ("model", "model_name", "model_id")
+
+
 def model_name(own: dict[str, Any], unknown: str | None = None) -> str | None:
-    """The model an embedder's own attributes (``fields_of``) name: ``model``, ``model_name`` or
-    ``model_id``, as LangChain's capture reads them; None if none does or ``unknown`` (a framework's
-    placeholder for none) is all it says."""
-    for attr in ("model", "model_name", "model_id"):
+    """The model an embedder's own attributes (``fields_of``) name (``MODEL_ATTRS``), as LangChain's
+    capture reads them; None if none does or ``unknown`` (a framework's placeholder for none) is all it says."""
+    for attr in MODEL_ATTRS:
         value = own.get(attr)
         if isinstance(value, str) and value and value != unknown:
             return value

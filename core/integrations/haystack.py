@@ -337,7 +337,7 @@ def _begin(operation: str, tags: dict[str, Any] | None, parent_span: Any) -> _Re
 
 # The attributes rtrace reads from a component, and the component classes found to have none of
 # them: reading a component costs a frame's locals (~2 µs), paid once for a class that has nothing.
-_READ = ("top_k", "document_store", "model", "model_name", "model_id")
+_READ = ("top_k", "document_store", *_runs.MODEL_ATTRS)
 _nothing: set[Any] = set()
 
 

@@ -243,7 +243,7 @@ _model_attrs: dict[type, str | None] = {}  # embeddings class -> the attribute n
 def _model_name(embeddings: Any) -> str | None:
     cls = type(embeddings)
     if cls not in _model_attrs:  # once per class: a missing attribute on a pydantic model is slow
-        _model_attrs[cls] = next((a for a in ("model", "model_name", "model_id")
+        _model_attrs[cls] = next((a for a in _runs.MODEL_ATTRS
                                   if isinstance(getattr(embeddings, a, None), str)), None)
     attr = _model_attrs[cls]
     value = getattr(embeddings, attr, None) if attr is not None else None
