@@ -243,7 +243,8 @@ def record_documents(result: Any, max_content: int | None = None, redact: Redact
         max_content = MAX_CONTENT  # --max-content is not the only budget
     # The fast path below handles LangChain / rtrace Documents with text ids, text content
     # within budget, dict metadata and a float (or int, or no) score, and redacts each in the
-    # same pass (Redactor.documents' rule, inlined: one loop over the documents, not two);
+    # same pass (Redactor.documents' rule: one loop over the documents, not two; its metadata
+    # test is Redactor.clean_flat's, inline: calling it costs 0.1-0.2 µs a run of 5 documents);
     # anything unusual takes record_document's full path, then Redactor.documents.
     if redact is not None:
         clean_keys, clean_text, text, scrub = redact.clean_keys, redact.clean_text, redact.text, redact
