@@ -430,7 +430,7 @@ def _announce(message: str) -> None:
 
 def main() -> None:
     """Entry point: the only place errors become messages and exit codes."""
-    from rtrace.core.process.changes import remember_python_state
+    from rtrace.core.process.excepthook import remember_python_state
 
     remember_python_state()  # before Typer replaces sys.excepthook: `rtrace run` gives the script python's
 

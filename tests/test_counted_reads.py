@@ -174,6 +174,34 @@ def test_a_torn_line_with_the_next_writers_end_on_it_is_reported(log: Path, tmp_
         assert (shipped.returncode, shipped.stderr) == (whole.returncode, whole.stderr), args
 
 
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("bracket", [False, True], ids=["plain documents", "a [ in the documents"])
+def test_commands_that_echo_lines_report_a_torn_line_instead_of_losing_the_one_on_it(
+        log: Path, tmp_path: Path, bracket: bool) -> None:
+    # filter, show --format jsonl and eval read lines without their documents. A line cut short in
+    # its documents, with the next writer's line appended, must not read as its first event alone
+    # (losing the appended one without a word): it is malformed, as when it is parsed whole.
+    lines = log.read_bytes().splitlines(keepends=True)
+    ends = [i for i, line in enumerate(lines) if b'"documents":[{' in line and line.count(b"]") == 1]
+    a, b = ends[:2]
+    first = lines[a]
+    if bracket:  # a list in the first document's metadata, before the cut
+        first = first.replace(b'"metadata":{', b'"metadata":{"tags":["x"],', 1)
+    torn = first[:first.index(b'"documents":[') + 60] + lines[b]
+    merged = tmp_path / "torn.jsonl"
+    merged.write_bytes(b"".join(lines[:a] + [torn] + lines[a + 1:b] + lines[b + 1:]))
+    lineno = a + 1
+    qrels = tmp_path / "qrels.jsonl"
+    queries = {e["query"] for e in read_events(log) if e["event"] == "retriever_start" and isinstance(e.get("query"), str)}
+    qrels.write_bytes(b"".join(orjson.dumps({"query": q, "doc_id": "x", "relevance": 1}) + b"\n" for q in sorted(queries)))
+    for cmd in (["filter"], ["filter", "--status", "error"], ["show", "--format", "jsonl"], ["eval", "--qrels", str(qrels)]):
+        strict = rtrace(*cmd, str(merged), cwd=tmp_path)
+        assert strict.returncode != 0 and strict.stderr.startswith(b"rtrace: error: ") and \
+            f"torn.jsonl:{lineno}:".encode() in strict.stderr and strict.stderr.count(b"\n") == 1, (cmd, strict.stderr)
+        lenient = rtrace(*cmd, "--lenient", str(merged), cwd=tmp_path)
+        assert b"skipped 1 malformed line (--lenient)" in lenient.stderr, (cmd, lenient.stderr)
+
+
 @pytest.mark.timeout(120)
 def test_a_replay_of_a_trimmed_log_keeps_what_each_retriever_returned(log: Path, tmp_path: Path) -> None:
     trimmed = rewrite(log, tmp_path / "trimmed.jsonl", lambda ev: ev.update(documents=ev["documents"][:1]))

@@ -28,20 +28,7 @@ from concurrent.futures.thread import _WorkItem
 from typing import Any
 
 from rtrace.core.process import children, recursion, signals
-
-_python_excepthook: Any = None
-
-
-def remember_python_state() -> None:
-    """Call first thing in the CLI, before any framework changes the interpreter's hooks."""
-    global _python_excepthook
-    if _python_excepthook is None:
-        _python_excepthook = sys.excepthook
-
-
-def python_excepthook() -> Any:
-    return _python_excepthook if _python_excepthook is not None else sys.__excepthook__
-
+from rtrace.core.process.excepthook import python_excepthook
 
 def patch_points() -> dict[str, Any]:
     """The object now at every place rtrace may patch (tests compare before and after)."""

@@ -124,12 +124,20 @@ class RunFilter:
         None when no such cheap test is known (then every trace must be built to decide).
         Used by ``skim`` to drop traces that cannot match before building them.
         """
-        if self.status == ERROR:
-            return lambda ev: ev["event"].endswith("_error")
-        if self.status == INCOMPLETE:
-            return lambda ev: False  # only traces that never finish (skim hands those over at the end)
+        by_name = self.event_hint()
+        if by_name is not None:
+            return lambda ev: by_name(ev["event"])
         if self.retried:
             return _retry_line
+        return None
+
+    def event_hint(self) -> Callable[[str], bool] | None:
+        """``line_hint`` when it reads nothing of a line but its event's name (``skim`` then asks
+        once per name, not once per line); None when it reads more."""
+        if self.status == ERROR:
+            return lambda name: name.endswith("_error")
+        if self.status == INCOMPLETE:
+            return lambda name: False  # only traces that never finish (skim hands those over at the end)
         return None
 
 

@@ -58,7 +58,7 @@ def selected_items(source: Source, run_filter: RunFilter, runs_only: bool, last:
     # Short ids are assigned over every run read, so a filter naming one must see them all.
     hint = run_filter.line_hint() if skim_traces and not run_filter.by_short_id else None
     if hint is not None:
-        events = skim(events, hint)
+        events = skim(events, hint, run_filter.event_hint())
     traces: Iterable[Trace | Session] = builder.build(events)
     if start_order:
         traces = in_start_order(traces, builder)

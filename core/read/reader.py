@@ -148,33 +148,34 @@ def _head(raw: bytes, counted: bool = False) -> Any:
     ``counted``: cut only a line that says how many documents it holds (``events.recorded_count``)
     and whose documents are its last key, so that nothing but the documents is left unread;
     any other line (an older log's, one with a ``[`` in its documents) is parsed once, whole.
+    Either way, a line cut short by a kill mid-write with the next line appended to it is parsed
+    whole, so the damage is reported (or skipped and counted with ``--lenient``): cut at its
+    documents, it would read as its first event, and the appended one would be lost without a word.
     """
     # `,"documents":[` cannot occur inside a JSON string (its quote would be escaped);
     # if it is a nested key instead, the cut is not valid JSON and we parse it all.
     cut = raw.find(b',"documents":[')
-    if cut > 0 and (not counted or _counted_last(raw, cut)):
-        try:
-            data = orjson.loads(raw[:cut] + b"}")
-            if type(data) is dict and (not counted or recorded_count(data) is not None):
-                return data
-        except orjson.JSONDecodeError:
-            pass
+    if cut > 0:
+        # The documents end the line when it ends `]}` and their `[` is its last: the line's last
+        # value is then their list, so no key follows them, and no line is appended (ending `]}`,
+        # it would bring a `[`). Inline, not a function: on every line with documents.
+        last = raw.endswith(b"]}\n") and raw.rfind(b"[") == cut + 13
+        # rtrace writes `"document_count":N,"documents":[...]}` (a nested key of that name there
+        # leaves the parsed head without one: recorded_count decides). Without the count, documents
+        # with a `[` in them (a nested list, a `[` in text) are searched for an appended line instead:
+        # every rtrace line starts `{"v":`, which among documents can only be a nested object's key.
+        if (last and raw.find(b'"document_count":', cut - 40 if cut > 40 else 0, cut) > 0 if counted
+                else last or raw.find(b'{"v":', cut) < 0):
+            try:
+                data = orjson.loads(raw[:cut] + b"}")
+                if type(data) is dict and (not counted or recorded_count(data) is not None):
+                    return data
+            except orjson.JSONDecodeError:
+                pass
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
         return None
-
-
-def _counted_last(raw: bytes, cut: int) -> bool:
-    """Do the documents starting at ``cut`` end the line, with a ``document_count`` just before them?"""
-    # rtrace writes `"document_count":N,"documents":[...]}` (a nested key of that name there leaves the
-    # parsed head without one: it decides). The line ends `]}`: its last value is a list, and with no
-    # `[` after the documents' own, that list is theirs, so no key follows them. Nor can another
-    # writer's line be on it (a line cut short by a kill mid-write, the next line appended): ending
-    # `]}`, that line would bring a `[`. Documents with a `[` anywhere (a nested list, a `[` in text)
-    # are parsed, whole.
-    return (raw.endswith(b"]}\n") and raw.find(b"[", cut + 14) < 0
-            and raw.find(b'"document_count":', cut - 40 if cut > 40 else 0, cut) > 0)
 
 
 class _Garbage:

@@ -29,6 +29,7 @@ from rtrace.core.read.reader import Event
 from rtrace.core.read.trees import MAX_HELD_EVENTS
 
 LineHint = Callable[[dict[str, Any]], bool]
+EventHint = Callable[[str], bool]
 
 _PHASES = {"start": 1, "end": 2, "error": 2}
 
@@ -54,12 +55,17 @@ class _Trace:
         self.passing = False  # handed to the builder at a session's end: its events go straight through
 
 
-def skim(events: Iterable[Event], hint: LineHint) -> Iterator[Event]:
-    """``events`` less the complete, well-formed traces none of whose lines ``hint`` accepts."""
+def skim(events: Iterable[Event], hint: LineHint, event_hint: EventHint | None = None) -> Iterator[Event]:
+    """``events`` less the complete, well-formed traces none of whose lines ``hint`` accepts.
+
+    ``event_hint``: ``hint`` as a test on the event's name alone, when that is all it reads
+    (``RunFilter.event_hint``): its answers are kept per name, and ``hint`` is not called.
+    """
     it = iter(events)
     of_run: dict[str, _Trace] = {}  # every run id of every trace in flight
     ended: set[str] = set()  # runs of traces in flight that have ended
     phases: dict[str, int] = {}  # event name -> _phase, cached
+    keeps: dict[str, bool] = {}  # event name -> event_hint's answer, cached
     session_events = names.SESSION_EVENTS
     timeline = names.TIMELINE_EVENTS
     n = 0
@@ -117,8 +123,14 @@ def skim(events: Iterable[Event], hint: LineHint) -> Iterator[Event]:
         else:
             trace.events.append((n, ev))
             held_count += 1
-            if not trace.keep and hint(data):
-                trace.keep = True
+            if not trace.keep:
+                if event_hint is None:
+                    trace.keep = hint(data)
+                else:
+                    keep = keeps.get(name)
+                    if keep is None:
+                        keep = keeps[name] = event_hint(name)
+                    trace.keep = keep
         if trace.open == 0 and trace.root_ended:
             for rid in trace.runs:
                 del of_run[rid]
