@@ -33,6 +33,11 @@ RUN_EVENTS = START_EVENTS | END_EVENTS | ERROR_EVENTS
 EVENTS = RUN_EVENTS | {SESSION_START, SESSION_END, RETRY, TEXT, CUSTOM_EVENT}
 
 
+# `retriever_start`: what the retrieval asked of its store, where known (the recorder's
+# ``fields.request_fields``); replayed as recorded, shown beside the run's query.
+REQUEST_FIELDS = ("k", "search_type", "score_threshold", "fetch_k", "vector_store", "embedding_provider",
+                  "embedding_model")
+
 # `retriever_end`: how many documents the retriever returned, written just before `documents`
 # so that a reader can count them without parsing them (``recorded_count``).
 DOCUMENT_COUNT = "document_count"

@@ -34,11 +34,13 @@ class LogBuilder:
         return self.ev("session_end", exit_code=code, error=None, duration_ms=1234.5, incomplete_runs=[], lost_events=0)
 
     def start(self, n: int, name: str, query: str, parent: int | None = None, root: int | None = None,
-              tags: list[str] | None = None, metadata: dict[str, Any] | None = None, kind: str = "retriever") -> LogBuilder:
+              tags: list[str] | None = None, metadata: dict[str, Any] | None = None, kind: str = "retriever",
+              request: dict[str, Any] | None = None) -> LogBuilder:
         fields: dict[str, Any] = {"run_id": rid(n), "parent_run_id": rid(parent) if parent else None,
                                   "trace_id": rid(root or n), "name": name, "tags": tags or [], "metadata": metadata or {}}
         if kind == "retriever":
             fields["query"] = query
+        fields.update(request or {})  # k, search_type, vector_store, ... as the recorder writes them
         return self.ev(f"{kind}_start", **fields)
 
     def end(self, n: int, name: str, docs: list[dict[str, Any]], ms: float, parent: int | None = None,

@@ -77,7 +77,7 @@ def hostile_log(path: Path) -> Path:
     b.text(1, f"Dense{ATTACK}", f"expanded {ATTACK}\x1b[31m")
     b.end(1, f"Dense{ATTACK}", [doc(ATTACK, f"</td></tr></table><h1>pwned</h1>{ATTACK}", 0.5, source=ATTACK),
                                  doc("ok-1", "fine", 0.4)], 12.0)
-    b.start(2, "Flaky", "vector databases")
+    b.start(2, "Flaky", "vector databases", request={"k": 3, "search_type": "mmr", "vector_store": f"Chroma{ATTACK}"})
     b.retry(2, "Flaky", 1)
     b.ev("retriever_error", run_id="0190bbbb-0000-7000-8000-000000000002", parent_run_id=None,
          trace_id="0190bbbb-0000-7000-8000-000000000002", name="Flaky", duration_ms=40.0,
@@ -138,6 +138,7 @@ def test_page_content(hostile: Path) -> None:
     assert "open" in traces[0] and all("open" not in t for t in traces[1:])
     assert "retry · attempt 1 failed ConnectionError: refused · waited 0 s · next wait 0.1 s" in dom.text
     assert "Boom: </pre><h1>x</h1>" in dom.text  # the traceback, as text
+    assert "Flaky “vector databases” · 40.0 ms k=3 search_type=mmr vector_store=Chroma" in dom.text  # what it asked
     assert len(dom.tags("span", "wf")) >= 5  # a waterfall bar per run shown
     assert len(dom.tags("div", "hist")) == 3  # a latency histogram per retriever
     assert "Evaluation" in dom.text and "no run for 1 labelled queries: never asked" in dom.text

@@ -81,6 +81,40 @@ def test_numbers_stay_whole_at_60_columns(tmp_path: Path) -> None:
     assert [line.split()[-2:] for line in timeline.splitlines()[2:4]] == [["98.77", "s"], ["1.23", "s"]]
 
 
+def test_what_a_run_asked_of_its_store_is_on_its_head_and_the_store_is_below_with_expand(tmp_path: Path) -> None:
+    b = LogBuilder().session_start()
+    b.start(1, "VectorStoreRetriever", "what is rrf?", metadata={"team": "search"},
+            request={"k": 4, "search_type": "mmr", "score_threshold": 0.5, "fetch_k": 20, "vector_store": "Chroma",
+                     "embedding_provider": "OpenAIEmbeddings", "embedding_model": "text-embedding-3-small"})
+    b.end(1, "VectorStoreRetriever", [doc("a", "x", 0.9)], 2.0)
+    b.start(2, "BM25Retriever", "rrf")  # nothing recorded about the request: nothing said
+    b.end(2, "BM25Retriever", [], 1.0)
+    log = b.session_end().write(tmp_path / "l.jsonl")
+    assert rendered(log, 120, docs=False) == """\
+━━ session 0190aaaa-0000  app.py  pid 4242  2026-11-24 10:00:01 UTC
+✓ VectorStoreRetriever  2.00 ms  1 doc  “what is rrf?”  k=4 search_type=mmr score_threshold=0.5 fetch_k=20  team=search
+
+✓ BM25Retriever  1.00 ms  0 docs  “rrf”
+
+━━ exit 0  1.23 s
+
+"""
+    assert rendered(log, 120, docs=False, expand=True).splitlines()[1:7] == [
+        "✓ VectorStoreRetriever  2.00 ms  1 doc  “what is rrf?”  k=4 search_type=mmr score_threshold=0.5 fetch_k=20",
+        "├── vector_store = Chroma",
+        "├── embedding_provider = OpenAIEmbeddings",
+        "├── embedding_model = text-embedding-3-small",
+        "└── team = search",
+        "",
+    ]
+    # On a narrow terminal the request gives way before the numbers and the query do.
+    assert rendered(log, 60, docs=False).splitlines()[1] == "✓ VectorStoreRetriever  2.00 ms  1 doc  “what is rrf?”  k=4…"
+    data = json.loads(rtrace("show", str(log), "--format", "json", cwd=tmp_path).stdout)
+    assert [t["root"]["request"] for t in data if "root" in t] == [
+        {"k": 4, "search_type": "mmr", "score_threshold": 0.5, "fetch_k": 20, "vector_store": "Chroma",
+         "embedding_provider": "OpenAIEmbeddings", "embedding_model": "text-embedding-3-small"}, {}]
+
+
 def test_options_full_expand_traceback_docs(tmp_path: Path) -> None:
     b = LogBuilder().session_start()
     b.start(1, "R", "q", metadata={"ls_retriever_name": "r", "k": 3})

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from rtrace.cli.render.text import clean, ms
+from rtrace.cli.render.text import clean, ms, request_text
 from rtrace.core.read.diff import DiffResult
 from rtrace.core.read.digest import Digest
 from rtrace.core.read.eval import EvalResult, run_doc_ids, run_documents
@@ -87,7 +87,7 @@ details.trace { border: 1px solid var(--line); border-radius: 6px; margin: 6px 0
 details.trace > summary { cursor: pointer; padding: 4px 0; }
 details.run { margin-left: 18px; border-left: 2px solid var(--line); padding-left: 8px; }
 details.run > summary { cursor: pointer; list-style-position: outside; }
-.rname { font-weight: 600; } .query { color: #0550ae; }
+.rname { font-weight: 600; } .query { color: #0550ae; } .request { color: #0a6b74; }
 .wf { display: inline-block; position: relative; width: 220px; height: 10px; background: var(--bg2); border: 1px solid var(--line); vertical-align: middle; margin-left: 8px; }
 .wf > span { position: absolute; top: 0; bottom: 0; background: var(--bar); min-width: 1px; }
 .wf > span.error { background: var(--err); } .wf > span.incomplete { background: var(--inc); }
@@ -392,6 +392,9 @@ def _run_parts(page: ReportPage, run: Run, starts: dict[str, float | None],
     query = f" <span class=\"query\">“{esc(run.query, 200)}”</span>" if run.query is not None else ""
     kind = "" if run.kind == "retriever" else f" <span class=\"dim\">({esc(run.kind)})</span>"
     tags = f" <span class=\"dim\">[{esc(', '.join(run.tags), 200)}]</span>" if run.tags else ""
+    request = run.request  # what it asked of its store
+    if request:
+        tags = f" <span class=\"request\">{esc(request_text(request), 300)}</span>" + tags
     flags = "".join(f" <span class=\"warn\">{f}</span>" for f, on in (("orphan", run.orphan), ("duplicate id", run.duplicate)) if on)
     out = [f"<details class=\"run\" open><summary><span class=\"badge {esc(run.status)}\">{esc(run.status)}</span> "
            f"<span class=\"rname\">{esc(run.name, 80)}</span>{kind}{query} · {esc(ms(run.duration_ms))}{tags}{flags}"

@@ -23,6 +23,20 @@ def clean(text: Any, limit: int | None = None, one_line: bool = False) -> str:
     return s
 
 
+def compact(value: Any, limit: int = 60) -> str:
+    """A value on one line: text as it is, anything else as JSON (any depth: repr and orjson stop)."""
+    from rtrace.core.jsontext import dumps
+
+    if isinstance(value, str):
+        return clean(value, limit, one_line=True)
+    return clean(dumps(value).decode(), limit, one_line=True)
+
+
+def request_text(request: dict[str, Any]) -> str:
+    """A run's request fields as ``k=4 search_type=mmr vector_store=Chroma`` (``Run.request``)."""
+    return " ".join(f"{clean(k, 30, one_line=True)}={compact(v, 40)}" for k, v in request.items())
+
+
 def ms(value: float | None) -> str:
     if value is None:
         return "?"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rtrace.cli.render.text import clean, ms
+from rtrace.cli.render.text import clean, compact, ms, request_text
 from rtrace.core.read.diff import rerank_moves
 from rtrace.core.read.trees import ordered_children, user_tags
 from rtrace.core.times import format_ts, zone_label
@@ -14,6 +14,9 @@ HIDDEN_META = ("ls_",)  # LangChain's bookkeeping keys: shown with --expand only
 STATUS_MARK = {"ok": ("✓", "green"), "error": ("✗", "bold red"), "incomplete": ("…", "magenta")}
 MAX_GUIDES = 12  # tree levels drawn with guides; deeper ones are counted ([+N]) so a line keeps room at 80 columns
 KIND_STYLE = {"retriever": "bold cyan", "chain": "blue", "tool": "blue", "llm": "blue"}
+# The request fields on a run's head line: the knobs that decide what comes back. The store
+# and embedder (often in LangChain's own tags already) are shown with --expand.
+HEAD_REQUEST = frozenset({"k", "search_type", "score_threshold", "fetch_k"})
 NAME_GIVE, QUERY_GIVE = 8, 12  # cells a run's name and query keep on a narrow terminal (with the 2 spaces before it)
 ID_WIDTH, SOURCE_WIDTH = 24, 32  # at most, in the aligned document columns
 
@@ -32,14 +35,6 @@ class ShowOptions:
         self.auto_tags = auto_tags  # LangChain's own tags (seq:step:N, map:key:K, ...) shown too
 
 
-def _compact(value: Any, limit: int = 60) -> str:
-    from rtrace.core.jsontext import dumps
-
-    if isinstance(value, str):
-        return clean(value, limit, one_line=True)
-    return clean(dumps(value).decode(), limit, one_line=True)  # any depth (repr and orjson stop)
-
-
 def _score(value: Any) -> str:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return f"{value:.3f}" if abs(value) < 1000 else f"{value:.4g}"
@@ -49,7 +44,7 @@ def _score(value: Any) -> str:
 def _source(meta: dict[str, Any]) -> str:
     for key in SOURCE_KEYS:
         if meta.get(key) not in (None, ""):
-            return _compact(meta[key], 40)
+            return compact(meta[key], 40)
     return ""
 
 
@@ -120,10 +115,10 @@ def _run_lines(root: Any, out: Any, opts: ShowOptions, highlight: set[str], only
             out.lines.append(Line(branch).add("✎ ", "dim").add(clean(payload.get("text", ""), 500, one_line=True), "italic"))
         elif kind == "custom":
             out.lines.append(Line(branch).add("◆ ", "blue").add(clean(payload.get("custom_name", "?"), 60, one_line=True), "blue")
-                             .add("  " + _compact(payload.get("data"), 300), "dim"))
+                             .add("  " + compact(payload.get("data"), 300), "dim"))
         elif kind == "meta":
             k, v = payload
-            out.lines.append(Line(branch).add(clean(k, 60, one_line=True), "dim").add(" = ").add(_compact(v, 2000)))
+            out.lines.append(Line(branch).add(clean(k, 60, one_line=True), "dim").add(" = ").add(compact(v, 2000)))
         elif kind == "error":
             _error_lines(branch, _marked(below, hidden), payload, opts, out)
         elif kind == "doc":
@@ -188,18 +183,22 @@ def _open_run(run: Any, lead: str, indent: str, hidden: int, depth: int, out: An
     parent_query = run.parent.query if run.parent is not None and depth > 0 else None
     if run.query is not None and run.query != parent_query:  # the same query as the parent's is said once
         head.add("  “" + clean(run.query, 200, one_line=True) + "”", "", give=QUERY_GIVE)
+    request = run.request  # what it asked of its store: why it returned what it did
+    knobs = {k: v for k, v in request.items() if k in HEAD_REQUEST}
+    if knobs:
+        head.add("  " + request_text(knobs), "cyan", give=0)
     tags = run.tags if opts.auto_tags else user_tags(run.tags)
     if tags:
         head.add("  [" + ", ".join(clean(t, 30, one_line=True) for t in tags) + "]", "magenta", give=0)
     meta = {k: v for k, v in run.metadata.items() if opts.expand or not str(k).startswith(HIDDEN_META)}
     if meta and not opts.expand:
-        head.add("  " + " ".join(f"{clean(k, 30, one_line=True)}={_compact(v, 40)}" for k, v in meta.items()), "dim", give=0)
+        head.add("  " + " ".join(f"{clean(k, 30, one_line=True)}={compact(v, 40)}" for k, v in meta.items()), "dim", give=0)
     out.lines.append(head)
 
     # Below the head: expanded metadata, error, timeline (retries, texts, custom events, children), documents.
     items: list[tuple[str, Any]] = []
-    if meta and opts.expand:
-        for k, v in meta.items():
+    if opts.expand:  # the store and embedder asked (the head has the knobs), then the metadata
+        for k, v in [*((k, v) for k, v in request.items() if k not in HEAD_REQUEST), *meta.items()]:
             items.append(("meta", (k, v)))
     children = iter(ordered_children(run, opts.sort))  # each child slot of the timeline, in --sort order
     for kind, payload in run.timeline:
@@ -317,7 +316,7 @@ def _doc_lines(branch: str, below: str, payload: tuple[int, dict[str, Any], tupl
             out.lines.append(Line(below + "  ", wrap=True).add(text))
     if opts.expand:
         for k, v in meta.items():
-            out.lines.append(Line(below + "  ", wrap=True).add(clean(k, 60, one_line=True), "dim").add(" = ").add(_compact(v, 2000), "dim"))
+            out.lines.append(Line(below + "  ", wrap=True).add(clean(k, 60, one_line=True), "dim").add(" = ").add(compact(v, 2000), "dim"))
 
 
 def _trimmed(line: Any) -> Any:

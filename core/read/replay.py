@@ -41,9 +41,6 @@ class ScoredDocument(Document):
         self.id_source = id_source
 
 
-# First-class retriever_start fields passed back to the handlers as recorded.
-_START_FIELDS = ("k", "search_type", "score_threshold", "fetch_k", "vector_store", "embedding_provider",
-                 "embedding_model")
 
 
 _error_classes: dict[str, type[Exception]] = {}
@@ -219,7 +216,7 @@ class Replayer:
         extra = {"duration_ms": data["duration_ms"]} if isinstance(data.get("duration_ms"), (int, float)) else {}
         if phase == "start":
             self.stats.runs += 1
-            fields = {k: data[k] for k in _START_FIELDS if data.get(k) is not None}
+            fields = {k: data[k] for k in events.REQUEST_FIELDS if data.get(k) is not None}  # passed back as recorded
             if isinstance(data.get("input_documents"), list):
                 fields["input_documents"] = documents(data, "input_documents")
             rm = self._manager(data).on_retriever_start(None, data.get("query"), run_id=run_id, name=data.get("name"),

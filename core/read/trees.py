@@ -109,6 +109,14 @@ class Run:
         return m if isinstance(m, dict) else {}
 
     @property
+    def request(self) -> dict[str, Any]:
+        """What the run asked of its store (``k``, ``search_type``, ``vector_store``, ...), where recorded."""
+        start = self.start
+        if not start:
+            return {}
+        return {key: start[key] for key in events.REQUEST_FIELDS if start.get(key) is not None}
+
+    @property
     def documents(self) -> list[dict[str, Any]]:
         return end_documents(self.end)
 
@@ -574,6 +582,7 @@ def _run_fields(run: Run) -> dict[str, Any]:
         "query": run.query,
         "tags": run.tags,
         "metadata": run.metadata,
+        "request": run.request,
         "error": run.error,
         "document_count": run.document_count if run.kind == "retriever" else None,  # returned; the log may keep fewer
         "documents": run.documents,

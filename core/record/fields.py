@@ -7,6 +7,7 @@ import sys
 import traceback
 from typing import Any
 
+from rtrace.core.events import REQUEST_FIELDS
 from rtrace.core.record.encode import MAX_TRACEBACK, clip
 
 
@@ -98,8 +99,7 @@ def session_fields(version: str) -> dict[str, Any]:
 
 # What a retrieval asked for, as first-class retriever_start fields: given by the caller
 # (``on_retriever_start(..., k=4)``, a framework hook), else LangChain's ``ls_*`` metadata.
-REQUEST_KEYS = ("k", "search_type", "score_threshold", "fetch_k", "vector_store", "embedding_provider",
-                "embedding_model")
+REQUEST_KEYS = REQUEST_FIELDS
 _LS_KEYS = (("ls_vector_store_provider", "vector_store"), ("ls_embedding_provider", "embedding_provider"),
             ("ls_embedding_model", "embedding_model"))
 
