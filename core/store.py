@@ -401,7 +401,8 @@ def prune(keep: int, run_dir: Path | None = None) -> Pruned:
     Runs written elsewhere (``-o PATH``) are the user's files: they leave the list, never the disk.
     A log still being written (``sink.being_written``: its writer, or a child of it, is alive)
     stays, and stays listed, however old: deleting it would send the rest of the run to a file
-    no one can open.
+    no one can open. So does an unfinished run whose process is alive (``writers.alive``): a
+    program that closed every descriptor it inherited holds no lock until rtrace writes again.
     """
     run_dir = run_dir if run_dir is not None else find_run_dir()
     done = Pruned()
@@ -411,6 +412,9 @@ def prune(keep: int, run_dir: Path | None = None) -> Pruned:
         runs = list_runs(run_dir)
         gone = set()
         for run in runs[keep:]:
+            if not run.ended and not run.died:  # its process is alive (list_runs asked): still written
+                done.live.append(run.path)
+                continue
             if run.in_run_dir and run.path.parent == run_dir:
                 try:
                     removed = unlink_unless_written(str(run.path))

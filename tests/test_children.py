@@ -474,13 +474,16 @@ def test_dash_o_dash_into_a_file_holds_the_childrens_runs(tmp_path: Path) -> Non
 
 
 @pytest.mark.timeout(120)
-def test_a_bootstrap_directory_left_by_a_killed_run_is_swept_by_the_next_and_a_live_ones_is_not(tmp_path: Path) -> None:
+@pytest.mark.parametrize("close", ["", "import os; os.closerange(3, 1 << 16)\n"], ids=["open", "descriptors closed"])
+def test_a_bootstrap_directory_left_by_a_killed_run_is_swept_by_the_next_and_a_live_ones_is_not(tmp_path: Path,
+                                                                                              close: str) -> None:
     # `kill -9` (or os._exit) leaves rtrace run no chance to remove its directory; the next run
-    # removes those whose creator is gone, never one whose run is still going.
+    # removes those whose creator is gone, never one whose run is still going, even one that
+    # closed every descriptor it inherited (and with them its lock on the directory).
     base = tmp_path / "runtime"
     base.mkdir(mode=0o700)
     env = ENV | {"XDG_RUNTIME_DIR": str(base)}
-    (tmp_path / "wait.py").write_text("import sys\nprint('ready', flush=True)\nsys.stdin.readline()\n")
+    (tmp_path / "wait.py").write_text(f"import sys\n{close}print('ready', flush=True)\nsys.stdin.readline()\n")
     (tmp_path / "noop.py").write_text("pass\n")
 
     def start() -> tuple[subprocess.Popen[str], Path]:

@@ -238,8 +238,11 @@ search("after the prune")
 
 
 @pytest.mark.timeout(120)
-def test_prune_never_deletes_a_log_still_being_written(project: Path) -> None:
-    (project / "blocking.py").write_text(BLOCKING)
+@pytest.mark.parametrize("close", ["", "import os; os.closerange(3, 1 << 16)"], ids=["open", "descriptors closed"])
+def test_prune_never_deletes_a_log_still_being_written(project: Path, close: str) -> None:
+    # "descriptors closed": the program closes every descriptor it inherited (as daemons do), the
+    # log's among them, and with it the lock that says a writer is at work; its process says so still.
+    (project / "blocking.py").write_text(BLOCKING.replace('print("ready"', close + '\nprint("ready"'))
     assert rtrace("run", "-q", "app.py", "old", cwd=project).returncode == 0
     live = subprocess.Popen([*RTRACE, "run", "-q", "blocking.py"], cwd=project, env=ENV, text=True,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -214,7 +214,9 @@ class SiteDir:
         base = _private_base()
         if base is not None:
             _sweep(base)
-        self.path = tempfile.mkdtemp(prefix=SITE_PREFIX, dir=base)
+        # The creator's pid in the name: a program that closes every descriptor drops its lock on
+        # .owner, and the sweep then asks whether the process is there.
+        self.path = tempfile.mkdtemp(prefix=f"{SITE_PREFIX}{self.pid}-", dir=base)
         nofollow = getattr(os, "O_NOFOLLOW", 0)
         self.owner = -1
         try:  # one descriptor in the traced process, placed with rtrace's others, out of the program's way
@@ -247,6 +249,8 @@ def _sweep(base: str) -> None:
     import stat
     import time
 
+    from rtrace.core.record.sink import pid_alive
+
     try:
         names = [n for n in os.listdir(base) if n.startswith(SITE_PREFIX)]
     except OSError:
@@ -257,6 +261,9 @@ def _sweep(base: str) -> None:
         try:
             st = os.lstat(path)
             if not stat.S_ISDIR(st.st_mode) or st.st_uid != uid or now - st.st_mtime < _YOUNG:
+                continue
+            creator = name[len(SITE_PREFIX):].partition("-")[0]
+            if creator.isdigit() and pid_alive(int(creator)):  # its lock may be gone, not its process
                 continue
             try:
                 fd = os.open(os.path.join(path, _OWNER), os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0))

@@ -17,12 +17,11 @@ waits, as ``tail -f`` does, rather than end early).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from rtrace.core import events
-from rtrace.core.record.sink import being_written
+from rtrace.core.record.sink import being_written, pid_alive
 
 if TYPE_CHECKING:
     from rtrace.core.read.reader import Event
@@ -60,16 +59,4 @@ class WriterWatch:
 
 def alive(path: str, pids: Iterable[object]) -> bool:
     """Is the log at ``path`` still written: a writer holds its lock, or a process named by ``pids`` is there?"""
-    return being_written(path) or any(_running(pid) for pid in pids)
-
-
-def _running(pid: object) -> bool:
-    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # it exists, owned by someone else
-    return True
+    return being_written(path) or any(pid_alive(pid) for pid in pids)

@@ -86,6 +86,20 @@ def hold(fd: int) -> None:
             return
 
 
+def pid_alive(pid: object) -> bool:
+    """Is there a process ``pid``? (A writer whose lock is gone, e.g. it closed every descriptor,
+    is alive while its process is; a reused pid only makes a reader wait, or keep a file.)"""
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # it exists, owned by someone else
+    return True
+
+
 def being_written(path: str) -> bool:
     """Does a writer still hold the log at ``path`` open? (False when it cannot be told.)
 
