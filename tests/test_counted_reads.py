@@ -202,6 +202,18 @@ def test_commands_that_echo_lines_report_a_torn_line_instead_of_losing_the_one_o
         assert b"skipped 1 malformed line (--lenient)" in lenient.stderr, (cmd, lenient.stderr)
 
 
+def test_the_run_summary_counts_what_retrievers_returned_where_lines_keep_fewer(log: Path, tmp_path: Path) -> None:
+    from rtrace.core.read.summary import RunSummary
+
+    returned = sum(e["document_count"] for e in read_events(log) if e["event"] == "retriever_end")
+    trimmed = rewrite(log, tmp_path / "trimmed.jsonl", lambda ev: ev.update(documents=ev["documents"][:1]))
+    for path in (log, trimmed):
+        summary = RunSummary()
+        for ev in read_events(path):
+            summary(ev)
+        assert summary.documents == returned == 15, path
+
+
 @pytest.mark.timeout(120)
 def test_a_replay_of_a_trimmed_log_keeps_what_each_retriever_returned(log: Path, tmp_path: Path) -> None:
     trimmed = rewrite(log, tmp_path / "trimmed.jsonl", lambda ev: ev.update(documents=ev["documents"][:1]))

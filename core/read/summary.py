@@ -22,6 +22,7 @@ class SlowRun:
 # Read on every event of `rtrace run`: module constants, not attribute lookups on `events`.
 _RETRIEVER_START, _RETRIEVER_END, _RETRIEVER_ERROR = events.RETRIEVER_START, events.RETRIEVER_END, events.RETRIEVER_ERROR
 _START_EVENTS, _RETRY, _SESSION_END = events.START_EVENTS, events.RETRY, events.SESSION_END
+_DOCUMENT_COUNT = events.DOCUMENT_COUNT
 
 
 class RunSummary:
@@ -65,9 +66,13 @@ class RunSummary:
                 if self._retried:
                     self._retried.pop(run_id, None)
                 if kind == _RETRIEVER_END:
-                    docs = ev.get("documents")
-                    if docs:
-                        self.documents += len(docs)
+                    count = ev.get(_DOCUMENT_COUNT)  # what it returned: the line may keep fewer
+                    if type(count) is int:
+                        self.documents += count
+                    else:
+                        docs = ev.get("documents")
+                        if docs:
+                            self.documents += len(docs)
                 else:
                     self.errors += 1
                 ms = ev.get("duration_ms")
