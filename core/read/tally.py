@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from rtrace.core import events as names
+from rtrace.core.events import recorded_count
 from rtrace.core.read.attempts import retry_attempt
 from rtrace.core.read.filters import RunFilter
 from rtrace.core.read.reader import Event
@@ -48,6 +49,7 @@ from rtrace.core.read.trees import (
     INCOMPLETE,
     MAX_HELD_EVENTS,
     MAX_KINDS,
+    OK,
     Run,
     Trace,
     TreeBuilder,
@@ -57,7 +59,7 @@ from rtrace.core.read.trees import (
     own_ms,
 )
 
-_START, _END, _TIMELINE, _OTHER = 1, 2, 3, 4
+_START, _END, _TIMELINE, _OTHER, _SESSION = 1, 2, 3, 4, 5
 
 
 class _Run:
@@ -161,8 +163,10 @@ def _end(full_id: str) -> str:
 
 
 def _phase(name: str) -> tuple[int, str]:
-    """What an event is to a run (``trees._kind``, ``TIMELINE_EVENTS``), with the run's kind for a
-    start and the run's status for an end (``trees.end_status``: an end named ``*_error`` is an error)."""
+    """What an event is (a session's, or to a run: ``trees._kind``, ``TIMELINE_EVENTS``), with the run's kind
+    for a start and the run's status for an end (``trees.end_status``: an end named ``*_error`` is an error)."""
+    if name in names.SESSION_EVENTS:
+        return _SESSION, ""
     kind_phase = _kind(name)
     if kind_phase is not None:
         if kind_phase[1] == "start":
@@ -200,9 +204,9 @@ def tally(events: Iterable[Event], collector: StatsCollector, builder: TreeBuild
     it = iter(events)
     runs: dict[str, _Run] = {}  # the runs of the traces in flight
     inflight: dict[int, _Trace] = {}  # id(trace) -> trace, in the order they started
-    phases: dict[str, tuple[int, str]] = {}  # event name -> (what it is, run kind), cached
+    phases: dict[str, tuple[int, str]] = {}  # event name -> (what it is, run kind or status), cached
     unknown = builder.unknown_events
-    session_events, session_end, retry = names.SESSION_EVENTS, names.SESSION_END, names.RETRY
+    session_end, retry = names.SESSION_END, names.RETRY
     started = held = n = 0
     collector.defer_total()
     handed_over = False  # the event that stopped the pass was already counted here
@@ -212,7 +216,13 @@ def tally(events: Iterable[Event], collector: StatsCollector, builder: TreeBuild
         name = data.get("event")
         if type(name) is not str:
             break
-        if name in session_events:
+        phase = phases.get(name)
+        if phase is None:
+            phase = _phase(name)
+            if len(phases) < MAX_KINDS:
+                phases[name] = phase
+        what = phase[0]
+        if what == _SESSION:
             if name == session_end and inflight:
                 sid = data.get("session_id")
                 sid = sid if isinstance(sid, str) else "?"
@@ -226,12 +236,6 @@ def tally(events: Iterable[Event], collector: StatsCollector, builder: TreeBuild
         run_id = data.get("run_id")
         if type(run_id) is not str:
             break
-        phase = phases.get(name)
-        if phase is None:
-            phase = _phase(name)
-            if len(phases) < MAX_KINDS:
-                phases[name] = phase
-        what = phase[0]
         if what == _START:
             if run_id in runs:
                 break  # a repeated run id
@@ -272,8 +276,11 @@ def tally(events: Iterable[Event], collector: StatsCollector, builder: TreeBuild
                 break  # the end of a run whose start is not here, or a second end
             run.end = data
             run.outcome = status = phase[1]
-            run.duration_ms = end_duration_ms(data)
-            run.doc_count = document_count(run.kind, status, data)
+            d = data.get("duration_ms")
+            run.duration_ms = d if type(d) is float else end_duration_ms(data)  # a float is taken as it is
+            if run.kind == "retriever":  # ``stats.document_count``: a count the end records, else its documents'
+                count = recorded_count(data) if status == OK else 0
+                run.doc_count = count if count is not None else document_count("retriever", status, data)
             trace = run.trace  # type: ignore[assignment]
             trace.open -= 1
         else:

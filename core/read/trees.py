@@ -532,23 +532,19 @@ def self_ms(run: Run) -> float | None:
 
 def own_ms(total: float, begin: Any, children: list[tuple[Any, float | None]]) -> float | None:
     """``self_ms`` from plain values: the run's duration and start ``ts``, its children's start ``ts`` and duration."""
-    minute = second = None
-    base = base_us = 0
+    second = None  # "YYYY-MM-DDTHH:MM:SS.": a child that started in the same second is microseconds from the run
     if isinstance(begin, str) and len(begin) == 27:
-        try:  # ``_offset_ms`` for children in the same minute, with the start's part read once
+        try:  # both parts parse, as ``_offset_ms`` needs them to
+            int(begin[17:19])
             base_us = int(begin[20:26])
-            base = int(begin[17:19]) * 1_000_000 + base_us
-            minute, second = begin[:17], begin[17:19]
+            second = begin[:20]
         except ValueError:
             pass
     spans = []
     for child_ts, took in children:
-        if minute is not None and isinstance(child_ts, str) and len(child_ts) == 27 and child_ts.startswith(minute):
-            try:  # in the same second only the microseconds differ (the same integers as below)
-                if child_ts[17:19] == second:
-                    lo = (int(child_ts[20:26]) - base_us) / 1000
-                else:
-                    lo = (int(child_ts[17:19]) * 1_000_000 + int(child_ts[20:26]) - base) / 1000
+        if second is not None and type(child_ts) is str and len(child_ts) == 27 and child_ts.startswith(second):
+            try:  # ``_offset_ms``'s integers, with the run's part read once
+                lo = (int(child_ts[20:26]) - base_us) / 1000
             except ValueError:
                 return None
         else:
