@@ -203,7 +203,7 @@ def tally(events: Iterable[Event], collector: StatsCollector, builder: TreeBuild
         matches = _with_short_ids(run_filter, short_ids.known)  # type: ignore[arg-type]
     it = iter(events)
     runs: dict[str, _Run] = {}  # the runs of the traces in flight
-    inflight: dict[int, _Trace] = {}  # id(trace) -> trace, in the order they started
+    inflight: dict[_Trace, None] = {}  # the traces in flight, in the order they started
     phases: dict[str, tuple[int, str]] = {}  # event name -> (what it is, run kind or status), cached
     unknown = builder.unknown_events
     session_end, retry = names.SESSION_END, names.RETRY
@@ -227,9 +227,9 @@ def tally(events: Iterable[Event], collector: StatsCollector, builder: TreeBuild
                 sid = data.get("session_id")
                 sid = sid if isinstance(sid, str) else "?"
                 # As the builder does: a session's traces still open end at its session_end.
-                for trace in list(inflight.values()):
+                for trace in list(inflight):
                     if trace.root.session_id == sid and all(r.session_id == sid for r in trace.runs if r.end is None):
-                        del inflight[id(trace)]
+                        del inflight[trace]
                         held -= _count(trace, collector, runs, matches)
             builder.feed(ev)  # sessions are the builder's (nothing of its own is in flight: it ends no trace)
             continue
@@ -262,7 +262,7 @@ def tally(events: Iterable[Event], collector: StatsCollector, builder: TreeBuild
                 trace = _Trace()
                 note(run_id)
                 run = trace.root = _Run(run_id, kind, rname, data, trace, None)
-                inflight[id(trace)] = trace
+                inflight[trace] = None
                 started += 1
                 trace_id = data.get("trace_id")  # ``Trace.trace_id``: as recorded, or the root's id
                 if trace_id != run_id:  # (the same id again would get the same short id)
@@ -297,13 +297,13 @@ def tally(events: Iterable[Event], collector: StatsCollector, builder: TreeBuild
         trace.events.append((n, ev))
         held += 1
         if trace.open == 0 and trace.root.end is not None:
-            del inflight[id(trace)]
+            del inflight[trace]
             held -= _count(trace, collector, runs, matches)
         elif held > MAX_HELD_EVENTS:
             handed_over = True  # the builder holds no more than this either: let it decide what to show
             break
     else:
-        for trace in list(inflight.values()):  # the end of the log: what is still open is incomplete
+        for trace in list(inflight):  # the end of the log: what is still open is incomplete
             _count(trace, collector, runs, matches)
         collector.settle_total()
         named = set(short_ids.known.values())  # the slowest runs given a short id already
@@ -317,7 +317,7 @@ def tally(events: Iterable[Event], collector: StatsCollector, builder: TreeBuild
                               if s.short_id not in named})
     # Not well formed (or too much held): the builder takes over from here.
     builder._traces_started = started - len(inflight)  # noqa: SLF001 (its count of traces, for the order of later ones)
-    backlog = sorted((item for trace in inflight.values() for item in trace.events), key=lambda item: item[0])
+    backlog = sorted((item for trace in inflight for item in trace.events), key=lambda item: item[0])
     for _, held_ev in backlog:  # the builder counts the unknown events it is handed itself
         name = held_ev.data["event"]
         count = unknown.get(name)
