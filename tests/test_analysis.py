@@ -283,6 +283,50 @@ Hybrid › Dense  “what is bm25”
     assert all(len(line) <= 70 for line in r.stdout.splitlines())
 
 
+STORE_SCRIPT = """
+from langchain_core.embeddings import DeterministicFakeEmbedding
+from langchain_core.vectorstores import InMemoryVectorStore
+
+store = InMemoryVectorStore(DeterministicFakeEmbedding(size=32))
+store.add_texts([f"passage {i} about retrieval" for i in range(12)], ids=[f"p{i}" for i in range(12)])
+retriever = store.as_retriever(search_type=SEARCH_TYPE, search_kwargs=SEARCH_KWARGS)
+for query in ("what is rrf?", "bm25 basics"):
+    retriever.invoke(query)
+"""
+
+
+@pytest.mark.timeout(180)
+def test_diff_says_what_a_retriever_asked_differently(tmp_path: Path) -> None:
+    # The same LangChain retriever, tuned between two runs: B asks for more documents, by MMR.
+    for side, search_type, kwargs in (("a", "similarity", {"k": 2}), ("b", "mmr", {"k": 4, "fetch_k": 8})):
+        script = tmp_path / f"{side}.py"
+        script.write_text(STORE_SCRIPT.replace("SEARCH_TYPE", repr(search_type)).replace("SEARCH_KWARGS", repr(kwargs)))
+        r = rtrace("run", "-q", "-o", f"{side}.jsonl", str(script), cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+    data = json.loads(rtrace("diff", "a.jsonl", "b.jsonl", "--format", "json", cwd=tmp_path).stdout)
+    assert data["request_changes"] == [
+        {"name": "VectorStoreRetriever", "field": "k", "a": [2], "b": [4]},
+        {"name": "VectorStoreRetriever", "field": "search_type", "a": ["similarity"], "b": ["mmr"]},
+        {"name": "VectorStoreRetriever", "field": "fetch_k", "a": [], "b": [8]},
+    ]
+    text = rtrace("diff", "a.jsonl", "b.jsonl", cwd=tmp_path).stdout
+    assert "asked differently (A → B)\n  VectorStoreRetriever  k 2 → 4  search_type similarity → mmr  fetch_k — → 8\n" in text
+    same = json.loads(rtrace("diff", "a.jsonl", "a.jsonl", "--format", "json", cwd=tmp_path).stdout)
+    assert same["request_changes"] == [] and "asked differently" not in rtrace("diff", "a.jsonl", "a.jsonl", cwd=tmp_path).stdout
+
+
+def test_diff_request_changes_of_hostile_values_stay_one_line(tmp_path: Path) -> None:
+    logs = []
+    for side, k in (("a", {"nested": ["x" * 500, "\x1b[31m"]}), ("b", "\u202eevil\x1b]0;t\x07")):
+        b = LogBuilder().session_start()
+        b.start(1, "R", "q", request={"k": k}).end(1, "R", [doc("1", "one")], 1.0)
+        logs.append(b.session_end().write(tmp_path / f"{side}.jsonl"))
+    r = rtrace("diff", str(logs[0]), str(logs[1]), cwd=tmp_path, env={**ENV, "COLUMNS": "60"})
+    assert r.returncode == 0, r.stderr
+    line = r.stdout.split("asked differently (A → B)\n", 1)[1].splitlines()[0]
+    assert line.startswith("  R  k {") and len(line) <= 60 and "\x1b" not in r.stdout and "\u202e" not in r.stdout
+
+
 # --- replay --------------------------------------------------------------------------------------
 
 def _comparable(path: Path) -> list[dict[str, Any]]:

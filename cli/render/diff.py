@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from rtrace.cli.render.lines import Line, Lines, fit_cells
-from rtrace.cli.render.text import clean
+from rtrace.cli.render.text import clean, compact
 from rtrace.cli.render.tree import STATUS_MARK
 
 NUMBERS = (("overlap", 7), ("jaccard", 7), ("rbo", 5), ("Δ ms", 8))
@@ -38,6 +38,8 @@ def diff_report(result: Any, worst: int, label_a: str, label_b: str) -> Any:
     change = result.mean_latency_change_ms
     summary.add_row("mean latency change", "" if change is None else f"{change:+.1f} ms")
     parts: list[Any] = [head, summary]
+    if result.request_changes:
+        parts.append(request_lines(result.request_changes))
     shown = [q for q in result.worst(worst) if q.status_changed or q.overlap < 1.0 or q.rbo < 1.0]
     if shown:
         parts.append(worst_lines(shown, len(result.queries)))
@@ -48,6 +50,22 @@ def diff_report(result: Any, worst: int, label_a: str, label_b: str) -> Any:
     for q in listed:
         parts.append(side_by_side(q, result.k))
     return Group(*parts)
+
+
+def request_lines(changes: list[Any]) -> Lines:
+    """What the retrievers asked differently, one retriever a line: ``Dense  k 4 → 8  search_type similarity → mmr``."""
+    out = Lines([Line("").add("asked differently (A → B)", "bold")])
+    by_name: dict[str, list[Any]] = {}
+    for change in changes:
+        by_name.setdefault(change.name, []).append(change)
+    for name, fields in by_name.items():
+        line = Line("").add("  " + clean(name, 120, True), "cyan", give=6)
+        for change in fields:
+            a = ", ".join(compact(v, 40) for v in change.a) or "—"
+            b = ", ".join(compact(v, 40) for v in change.b) or "—"
+            line.add(f"  {clean(change.field, 30, True)} {a} → {b}", "yellow", give=0)
+        out.lines.append(line)
+    return out
 
 
 def _status(status: str) -> str:

@@ -7,6 +7,8 @@ id. Per query: overlap@k (shared documents in both top-k lists / k), Jaccard of
 the top-k sets, rank-biased overlap (RBO, p = 0.9, extrapolated, over the top k),
 documents gained and lost with rank moves, the latency change, and a status
 change (a run that failed on one side is reported as failed, with its error).
+Per retriever: what it asked of its store in A and in B, where that changed
+(``k`` 4 in A, 8 in B): most often the reason its documents did.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from rtrace.core.events import STAGE_KEY
+from rtrace.core.events import REQUEST_FIELDS, STAGE_KEY
 from rtrace.core.jsontext import dumps
 from rtrace.core.read.trees import Run
 
@@ -52,6 +54,7 @@ class Retrieval:
     status: str
     error: str | None = None  # "Type: message" of a failed run
     shown: list[Shown] | None = None  # kept only for queries asked to be listed side by side
+    request: dict[str, Any] = field(default_factory=dict)  # what it asked of its store (``Run.request``)
 
 
 PATH_SEP = " › "
@@ -96,7 +99,7 @@ def retrievals(runs: Iterable[Run], show: re.Pattern[str] | None = None) -> tupl
             shown = [Shown(doc_key(d), d.get("score") if isinstance(d.get("score"), (int, float)) else None,
                            d.get("page_content") if isinstance(d.get("page_content"), str) else "") for d in docs]
         out[key] = Retrieval(key[0], query, [doc_key(d) for d in docs], run.duration_ms, run.status,
-                             _error_text(run), shown)
+                             _error_text(run), shown, run.request)
     return out, repeats
 
 
@@ -194,6 +197,19 @@ class QueryDiff:
 
 
 @dataclass
+class RequestChange:
+    """A request field (``k``, ``search_type``, ...) a retriever asked with other values in B than in A."""
+
+    name: str  # the retriever's path of names
+    field: str
+    a: list[Any]  # the values its runs in A asked, each once, as first seen (none: the field was not recorded)
+    b: list[Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "field": self.field, "a": self.a, "b": self.b}
+
+
+@dataclass
 class DiffResult:
     k: int
     queries: list[QueryDiff] = field(default_factory=list)
@@ -201,6 +217,7 @@ class DiffResult:
     only_b: list[tuple[str, str]] = field(default_factory=list)
     repeats_a: int = 0
     repeats_b: int = 0
+    request_changes: list[RequestChange] = field(default_factory=list)
 
     def mean(self, attr: str) -> float | None:
         if not self.queries:
@@ -227,6 +244,7 @@ class DiffResult:
             "mean_jaccard": self.mean("jaccard"), "mean_rbo": self.mean("rbo"),
             "mean_latency_change_ms": self.mean_latency_change_ms,
             "status_changes": len(self.status_changes),
+            "request_changes": [c.as_dict() for c in self.request_changes],
             "queries": [q.as_dict() for q in (self.worst(worst) if worst is not None else self.queries)],
         }
 
@@ -251,7 +269,33 @@ def compare(a: dict[tuple[str, str], Retrieval], b: dict[tuple[str, str], Retrie
             error_a=ra.error, error_b=rb.error, shown_a=ra.shown, shown_b=rb.shown,
         ))
     result.only_b = [key for key in b if key not in a]
+    result.request_changes = request_changes(a, b)
     return result
+
+
+def _asked(side: dict[tuple[str, str], Retrieval]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per retriever path, per request field: its values, each once (keyed by their JSON text), as first seen."""
+    asked: dict[str, dict[str, dict[str, Any]]] = {}
+    for r in side.values():
+        fields = asked.setdefault(r.name, {})
+        for key, value in r.request.items():
+            fields.setdefault(key, {}).setdefault(dumps(value).decode(), value)
+    return asked
+
+
+def request_changes(a: dict[tuple[str, str], Retrieval], b: dict[tuple[str, str], Retrieval]) -> list[RequestChange]:
+    """The request fields each retriever in both logs asked with other values in B than in A."""
+    asked_a, asked_b = _asked(a), _asked(b)
+    changes = []
+    for name, fields_a in asked_a.items():
+        fields_b = asked_b.get(name)
+        if fields_b is None:
+            continue
+        for key in REQUEST_FIELDS:
+            va, vb = fields_a.get(key, {}), fields_b.get(key, {})
+            if sorted(va) != sorted(vb):
+                changes.append(RequestChange(name, key, list(va.values()), list(vb.values())))
+    return changes
 
 
 @dataclass
