@@ -18,7 +18,8 @@ from rtrace.core.read.reader import ReadStats
 from rtrace.core.read.trees import Session, TreeBuilder
 
 FILTERS = [RunFilter(status="error"), RunFilter(status="incomplete"), RunFilter(retried=True),
-           RunFilter(status="error", names=["B*"])]
+           RunFilter(status="error", names=["B*"]), RunFilter(status="error", retried=True),
+           RunFilter(status="incomplete", names=["A"]), RunFilter(status="incomplete", retried=True)]
 
 
 def output(paths: list[str], rf: RunFilter, *, skim: bool, runs_only: bool = False,
@@ -68,7 +69,8 @@ def well_formed(rng: random.Random, traces: int) -> list[dict[str, Any]]:
 
 HOSTILE = st.fixed_dictionaries({
     "event": st.sampled_from(["retriever_start", "retriever_end", "retriever_error", "retry", "text",
-                              "chain_start", "session_start", "session_end", "odd_event", "_start", 3]),
+                              "chain_start", "session_start", "session_end", "odd_event", "_start", 3,
+                              "chain_error", "x_error", "_error", "session_error", "error", "retriever_error_", None]),
     "run_id": st.sampled_from(["t0r0", "t0r1", "t1r0", "t2r2", "x", None, 5]),
     "parent_run_id": st.sampled_from([None, "t0r0", "t1r1", "x", "t0r1", 7]),
     "session_id": st.sampled_from(["s", "s2"]),
