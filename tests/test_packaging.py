@@ -172,3 +172,61 @@ def test_importing_core_does_not_load_the_cli_stack() -> None:
     code = "import sys, rtrace.core; print(sorted(m for m in ('typer', 'rich', 'click', 'asyncio') if m in sys.modules))"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and r.stdout.strip() == "[]"
+
+
+# rtrace.core loads its public API on first use (PEP 562): what a user, a type checker and pickle see.
+LAZY_API = """
+import ast, copy, pickle, sys
+import rtrace.core as c
+
+assert "rtrace.core.record.managers" not in sys.modules  # nothing loaded yet
+assert set(c.__all__) <= set(dir(c)), set(c.__all__) - set(dir(c))
+names = {}
+exec("from rtrace.core import *", names)
+assert set(c.__all__) <= set(names), set(c.__all__) - set(names)
+for name in c.__all__:  # each one the object its own module defines
+    where = c._WHERE[name]
+    assert names[name] is getattr(sys.modules[where], name), name
+# A type checker reads the TYPE_CHECKING block: it names the same objects, from the same modules.
+block = next(n for n in ast.walk(ast.parse(open(c.__file__).read()))
+             if isinstance(n, ast.If) and getattr(n.test, "id", "") == "TYPE_CHECKING")
+checked = {a.asname or a.name: imp.module for imp in block.body for a in imp.names}
+assert checked == c._WHERE, set(checked.items()) ^ set(c._WHERE.items())
+try:
+    c.no_such_name
+except AttributeError as e:
+    assert str(e) == "module 'rtrace.core' has no attribute 'no_such_name'", e
+else:
+    raise AssertionError("no AttributeError")
+doc = c.Document("text", metadata={"a": [1]}, id="d1")
+assert pickle.loads(pickle.dumps(doc)) == doc == copy.deepcopy(doc)
+assert pickle.loads(pickle.dumps(c.JsonlHandler)) is c.JsonlHandler
+print("ok")
+"""
+
+
+def test_the_public_api_resolves_lazily_as_an_eager_module_would() -> None:
+    r = subprocess.run([sys.executable, "-c", LAZY_API], capture_output=True, text=True, timeout=60)
+    assert (r.returncode, r.stdout, r.stderr) == (0, "ok\n", "")
+
+
+RECORDER = ("rtrace.core.record.managers", "rtrace.core.record.dispatch", "rtrace.core.record.jsonl",
+            "rtrace.core.record.handlers", "rtrace.core.record.documents", "rtrace.core.record.instrument",
+            "rtrace.core.record.context", "rtrace.core.integrations")
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("args", [["show", "--no-pager"], ["show", "--format", "table", "--no-pager"], ["filter"],
+                                  ["stats"]], ids=lambda a: " ".join(a))
+def test_reading_commands_do_not_import_the_recorder(tmp_path: Path, args: list[str]) -> None:
+    # Their start-up time: the managers, the writer and the framework hooks are for `rtrace run`.
+    log = tmp_path / "log.jsonl"
+    log.write_bytes(b'{"v":1,"seq":1,"ts":"2026-01-01T00:00:00.000000Z","event":"session_start","session_id":"s"}\n'
+                    b'{"v":1,"seq":2,"ts":"2026-01-01T00:00:00.000001Z","event":"retriever_start","session_id":"s",'
+                    b'"run_id":"r","parent_run_id":null,"trace_id":"r","name":"R","query":"q"}\n')
+    r = subprocess.run([sys.executable, "-X", "importtime", "-m", "rtrace.cli", *args, str(log)],
+                       capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    imported = {line.split("|")[-1].strip() for line in r.stderr.splitlines() if line.startswith("import time:")}
+    assert "rtrace.core.read.reader" in imported
+    assert not {m for m in imported if m.startswith(RECORDER)}, sorted(m for m in imported if m.startswith(RECORDER))
