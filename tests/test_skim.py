@@ -157,3 +157,28 @@ def test_skim_hands_over_past_its_bound_and_still_changes_nothing(tmp_path: Path
     out = skim_module.skim(stream(), lambda ev: False)
     next(out)
     assert consumed <= 12
+
+
+def sessions_ending_midway(rng: random.Random, traces: int) -> list[dict[str, Any]]:
+    """Well-formed traces of three sessions (a run may be another session's: a child process nested
+    under its parent's run), each session's session_end anywhere: some runs go on after it, as a
+    daemon thread's do after its program exits, and some sessions end twice."""
+    events = well_formed(rng, traces)[1:-1]
+    for ev in events:
+        if ev["event"].endswith("_start"):
+            ev["session_id"] = rng.choice(["s1", "s1", "s2", "s3"]) if rng.random() < 0.3 else f"s{1 + int(ev['run_id'][1:].split('r')[0]) % 3}"
+    for sid in ("s1", "s2", "s3"):
+        for _ in range(rng.randrange(1, 3)):
+            events.insert(rng.randrange(len(events) + 1), {"event": "session_end", "session_id": sid})
+        events.insert(0, {"event": "session_start", "session_id": sid})
+    return events
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 10**6), traces=st.integers(2, 12), rf=st.sampled_from(FILTERS), runs_only=st.booleans())
+def test_skimming_sessions_that_end_while_their_runs_go_on_changes_nothing(tmp_path: Path, seed: int, traces: int,
+                                                                           rf: RunFilter, runs_only: bool) -> None:
+    # At a session_end the builder ends that session's open traces; later events of their runs start
+    # traces of their own, in the order the builder meets them, which skim must not change.
+    path = write(tmp_path / "log.jsonl", sessions_ending_midway(random.Random(seed), traces))
+    assert output([path], rf, skim=True, runs_only=runs_only) == output([path], rf, skim=False, runs_only=runs_only)

@@ -43,9 +43,9 @@ def _phase(event: str) -> int:
 
 
 class _Trace:
-    __slots__ = ("root", "events", "open", "root_ended", "keep", "runs", "passing")
+    __slots__ = ("root", "events", "open", "root_ended", "keep", "runs", "passing", "root_session", "open_sessions")
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, root_session: Any) -> None:
         self.root = root
         self.events: list[tuple[int, Event]] = []
         self.open = 0
@@ -53,6 +53,8 @@ class _Trace:
         self.keep = False
         self.runs: list[str] = []
         self.passing = False  # handed to the builder at a session's end: its events go straight through
+        self.root_session = root_session if type(root_session) is str else None  # as Run.session_id
+        self.open_sessions: dict[str, str | None] = {}  # a passing trace's unended runs -> their session
 
 
 def skim(events: Iterable[Event], hint: LineHint, event_hint: EventHint | None = None) -> Iterator[Event]:
@@ -79,11 +81,13 @@ def skim(events: Iterable[Event], hint: LineHint, event_hint: EventHint | None =
         if name in session_events:
             if name == names.SESSION_END and of_run:
                 # The builder ends a session's open traces at its session_end (before its footer):
-                # it must see them by then, so traces in flight are handed over, then passed through.
+                # it must see them by then, so traces in flight are handed over. Those it ends there
+                # are forgotten here too (their later events start traces of their own, as the
+                # builder's do, or are the first sign of a log not well formed); the others pass through.
                 for held in _held(of_run):
                     yield held
-                for trace in of_run.values():
-                    trace.passing, trace.events = True, []
+                sid = data.get("session_id")
+                _hand_over(of_run, ended, sid if type(sid) is str else "?", phases)
                 held_count = 0
             yield ev
             continue
@@ -101,7 +105,7 @@ def skim(events: Iterable[Event], hint: LineHint, event_hint: EventHint | None =
             if trace is None:
                 if parent is not None and type(parent) is not str:
                     break
-                trace = _Trace(run_id)  # a root, or an orphan: a trace of its own, as the builder does
+                trace = _Trace(run_id, data.get("session_id"))  # a root, or an orphan: a trace of its own, as the builder does
             trace.open += 1
             trace.runs.append(run_id)
             of_run[run_id] = trace
@@ -119,6 +123,11 @@ def skim(events: Iterable[Event], hint: LineHint, event_hint: EventHint | None =
             elif name not in timeline:
                 break  # an event the builder does not know: let it see everything
         if trace.passing:
+            if phase == 1:
+                session = data.get("session_id")
+                trace.open_sessions[run_id] = session if type(session) is str else None
+            elif phase == 2:
+                trace.open_sessions.pop(run_id, None)
             yield ev
         else:
             trace.events.append((n, ev))
@@ -153,6 +162,26 @@ def skim(events: Iterable[Event], hint: LineHint, event_hint: EventHint | None =
     yield from held
     yield ev
     yield from it
+
+
+def _hand_over(of_run: dict[str, _Trace], ended: set[str], sid: str, phases: dict[str, int]) -> None:
+    """After a ``session_end`` of ``sid`` (every held event already handed over): forget the traces
+    the builder ends there (``TreeBuilder._session``'s rule), let the others pass through."""
+    for trace in {id(t): t for t in of_run.values()}.values():
+        if not trace.passing:  # which of its runs are open, and in which session: from its events
+            for _, ev in trace.events:
+                data = ev.data
+                phase = phases.get(data["event"], 0)
+                if phase == 1:
+                    session = data.get("session_id")
+                    trace.open_sessions[data["run_id"]] = session if type(session) is str else None
+                elif phase == 2:
+                    trace.open_sessions.pop(data["run_id"], None)
+            trace.passing, trace.events = True, []
+        if trace.root_session == sid and all(s == sid for s in trace.open_sessions.values()):
+            for rid in trace.runs:
+                del of_run[rid]
+                ended.discard(rid)
 
 
 def _held(of_run: dict[str, _Trace]) -> Iterator[Event]:
