@@ -318,3 +318,33 @@ def test_two_logs_markdown_and_junit(tmp_path: Path) -> None:
     gates = {c.get("name"): c.find("failure") for c in root.iter("testcase") if c.get("classname") == "rtrace.eval.gates"}
     assert gates["no significant drop in recall@3"] is None
     assert gates["no significant drop in ndcg@3"].get("message") == "dropped: Dense 1.0000 -> 0.5000 (p = 0.0312)"
+
+
+ASKED_K = """
+from langchain_core.embeddings import DeterministicFakeEmbedding
+from langchain_core.vectorstores import InMemoryVectorStore
+
+store = InMemoryVectorStore(DeterministicFakeEmbedding(size=32))
+store.add_texts([f"passage {i} about retrieval" for i in range(12)], ids=[f"p{i}" for i in range(12)])
+store.as_retriever(search_kwargs={"k": 2}).invoke("what is rrf?")
+store.as_retriever(search_kwargs={"k": 3}).invoke("bm25 basics")
+"""
+
+
+@pytest.mark.timeout(180)
+def test_a_retriever_asked_for_fewer_documents_than_a_cutoff_is_said_to_be(tmp_path: Path) -> None:
+    # precision@10 of a store asked for 3 documents is at most 0.3: the grades say why.
+    (tmp_path / "app.py").write_text(ASKED_K)
+    r = subprocess.run([*RTRACE, "run", "-q", "-o", "a.jsonl", "app.py"], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=120, env=ENV)
+    assert r.returncode == 0, r.stderr
+    (tmp_path / "qrels.jsonl").write_text('{"query": "what is rrf?", "doc_id": "p1", "relevance": 1}\n'
+                                          '{"query": "bm25 basics", "doc_id": "p2", "relevance": 1}\n')
+    out = rtrace("eval", "a.jsonl", "--qrels", "qrels.jsonl", "-k", "2", "-k", "10", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[-1] == \
+        "VectorStoreRetriever: asked its store for at most k=3, so its @10 metrics count at most 3 documents a query"
+    data = json.loads(rtrace("eval", "a.jsonl", "--qrels", "qrels.jsonl", "--format", "json", cwd=tmp_path).stdout)
+    assert data["logs"][0]["retrievers"][0]["asked_k"] == [2, 3]
+    within = rtrace("eval", "a.jsonl", "--qrels", "qrels.jsonl", "-k", "2", cwd=tmp_path)
+    assert "asked its store" not in within.stdout  # @2: no cutoff past what it asked for

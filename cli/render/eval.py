@@ -197,6 +197,12 @@ def _gaps(result: EvalResult) -> list[str]:
         if r.repeats:
             lines.append(f"{clean(name, 30, True)}: {r.repeats} repeated run{'s' if r.repeats != 1 else ''} of a "
                          "labelled query (the first one counts)")
+    for name, r in result.retrievers.items():
+        most = r.most_asked
+        past = sorted({m.k for m in result.metrics if m.k is not None and most is not None and m.k > most})
+        if past:  # precision@10 of a retriever asked for 4 documents is at most 0.4: say why
+            lines.append(f"{clean(name, 30, True)}: asked its store for {'at most ' if len(r.asked_k) > 1 else ''}k={most}, "
+                         f"so its {', '.join(f'@{k}' for k in past)} metrics count at most {most} documents a query")
     if result.missing_ids:
         lines.append(f"{result.missing_ids} documents had no metadata {result.id_key!r}: graded by their own id")
     if not result.retrievers:

@@ -148,6 +148,9 @@ class QueryScore:
     run_id: str
 
 
+MAX_ASKED_K = 16  # distinct k values kept per retriever
+
+
 @dataclass
 class RetrieverEval:
     name: str
@@ -155,6 +158,12 @@ class RetrieverEval:
     unlabelled: int = 0  # runs whose query has no labels
     unlabelled_queries: dict[str, None] = field(default_factory=dict)  # the first LISTED distinct ones
     repeats: int = 0
+    asked_k: dict[int, None] = field(default_factory=dict)  # the k its graded runs asked of their store (a few)
+
+    @property
+    def most_asked(self) -> int | None:
+        """The largest k its graded runs asked for; None where no run recorded one."""
+        return max(self.asked_k) if self.asked_k else None
 
 
 @dataclass
@@ -198,7 +207,7 @@ class EvalResult:
                             for s in r.scores.values()],
                 "labelled_without_run": self.missing(name),
                 "runs_without_labels": r.unlabelled, "unlabelled_queries": list(r.unlabelled_queries),
-                "repeated_runs": r.repeats,
+                "repeated_runs": r.repeats, "asked_k": list(r.asked_k),
             })
         return out
 
@@ -273,6 +282,9 @@ class EvalCollector:
         # allocator's arenas of that line (RSS 634 MB instead of 258 MB on the grading benchmark).
         query = self.labels.texts.get(qid) or run.query or ""
         r.scores[qid] = QueryScore(qid, query, values, run.status, len(ids), run.run_id)
+        k = (run.start or {}).get("k")  # what it asked of its store: an @K metric past it counts at most k documents
+        if type(k) is int and k not in r.asked_k and len(r.asked_k) < MAX_ASKED_K:
+            r.asked_k[k] = None
 
     def finish(self) -> EvalResult:
         """The result, retrievers by name."""
