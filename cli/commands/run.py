@@ -34,6 +34,8 @@ def parse_target(args: Sequence[str], module: str | None, code: str | None) -> r
 
 
 def parse_meta(items: Sequence[str]) -> dict[str, str]:
+    if not items:  # the common case: no import of the reading side before the script starts
+        return {}
     from rtrace.core.read.filters import parse_meta_filters
 
     return dict(parse_meta_filters(items))
