@@ -1,6 +1,5 @@
 """The ``rtrace`` command: one small function per command, one error boundary."""
 
-from __future__ import annotations
 
 import os
 import sys
