@@ -32,6 +32,7 @@ LineHint = Callable[[dict[str, Any]], bool]
 EventHint = Callable[[str], bool]
 
 _PHASES = {"start": 1, "end": 2, "error": 2}
+_NONE: dict[str, str | None] = {}  # never written: held traces share it
 
 
 def _phase(event: str) -> int:
@@ -54,7 +55,7 @@ class _Trace:
         self.runs: list[str] = []
         self.passing = False  # handed to the builder at a session's end: its events go straight through
         self.root_session = root_session if type(root_session) is str else None  # as Run.session_id
-        self.open_sessions: dict[str, str | None] = {}  # a passing trace's unended runs -> their session
+        self.open_sessions: dict[str, str | None] = _NONE  # a passing trace's unended runs -> their session (made then)
 
 
 def skim(events: Iterable[Event], hint: LineHint, event_hint: EventHint | None = None) -> Iterator[Event]:
@@ -169,6 +170,7 @@ def _hand_over(of_run: dict[str, _Trace], ended: set[str], sid: str, phases: dic
     the builder ends there (``TreeBuilder._session``'s rule), let the others pass through."""
     for trace in {id(t): t for t in of_run.values()}.values():
         if not trace.passing:  # which of its runs are open, and in which session: from its events
+            trace.open_sessions = {}
             for _, ev in trace.events:
                 data = ev.data
                 phase = phases.get(data["event"], 0)
