@@ -12,7 +12,7 @@ import re
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
+from fnmatch import translate
 from typing import Any
 
 from rtrace.core import events
@@ -74,8 +74,9 @@ class RunFilter:
     def _build(self) -> list[Predicate]:
         p: list[Predicate] = []
         if self.names:
-            names = self.names
-            p.append(lambda r: any(fnmatchcase(r.name, n) for n in names))
+            # fnmatchcase(name, n) is re.match(translate(n), name): one pattern for them all, matched once a run
+            names = re.compile("|".join(f"(?:{translate(n)})" for n in self.names)).match
+            p.append(lambda r: names(r.name) is not None)
         for tag in self.tags:
             p.append(lambda r, t=tag: t in r.tags)
         for key, value in self.meta:
@@ -116,7 +117,10 @@ class RunFilter:
         return p
 
     def __call__(self, run: Run) -> bool:
-        return all(pred(run) for pred in self._predicates)
+        predicates = self._predicates
+        if len(predicates) == 1:  # the usual filter: no generator a run
+            return predicates[0](run)
+        return all(pred(run) for pred in predicates)
 
     def line_hint(self) -> Callable[[dict[str, Any]], bool] | None:
         """A test on single events that every trace this filter keeps passes on one of its lines.
