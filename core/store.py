@@ -351,7 +351,7 @@ def list_runs(run_dir: Path | None = None) -> list[LoggedRun]:
             if last is not None and last.get("event") == events.SESSION_END and last.get("session_id") == run.session_id:
                 _apply_end(run, last)
             if not run.ended:
-                run.died = not alive(str(path), [first.get("pid") if first else None])
+                run.died = not alive(str(path), [(first.get("pid"), first.get("ts")) if first else (None, None)])
         if run.started is None:
             from rtrace.core.times import iso_from_seconds
 

@@ -148,10 +148,10 @@ def test_follow_without_a_log_says_the_run_died_and_waits_for_the_next(tmp_path:
 
 
 LOCKLESS_WRITER = """\
-import json, os, sys
+import datetime, json, os, sys
 # A writer that takes no lock on its log (an older rtrace, or a file system without flock).
 session = "0190cccc-0000-7000-8000-000000000001"
-ts = "2026-12-06T10:00:00.000000Z"
+ts = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # after its process started
 with open(sys.argv[1], "a") as f:
     for seq, ev in enumerate([
         {"event": "session_start", "argv": ["old.py"], "pid": os.getpid(), "python": "3", "rtrace_version": "0.0.9", "cwd": "/"},

@@ -352,3 +352,32 @@ def test_ls_says_a_run_killed_without_ending_died_and_one_in_progress_is_running
         if live.poll() is None:
             live.kill()
             live.communicate()
+
+
+@pytest.mark.timeout(120)
+def test_a_killed_run_whose_pid_a_later_process_took_is_died_and_pruned(project: Path) -> None:
+    # kill -9 (a container killed, a machine crash): no session_end and no writer's lock left. Its
+    # pid may be taken by a later process (a restarted container's pid 1, any pid after a reboot):
+    # that process is not the writer, so the run is shown as died and pruned, not kept for ever.
+    (project / "blocking.py").write_text(BLOCKING)
+    killed = subprocess.Popen([*RTRACE, "run", "-q", "blocking.py"], cwd=project, env=ENV, text=True,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert killed.stdout is not None and killed.stdout.readline() == "ready\n"
+    killed.kill()
+    killed.communicate(timeout=30)
+    (log,) = (project / ".rtrace").glob("*-blocking-*.jsonl")
+    time.sleep(5.5)  # past the slack allowed between a process's start and its session's (sink._STARTED_SLACK)
+    later = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        lines = log.read_bytes().splitlines(keepends=True)
+        for pid, died in ((os.getpid(), False), (later.pid, True)):  # this test's own process started before the run
+            first = json.loads(lines[0])
+            assert first["event"] == "session_start"
+            log.write_bytes(json.dumps({**first, "pid": pid}).encode() + b"\n" + b"".join(lines[1:]))
+            (run,) = ls_json(project)
+            assert (run["ended"], run["died"]) == (False, died), pid
+        r = rtrace("ls", "--prune", "0", cwd=project)
+        assert r.stderr.splitlines()[0] == "rtrace: deleted 1 log; kept the 0 newest runs" and not log.exists()
+    finally:
+        later.kill()
+        later.wait()

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from rtrace.core import events
 from rtrace.core.record.sink import being_written, pid_alive
+from rtrace.core.times import ts_seconds
 
 if TYPE_CHECKING:
     from rtrace.core.read.reader import Event
@@ -34,7 +35,7 @@ class WriterWatch:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.open: dict[object, object] = {}  # session_id -> the pid its session_start names
+        self.open: dict[object, tuple[object, object]] = {}  # session_id -> the pid and ts its session_start names
         self.size = -1  # the log's size at the previous idle poll
 
     def each(self, read: Iterator[Event]) -> Iterator[Event]:
@@ -42,7 +43,7 @@ class WriterWatch:
         for ev in read:
             kind = ev.data.get("event")
             if kind == events.SESSION_START:
-                self.open[ev.data.get("session_id")] = ev.data.get("pid")
+                self.open[ev.data.get("session_id")] = (ev.data.get("pid"), ev.data.get("ts"))
             elif kind == events.SESSION_END:
                 self.open.pop(ev.data.get("session_id"), None)
             yield ev
@@ -52,11 +53,12 @@ class WriterWatch:
         grown, self.size = size != self.size, size
         if not self.open or grown or alive(self.path, self.open.values()):
             return None
-        pid = next(iter(self.open.values()))
+        pid = next(iter(self.open.values()))[0]
         who = f"the writer (pid {pid})" if isinstance(pid, int) else "the writer"
         return f"{who} died without ending its session; stopped following {self.path}"
 
 
-def alive(path: str, pids: Iterable[object]) -> bool:
-    """Is the log at ``path`` still written: a writer holds its lock, or a process named by ``pids`` is there?"""
-    return being_written(path) or any(pid_alive(pid) for pid in pids)
+def alive(path: str, writers: Iterable[tuple[object, object]]) -> bool:
+    """Is the log at ``path`` still written: a writer holds its lock, or a process named by ``writers``
+    (the pid and ``ts`` of an unfinished session's start) is there and was there then?"""
+    return being_written(path) or any(pid_alive(pid, ts_seconds(ts)) for pid, ts in writers)

@@ -86,9 +86,14 @@ def hold(fd: int) -> None:
             return
 
 
-def pid_alive(pid: object) -> bool:
-    """Is there a process ``pid``? (A writer whose lock is gone, e.g. it closed every descriptor,
-    is alive while its process is; a reused pid only makes a reader wait, or keep a file.)"""
+def pid_alive(pid: object, since: float | None = None) -> bool:
+    """Is there a process ``pid`` that may be the one there at ``since`` (seconds since the epoch)?
+
+    A writer whose lock is gone (it closed every descriptor) is alive while its process is. A pid
+    taken since by another process (a container's pid 1 after a restart, any pid after a reboot)
+    is not that writer where the system says when the process started (Linux); elsewhere a
+    reused pid only makes a reader wait, or keep a file.
+    """
     if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
         return False
     try:
@@ -96,8 +101,27 @@ def pid_alive(pid: object) -> bool:
     except ProcessLookupError:
         return False
     except OSError:
-        return True  # it exists, owned by someone else
-    return True
+        pass  # it exists, owned by someone else
+    return since is None or not _started_after(pid, since)
+
+
+_STARTED_SLACK = 5.0  # seconds: the boot time is whole seconds, a process's start in clock ticks; a small clock step
+_boot: list[float] = []  # the boot time, read once
+
+
+def _started_after(pid: int, since: float) -> bool:
+    """Did process ``pid`` start after ``since``? False when that cannot be told."""
+    try:
+        if not _boot:
+            with open("/proc/stat", "rb") as f:
+                _boot.append(float(next(line for line in f if line.startswith(b"btime ")).split()[1]))
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read()
+        ticks = int(fields[fields.rindex(b")") + 2:].split()[19])  # field 22, starttime; after the name, which may hold spaces
+        started = _boot[0] + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return False
+    return started > since + _STARTED_SLACK
 
 
 def being_written(path: str) -> bool:
