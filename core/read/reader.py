@@ -159,8 +159,7 @@ def _head(raw: bytes, counted: bool = False) -> Any:
         # The documents end the line when it ends `]}` and their `[` is its last: the line's last
         # value is then their list, so no key follows them, and no line is appended (ending `]}`,
         # it would bring a `[`). Inline, not a function: on every line with documents.
-        ends = raw.endswith(b"]}\n")
-        last = ends and raw.rfind(b"[") == cut + 13
+        last = raw.endswith(b"]}\n") and raw.rfind(b"[") == cut + 13
         # rtrace writes `"document_count":N,"documents":[...]}` (a nested key of that name there
         # leaves the parsed head without one: recorded_count decides). Without the count, documents
         # with a `[` in them (a nested list, a `[` in text) are cut when nothing can follow them: a
@@ -168,7 +167,7 @@ def _head(raw: bytes, counted: bool = False) -> Any:
         # no JSON string holds (its quote is escaped); and no appended line, which starts `{"v":`
         # (among documents only a nested object's key).
         if (last and raw.find(b'"document_count":', cut - 40 if cut > 40 else 0, cut) > 0 if counted
-                else last or (ends and raw.find(b'],"', cut) < 0 and raw.find(b'{"v":', cut) < 0)):
+                else last or (raw.endswith(b"]}\n") and raw.find(b'],"', cut) < 0 and raw.find(b'{"v":', cut) < 0)):
             try:
                 data = orjson.loads(raw[:cut] + b"}")
                 if type(data) is dict and (not counted or recorded_count(data) is not None):

@@ -32,7 +32,6 @@ LineHint = Callable[[dict[str, Any]], bool]
 EventHint = Callable[[str], bool]
 
 _PHASES = {"start": 1, "end": 2, "error": 2}
-_NONE: dict[str, str | None] = {}  # never written: held traces share it
 
 
 def _phase(event: str) -> int:
@@ -46,7 +45,7 @@ def _phase(event: str) -> int:
 class _Trace:
     __slots__ = ("root", "events", "open", "root_ended", "keep", "runs", "passing", "root_session", "open_sessions")
 
-    def __init__(self, root: str, root_session: Any) -> None:
+    def __init__(self, root: str) -> None:
         self.root = root
         self.events: list[tuple[int, Event]] = []
         self.open = 0
@@ -54,8 +53,8 @@ class _Trace:
         self.keep = False
         self.runs: list[str] = []
         self.passing = False  # handed to the builder at a session's end: its events go straight through
-        self.root_session = root_session if type(root_session) is str else None  # as Run.session_id
-        self.open_sessions: dict[str, str | None] = _NONE  # a passing trace's unended runs -> their session (made then)
+        # Once passing (set by _hand_over, not here: nothing more on the path of every trace):
+        # root_session, its root's session as Run.session_id; open_sessions, its unended runs' sessions.
 
 
 def skim(events: Iterable[Event], hint: LineHint, event_hint: EventHint | None = None) -> Iterator[Event]:
@@ -106,7 +105,7 @@ def skim(events: Iterable[Event], hint: LineHint, event_hint: EventHint | None =
             if trace is None:
                 if parent is not None and type(parent) is not str:
                     break
-                trace = _Trace(run_id, data.get("session_id"))  # a root, or an orphan: a trace of its own, as the builder does
+                trace = _Trace(run_id)  # a root, or an orphan: a trace of its own, as the builder does
             trace.open += 1
             trace.runs.append(run_id)
             of_run[run_id] = trace
@@ -169,7 +168,9 @@ def _hand_over(of_run: dict[str, _Trace], ended: set[str], sid: str, phases: dic
     """After a ``session_end`` of ``sid`` (every held event already handed over): forget the traces
     the builder ends there (``TreeBuilder._session``'s rule), let the others pass through."""
     for trace in {id(t): t for t in of_run.values()}.values():
-        if not trace.passing:  # which of its runs are open, and in which session: from its events
+        if not trace.passing:  # its root's session, which of its runs are open and in which session: from its events
+            root_session = trace.events[0][1].data.get("session_id")  # its first event is its root's start
+            trace.root_session = root_session if type(root_session) is str else None
             trace.open_sessions = {}
             for _, ev in trace.events:
                 data = ev.data
