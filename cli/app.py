@@ -236,7 +236,7 @@ def filter_(
 @app.command()
 def stats(
     paths: Optional[List[str]] = _PATHS,  # noqa: UP006, UP007
-    by: str = typer.Option("name", "--by", metavar="KEY", help="Group by name, tag, session or meta.KEY."),
+    by: str = typer.Option("name", "--by", metavar="KEY", help="Group by name, tag, session, meta.KEY, or a request field: k, search_type, vector_store, ..."),
     fmt: str = typer.Option("table", "--format", metavar="FORMAT", help="table, json or csv."),
     name: List[str] = _NAME, tag: List[str] = _TAG, meta: List[str] = _META,  # noqa: UP006
     status: Optional[str] = _STATUS, retried: bool = _RETRIED,  # noqa: UP007

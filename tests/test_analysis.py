@@ -315,6 +315,23 @@ def test_diff_says_what_a_retriever_asked_differently(tmp_path: Path) -> None:
     assert same["request_changes"] == [] and "asked differently" not in rtrace("diff", "a.jsonl", "a.jsonl", cwd=tmp_path).stdout
 
 
+@pytest.mark.timeout(180)
+def test_stats_by_a_request_field_groups_retriever_runs_by_what_they_asked(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text(STORE_SCRIPT.split("retriever = ")[0] + """
+for k in (2, 4, 4):
+    store.as_retriever(search_kwargs={"k": k}).invoke(f"query for k={k}")
+store.as_retriever(search_type="mmr", search_kwargs={"k": 4, "fetch_k": 8}).invoke("mmr query")
+""")
+    assert rtrace("run", "-q", "-o", "log.jsonl", "app.py", cwd=tmp_path).returncode == 0
+    for by, want in (("k", [("4", 3), ("2", 1)]), ("search_type", [("similarity", 3), ("mmr", 1)]),
+                     ("vector_store", [("InMemoryVectorStore", 4)])):
+        data = json.loads(rtrace("stats", "--by", by, "log.jsonl", "--format", "json", cwd=tmp_path).stdout)
+        # retriever runs only: the search and embedding stages inside them ask nothing of their own
+        assert [(g["group"], g["runs"]) for g in data["groups"]] == want and data["total"]["runs"] == 4, by
+    bad = rtrace("stats", "--by", "kk", "log.jsonl", cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stderr.startswith("rtrace: error: --by is one of name, tag, session, meta.KEY or a request field")
+
+
 def test_diff_request_changes_of_hostile_values_stay_one_line(tmp_path: Path) -> None:
     logs = []
     for side, k in (("a", {"nested": ["x" * 500, "\x1b[31m"]}), ("b", "\u202eevil\x1b]0;t\x07")):

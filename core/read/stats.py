@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rtrace.core.errors import UsageError
-from rtrace.core.events import STAGE_KEY
+from rtrace.core.events import REQUEST_FIELDS, STAGE_KEY
 from rtrace.core.read.trees import ERROR, INCOMPLETE, OK, Run, end_document_count, self_ms
 
 GAMMA = 1.01
@@ -206,7 +206,7 @@ class _DeferredTotal:
         self.self_total_ms = 0.0
 
 
-BY_CHOICES = "name, tag, session or meta.KEY"
+BY_CHOICES = "name, tag, session, meta.KEY or a request field (k, search_type, vector_store, ...)"
 
 
 def group_keys(run: Run, by: str) -> list[str]:
@@ -223,6 +223,11 @@ def group_keys(run: Run, by: str) -> list[str]:
         key = by[5:]
         meta = run.metadata
         return [str(meta[key]) if key in meta else "(none)"]
+    if by in REQUEST_FIELDS:  # what the run asked of its store: latency and errors by k, by store, ...
+        if run.kind != "retriever":
+            return []  # a stage of a retrieval (search, embedding) asks nothing of its own: no row
+        value = (run.start or {}).get(by)
+        return [str(value) if value is not None else "(none)"]
     raise UsageError(f"--by is one of {BY_CHOICES}, not {by!r}")
 
 
@@ -250,7 +255,7 @@ class StatsCollector:
     """Feed runs; read per-group and total stats and the slowest runs. Memory: groups x histogram buckets."""
 
     def __init__(self, by: str = "name", slowest: int = 5, slowest_of: str = "roots") -> None:
-        if not (by in ("name", "tag", "session") or (by.startswith("meta.") and len(by) > 5)):
+        if not (by in ("name", "tag", "session") or by in REQUEST_FIELDS or (by.startswith("meta.") and len(by) > 5)):
             raise UsageError(f"--by is one of {BY_CHOICES}, not {by!r}")
         if slowest_of not in SLOWEST_OF:
             raise UsageError(f"--slowest-of is one of {', '.join(SLOWEST_OF)}, not {slowest_of!r}")
