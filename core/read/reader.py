@@ -239,7 +239,8 @@ def _read_one(f: IO[bytes], source: str, lenient: bool, stats: ReadStats,
     readline = f.readline
     while True:
         for raw in iter(partial(readline, CHUNK), b""):  # C-level: no Python frame a line
-            if pending or raw[-1] != 10:  # rare: anything but a whole line read at once (10 is the newline byte; no slice is made)
+            # Rare: anything but a whole line read at once (10 is the newline byte: no slice made a line).
+            if pending or raw[-1] != 10:
                 if pending:
                     raw, pending = pending + raw, b""
                 if not raw.endswith(b"\n") and len(raw) >= CHUNK:
