@@ -95,7 +95,8 @@ def test_stats_group_by_and_formats(tmp_path: Path) -> None:
     filtered = json.loads(rtrace("stats", str(log), "--tag", "bm25", "--format", "json", cwd=tmp_path).stdout)
     assert [g["group"] for g in filtered["groups"]] == ["Sparse"]
     bad = rtrace("stats", str(log), "--by", "colour", cwd=tmp_path)
-    assert bad.returncode == 2 and bad.stderr == "rtrace: error: --by is one of name, tag, session or meta.KEY, not 'colour'\n"
+    assert bad.returncode == 2 and bad.stderr == ("rtrace: error: --by is one of name, tag, session, meta.KEY or a request field "
+                                                  "(k, search_type, vector_store, ...), not 'colour'\n")
 
 
 def test_stats_in_the_terminal_name_the_log_draw_latency_and_keep_numbers_whole(tmp_path: Path) -> None:
