@@ -1,6 +1,5 @@
 """The ``rtrace`` command: one small function per command, one error boundary."""
 
-
 import os
 import sys
 from typing import Any, List, Optional

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from rtrace.cli.render.text import clean, ms, request_text
+from rtrace.cli.render.text import clean, key_values, ms
 from rtrace.core.read.diff import DiffResult
 from rtrace.core.read.digest import Digest
 from rtrace.core.read.eval import EvalResult, run_doc_ids, run_documents
@@ -393,11 +393,10 @@ def _run_parts(page: ReportPage, run: Run, starts: dict[str, float | None],
     kind = "" if run.kind == "retriever" else f" <span class=\"dim\">({esc(run.kind)})</span>"
     tags = f" <span class=\"dim\">[{esc(', '.join(run.tags), 200)}]</span>" if run.tags else ""
     request = run.request  # what it asked of its store
-    if request:
-        tags = f" <span class=\"request\">{esc(request_text(request), 300)}</span>" + tags
+    asked = f" <span class=\"request\">{esc(key_values(request), 300)}</span>" if request else ""
     flags = "".join(f" <span class=\"warn\">{f}</span>" for f, on in (("orphan", run.orphan), ("duplicate id", run.duplicate)) if on)
     out = [f"<details class=\"run\" open><summary><span class=\"badge {esc(run.status)}\">{esc(run.status)}</span> "
-           f"<span class=\"rname\">{esc(run.name, 80)}</span>{kind}{query} · {esc(ms(run.duration_ms))}{tags}{flags}"
+           f"<span class=\"rname\">{esc(run.name, 80)}</span>{kind}{query} · {esc(ms(run.duration_ms))}{asked}{tags}{flags}"
            f"{_bar(run, starts, timing)}</summary>\n"]
     if run.metadata:
         out.append(f"<div class=\"event dim mono\">metadata {_json(run.metadata)}</div>\n")

@@ -32,9 +32,9 @@ def compact(value: Any, limit: int = 60) -> str:
     return clean(dumps(value).decode(), limit, one_line=True)
 
 
-def request_text(request: dict[str, Any]) -> str:
-    """A run's request fields as ``k=4 search_type=mmr vector_store=Chroma`` (``Run.request``)."""
-    return " ".join(f"{clean(k, 30, one_line=True)}={compact(v, 40)}" for k, v in request.items())
+def key_values(fields: dict[str, Any]) -> str:
+    """Fields on one line, ``k=4 search_type=mmr team=search``: a run's request (``Run.request``) or metadata."""
+    return " ".join(f"{clean(k, 30, one_line=True)}={compact(v, 40)}" for k, v in fields.items())
 
 
 def ms(value: float | None) -> str:

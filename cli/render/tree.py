@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rtrace.cli.render.text import clean, compact, ms, request_text
+from rtrace.cli.render.text import clean, compact, key_values, ms
 from rtrace.core.read.diff import rerank_moves
 from rtrace.core.read.trees import ordered_children, user_tags
 from rtrace.core.times import format_ts, zone_label
@@ -186,13 +186,13 @@ def _open_run(run: Any, lead: str, indent: str, hidden: int, depth: int, out: An
     request = run.request  # what it asked of its store: why it returned what it did
     knobs = {k: v for k, v in request.items() if k in HEAD_REQUEST}
     if knobs:
-        head.add("  " + request_text(knobs), "cyan", give=0)
+        head.add("  " + key_values(knobs), "cyan", give=0)
     tags = run.tags if opts.auto_tags else user_tags(run.tags)
     if tags:
         head.add("  [" + ", ".join(clean(t, 30, one_line=True) for t in tags) + "]", "magenta", give=0)
     meta = {k: v for k, v in run.metadata.items() if opts.expand or not str(k).startswith(HIDDEN_META)}
     if meta and not opts.expand:
-        head.add("  " + " ".join(f"{clean(k, 30, one_line=True)}={compact(v, 40)}" for k, v in meta.items()), "dim", give=0)
+        head.add("  " + key_values(meta), "dim", give=0)
     out.lines.append(head)
 
     # Below the head: expanded metadata, error, timeline (retries, texts, custom events, children), documents.

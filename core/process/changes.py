@@ -30,6 +30,7 @@ from typing import Any
 from rtrace.core.process import children, recursion, signals
 from rtrace.core.process.excepthook import python_excepthook
 
+
 def patch_points() -> dict[str, Any]:
     """The object now at every place rtrace may patch (tests compare before and after)."""
     import signal

@@ -293,7 +293,7 @@ def request_changes(a: dict[tuple[str, str], Retrieval], b: dict[tuple[str, str]
             continue
         for key in REQUEST_FIELDS:
             va, vb = fields_a.get(key, {}), fields_b.get(key, {})
-            if sorted(va) != sorted(vb):
+            if va.keys() != vb.keys():  # the values asked, as sets
                 changes.append(RequestChange(name, key, list(va.values()), list(vb.values())))
     return changes
 

@@ -42,7 +42,6 @@ class ScoredDocument(Document):
 
 
 
-
 _error_classes: dict[str, type[Exception]] = {}
 MAX_ERROR_CLASSES = 1024  # a hostile log may name a million error types: remember only this many
 

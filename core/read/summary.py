@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rtrace.core import events
+from rtrace.core.events import recorded_count
 from rtrace.core.read.attempts import retry_attempt
 
 
@@ -22,7 +23,6 @@ class SlowRun:
 # Read on every event of `rtrace run`: module constants, not attribute lookups on `events`.
 _RETRIEVER_START, _RETRIEVER_END, _RETRIEVER_ERROR = events.RETRIEVER_START, events.RETRIEVER_END, events.RETRIEVER_ERROR
 _START_EVENTS, _RETRY, _SESSION_END = events.START_EVENTS, events.RETRY, events.SESSION_END
-_DOCUMENT_COUNT = events.DOCUMENT_COUNT
 
 
 class RunSummary:
@@ -66,8 +66,8 @@ class RunSummary:
                 if self._retried:
                     self._retried.pop(run_id, None)
                 if kind == _RETRIEVER_END:
-                    count = ev.get(_DOCUMENT_COUNT)  # what it returned: the line may keep fewer
-                    if type(count) is int:
+                    count = recorded_count(ev)  # what it returned: the line may keep fewer
+                    if count is not None:
                         self.documents += count
                     else:
                         docs = ev.get("documents")
