@@ -141,3 +141,42 @@ def test_an_exception_through_nested_runs_costs_linear_bytes(tmp_path: Path) -> 
     assert "outer frames omitted" in outermost and outermost.rstrip().endswith("ValueError: bottom")
     # whole tracebacks would be ~depth² frames (~100 MB here); bounded ones stay linear
     assert (tmp_path / "log.jsonl").stat().st_size < (depth + 1) * 8_000
+
+
+def _ping(n: int) -> None:
+    if n == 0:
+        raise ValueError("m" * 100_000)
+    _pong(n - 1)
+
+
+def _pong(n: int) -> None:  # two functions in turn: no frame repeats the one before (python would fold it)
+    _ping(n - 1)
+
+
+def test_every_recorded_string_keeps_the_budget_the_readme_states(tmp_path: Path) -> None:
+    """README: 64 KiB per text, 1 MiB per document, the innermost 30 frames and 16 KiB per traceback,
+    and a value rtrace cannot keep is a placeholder that says what it was."""
+    log = tmp_path / "t.jsonl"
+    handler = JsonlHandler(log)
+    manager = CallbackManager.configure([handler], local_metadata={"blob": "x" * 100_000, "n": 10**5000})
+    rm = manager.on_retriever_start(None, "q" * 100_000)
+    rm.on_retriever_end([Document("d" * ((1 << 20) + 10), {"note": "y" * 70_000})])
+    rm = manager.on_retriever_start(None, "deep")
+    try:
+        _ping(40)
+    except ValueError as e:
+        rm.on_retriever_error(e)
+    handler.close()
+    start, end, _, error = read_events(log)[1:5]
+    assert start["query"] == "q" * 65536 + "…[34464 more characters]"
+    assert start["metadata"] == {"blob": "x" * 65536 + "…[34464 more characters]", "n": "<int of 16610 bits>"}
+    doc = end["documents"][0]
+    assert doc["page_content"] == "d" * (1 << 20) and doc["content_length"] == (1 << 20) + 10
+    assert doc["metadata"]["note"] == "y" * 65536 + "…[4464 more characters]"
+    err = error["error"]
+    assert err["message"].startswith("m" * 16384 + "…[") and err["message"].endswith(" more characters]")
+    assert len(err["message"]) <= 16384 + len("…[00000 more characters]")
+    traceback = err["traceback"]
+    assert len(traceback) <= 16384 + len("…[00000 more characters]")
+    assert traceback.startswith("Traceback (most recent call last):\n  [outer frames omitted: only the innermost 30 are recorded]\n")
+    assert traceback.count('\n  File "') == 30  # the 41 frames of _ping/_pong and the test, cut to the innermost 30

@@ -202,3 +202,45 @@ def test_a_traced_child_keeps_its_log_high_without_importing_more(tmp_path: Path
     (fds, imported) = eval(r.stdout)  # noqa: S307 - our own child's repr of two lists
     assert len(fds) == 1 and fds[0] >= floor and imported == []
     assert "in the child" in (tmp_path / "log.jsonl").read_text()
+
+
+CHILD_FILES = """
+from rtrace.core import retriever
+retriever(lambda q: [q], name="Child")("in the child")
+fds = [os.open(os.devnull, os.O_RDONLY) for _ in range(100)]
+print("child's files", fds[0], fds == list(range(fds[0], fds[0] + 100)))
+print([int(fd) for fd in os.listdir("/proc/self/fd") if os.path.realpath(f"/proc/self/fd/{fd}").endswith("log.jsonl")],
+      file=sys.stderr)
+"""
+
+OWN_FILES = """
+import os, subprocess, sys
+search("in the parent")
+fds = [os.open(os.devnull, os.O_RDONLY) for _ in range(100)]
+print("parent's files", fds[0], fds == list(range(fds[0], fds[0] + 100)), flush=True)
+subprocess.run([sys.executable, "-c", "import os, sys" + CHILD], check=True)
+logs = [int(fd) for fd in os.listdir("/proc/self/fd") if os.path.realpath(f"/proc/self/fd/{fd}").endswith("log.jsonl")]
+print(logs, file=sys.stderr)
+"""
+
+
+@pytest.mark.timeout(120)
+def test_under_a_low_descriptor_limit_the_log_sits_in_the_upper_half_and_the_programs_files_are_pythons(
+        tmp_path: Path) -> None:
+    # README: rtrace's descriptors sit from 900 up, or from half a lower descriptor limit, in children too.
+    import resource
+
+    (tmp_path / "prog.py").write_text(textwrap.dedent(RETRIEVE) + f"CHILD = {CHILD_FILES!r}\n" + OWN_FILES)
+
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+
+    runs = [subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=100, env=ENV, preexec_fn=low_limit)
+            for cmd in ([sys.executable, "prog.py"], [*RTRACE, "run", "-q", "-o", "log.jsonl", "prog.py"])]
+    assert [r.returncode for r in runs] == [0, 0], runs[1].stderr
+    assert runs[1].stdout == runs[0].stdout == "parent's files 3 True\nchild's files 3 True\n"
+    assert runs[0].stderr == "[]\n[]\n"
+    (child_log,), (parent_log,) = map(json.loads, runs[1].stderr.splitlines())
+    assert 128 <= child_log < 256 and 128 <= parent_log < 256
+    events = read_events(tmp_path / "log.jsonl")
+    assert [e["name"] for e in events if e["event"] == "retriever_end"] == ["search", "Child"]

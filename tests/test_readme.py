@@ -70,3 +70,86 @@ def test_every_sample_the_readme_mentions_runs_after_the_install_it_names() -> N
                        cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert r.returncode == 1
     assert r.stderr == "flaky.py needs no_such_module_here: pip install -e '.[samples]'\n"
+
+
+def _command_options() -> dict[str, set[str]]:
+    """Every rtrace command's option names (``""``: the root's), from the Typer app itself."""
+    import typer.main
+    from rtrace.cli.app import app
+
+    root = typer.main.get_command(app)
+    found = {"": {o for p in root.params for o in [*p.opts, *p.secondary_opts]}}
+    for name, command in root.commands.items():  # type: ignore[attr-defined]
+        found[name] = {o for p in command.params for o in [*p.opts, *p.secondary_opts] if o.startswith("-")}
+    return found
+
+
+def _bench_options() -> dict[str, dict[str, object]]:
+    """Each bench script's argparse options and their defaults (``None``: a flag or no default)."""
+    import ast
+
+    found: dict[str, dict[str, object]] = {}
+    for script in sorted((ROOT / "tests" / "bench").glob("*.py")):
+        options: dict[str, object] = {}
+        for node in ast.walk(ast.parse(script.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "add_argument":
+                default = next((ast.literal_eval(k.value) for k in node.keywords if k.arg == "default"), None)
+                for arg in node.args:
+                    if isinstance(arg, ast.Constant) and str(arg.value).startswith("-"):
+                        options[arg.value] = default
+        found[script.name] = options
+    return found
+
+
+# Options the README shows as a traced script's own arguments, not rtrace's.
+SCRIPT_ARGUMENTS = {"--k", "--api-key"}
+
+
+def test_every_option_the_readme_names_is_an_option_of_its_command() -> None:
+    options = _command_options()
+    every = set().union(*options.values())
+    bench = set().union(*_bench_options().values())
+    for option in set(re.findall(r"(?<![\w./-])(--[a-z][\w-]*)", README)):
+        assert option in every | bench | SCRIPT_ARGUMENTS, f"the README names {option}, which no command has"
+    # `rtrace CMD ...` in a code block or in the text: each option after it is CMD's own (a script's
+    # arguments after `rtrace run SCRIPT` are the script's).
+    shown = re.findall(r"rtrace (" + "|".join(c for c in options if c) + r")\b([^\n`|#&;]*)", README)
+    assert len(shown) > 40
+    for command, rest in shown:
+        for token in rest.split():
+            if command == "run" and (token.endswith(".py") or token in ("-m", "-c")):
+                break  # the script and its own arguments follow
+            if re.fullmatch(r"--?[a-zA-Z][\w-]*", token):
+                assert token in options[command] | options[""], f"`rtrace {command}{rest}`: {command} has no {token}"
+
+
+# What the README says each bench runs by default, as it says it: script, option, phrase ({} is the default).
+BENCH_DEFAULTS = [
+    ("overhead.py", "--calls", "{:,} calls per sample"),
+    ("overhead.py", "--rounds", "{} interleaved rounds"),
+    ("overhead.py", "--run-calls", "the `run` group: {:,} calls per sample"),
+    ("frameworks.py", "--calls", "{:,} calls ×"),
+    ("frameworks.py", "--rounds", "× {} interleaved rounds"),
+    ("startup.py", "--runs", "{} alternating runs each"),
+    ("read.py", "--traces", "{:,} traces of 3 runs"),
+    ("read.py", "--rounds", "{} interleaved rounds"),
+    ("eval.py", "--labelled", "labels for {:,} of its queries"),
+    ("eval.py", "--repeats", "{} runs each"),
+    ("export.py", "--runs", "{} interleaved runs"),
+]
+
+
+def test_the_run_counts_the_readme_states_are_the_bench_scripts_defaults() -> None:
+    """Every bench command the README shows exists with the options it is given, and the counts the
+    README states beside `python tests/bench/X.py` (its paragraph) are that script's defaults."""
+    benches = _bench_options()
+    paragraphs = README.split("\n\n")
+    for script, option, phrase in BENCH_DEFAULTS:
+        text = next(p for p in paragraphs if f"`python tests/bench/{script}`" in p or f"`python tests/bench/{script} " in p)
+        stated = phrase.format(benches[script][option])
+        assert stated in " ".join(text.split()), f"README, beside {script}: expected {stated!r} ({option}'s default)"
+    for script, args in re.findall(r"python tests/bench/(\w+\.py)([^`\n]*)", README):
+        assert script in benches, f"the README runs tests/bench/{script}, which does not exist"
+        for token in args.split():
+            if token.startswith("--"):
+                assert token in benches[script], f"the README runs {script} with {token}, which it does not take"

@@ -457,6 +457,7 @@ def main() -> None:
     cases = [(g, c, fn) for g, group in groups.items() for c, fn in group.items()]
     samples: dict[tuple[str, str], list[Sample]] = {(g, c): [] for g, c, _ in cases}
     rng = random.Random(14)
+    load_at_start = os.getloadavg()[0]
     try:
         for round_ in range(args.rounds + 1):
             order = cases[:]
@@ -471,9 +472,10 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
     print(f"rtrace overhead: {args.calls} calls per sample ({args.run_calls} for `run`), {args.rounds} interleaved rounds; "
-          f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+          f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
+          f"load average {load_at_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end")
     print("µs per call: median CPU time, median wall time; ratio: median of per-round CPU-time ratios to the baseline "
-          "[lowest-highest]\n")
+          "[lowest-highest]; then the median CPU time less the baseline's\n")
     for g, group in groups.items():
         names = list(group)
         base = samples[(g, names[0])]
@@ -483,7 +485,9 @@ def main() -> None:
             s = samples[(g, c)]
             ratios = [x[0] / b[0] for x, b in zip(s, base)]
             cpu, wall = statistics.median(x[0] for x in s) * 1e6, statistics.median(x[1] for x in s) * 1e6
-            extra = "" if c == names[0] else f"   ratio {statistics.median(ratios):5.2f} [{min(ratios):.2f}-{max(ratios):.2f}]"
+            base_cpu = statistics.median(x[0] for x in base) * 1e6
+            extra = "" if c == names[0] else (f"   ratio {statistics.median(ratios):5.2f} [{min(ratios):.2f}-{max(ratios):.2f}]"
+                                              f"   {cpu - base_cpu:+.2f} µs")
             print(f"  {c:<{width}} cpu {cpu:8.2f} µs   wall {wall:8.2f} µs{extra}")
         if g in TARGETS:
             s = samples[(g, names[1])]
