@@ -39,6 +39,16 @@ def test_output_goes_through_the_pager_in_colour_on_a_terminal(tmp_path: Path, e
     assert b"Hybrid" in paged and b"\x1b[" in paged  # coloured, through the pager
 
 
+def test_rtrace_pager_wins_over_pager(tmp_path: Path, env: dict[str, str]) -> None:
+    log = standard_log(tmp_path / "l.jsonl")
+    ours = tmp_path / "rtrace-pager.sh"
+    ours.write_text(f"#!/bin/sh\ncat > {tmp_path / 'rtrace-paged.txt'}\n")
+    ours.chmod(0o755)
+    on_a_terminal(["show", str(log)], tmp_path, {**env, "RTRACE_PAGER": str(ours)})
+    assert b"Hybrid" in (tmp_path / "rtrace-paged.txt").read_bytes()
+    assert not (tmp_path / "paged.txt").exists()  # $PAGER's script never ran
+
+
 def test_no_pager_and_no_color(tmp_path: Path, env: dict[str, str]) -> None:
     log = standard_log(tmp_path / "l.jsonl")
     out = on_a_terminal(["show", "--no-pager", str(log)], tmp_path, env)
