@@ -153,3 +153,59 @@ def test_the_run_counts_the_readme_states_are_the_bench_scripts_defaults() -> No
         for token in args.split():
             if token.startswith("--"):
                 assert token in benches[script], f"the README runs {script} with {token}, which it does not take"
+
+
+def test_every_file_test_and_extra_the_readme_cites_exists() -> None:
+    """What the README points to as its backing (a test file, a test, a bench, a sample, a module)
+    and the extras it tells users to install are there."""
+    for path in set(re.findall(r"\b((?:tests|samples|core|cli)/[\w./*-]*\w/?)", README)):
+        assert list(ROOT.glob(path.rstrip("/"))), f"the README cites {path}, which does not exist"
+    tests = "".join(p.read_text() for p in (ROOT / "tests").glob("test_*.py"))
+    for name in set(re.findall(r"\b(test_\w+)\b", README)):
+        assert f"def {name}(" in tests or (ROOT / "tests" / f"{name}.py").exists(), f"the README cites {name}"
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        return
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    named = set(re.findall(r"'\.\[(\w+)\]'", README))
+    assert {"test", "otel", "samples"} <= named <= set(extras), named - set(extras)
+
+
+def test_the_python_api_example_runs_as_its_comments_say(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """The README's first Python block, with a small index behind it whose first search fails once."""
+    import types
+
+    import tenacity
+    from conftest import read_events
+    from rtrace.core import Document
+
+    class Index:
+        calls = 0
+
+        def search(self, query: str, k: int) -> list[tuple[Document, float]]:
+            Index.calls += 1
+            if Index.calls == 1:
+                raise ConnectionError("index warming up")
+            return [(Document(f"passage {i}", id=f"d{i}"), 1 - i / 10) for i in range(k)]
+
+    block = re.search(r"```python\n(.*?)```", README, re.S).group(1)  # type: ignore[union-attr]
+    monkeypatch.chdir(tmp_path)
+    namespace = {"index": Index(), "tenacity": tenacity, "sparse": lambda q: [],
+                 "rerank": lambda pairs: [doc for doc, _ in pairs][:3]}
+    exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102 - the README's own example
+    assert isinstance(namespace["BM25"], type) and isinstance(namespace["dense"], types.FunctionType)
+    events = read_events(tmp_path / "runs.jsonl")
+    starts = {e["run_id"]: e for e in events if e["event"] == "retriever_start"}
+    hybrid = next(e for e in starts.values() if e["name"] == "Hybrid")
+    assert hybrid["tags"] == ["prod"] and hybrid["parent_run_id"] is None
+    dense = [e for e in starts.values() if e["name"] == "dense"]
+    assert len(dense) == 2 and all(e["parent_run_id"] == hybrid["run_id"] for e in dense)  # nested: child runs
+    (retry,) = [e for e in events if e["event"] == "retry"]
+    assert retry["run_id"] == hybrid["run_id"] and retry["attempt"] == 1  # tenacity's retry, recorded
+    (failed,) = [e for e in events if e["event"] == "retriever_error"]
+    assert failed["run_id"] == dense[0]["run_id"] and failed["error"]["type"] == "ConnectionError"
+    ok = next(e for e in events if e["event"] == "retriever_end" and e["run_id"] == dense[1]["run_id"])
+    assert [d["score"] for d in ok["documents"]] == [1.0, 0.9, 0.8, 0.7, 0.6]  # (doc, score) pairs keep their scores
+    end = next(e for e in events if e["event"] == "retriever_end" and e["run_id"] == hybrid["run_id"])
+    assert [d["id"] for d in end["documents"]] == ["d0", "d1", "d2"]
