@@ -5,7 +5,7 @@ import sys
 from typing import Any, List, Optional
 
 import typer
-from rtrace.core.errors import RtraceError, message_line
+from rtrace.core.errors import RtraceError, message_line, tell
 from rtrace.core.version import __version__
 
 app = typer.Typer(
@@ -417,13 +417,14 @@ def ls(
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of the event stream (schema v1)."""
+    from rtrace.cli.console import standard_output
     from rtrace.core.events import schema_text
 
-    sys.stdout.write(schema_text())
+    standard_output().write(schema_text())
 
 
 def _announce(message: str) -> None:
-    print(f"rtrace: {message}", file=sys.stderr, flush=True)
+    tell(f"rtrace: {message}")
 
 
 def main() -> None:
@@ -436,15 +437,15 @@ def main() -> None:
     try:
         code = app(standalone_mode=False, prog_name="rtrace")  # also under python -m rtrace
     except RtraceError as e:
-        print(f"rtrace: error: {message_line(e)}", file=sys.stderr)
+        tell(f"rtrace: error: {message_line(e)}")
         sys.exit(e.exit_code)
     except (typer.Abort, KeyboardInterrupt):
-        print("rtrace: interrupted", file=sys.stderr)
+        tell("rtrace: interrupted")
         sys.exit(130)
     except typer.Exit as e:
         code = e.exit_code
     except _click_exception() as e:
-        print(f"rtrace: error: {message_line(e.format_message())}", file=sys.stderr)
+        tell(f"rtrace: error: {message_line(e.format_message())}")
         sys.exit(getattr(e, "exit_code", 2) or 2)
     except BrokenPipeError:  # the reader went away (| head): stop quietly, as git log | head does
         _stdout_gone()
@@ -460,8 +461,8 @@ def main() -> None:
     except Exception as e:  # a bug in rtrace: still one line, unless asked for the traceback
         if os.environ.get("RTRACE_DEBUG"):
             raise
-        print(f"rtrace: internal error: {type(e).__name__}: {message_line(e)} (RTRACE_DEBUG=1 shows the traceback; "
-              "please report it)", file=sys.stderr)
+        tell(f"rtrace: internal error: {type(e).__name__}: {message_line(e)} (RTRACE_DEBUG=1 shows the traceback; "
+              "please report it)")
         sys.exit(3)
     if isinstance(code, int) and code:  # typer.Exit(n) comes back as n without standalone mode
         sys.exit(code)

@@ -91,10 +91,20 @@ def _neutral_hook() -> Any:
     return NeutralHook()
 
 
+def standard_output() -> IO[str]:
+    """``sys.stdout``, which every command's data and tables go to; a one-line error when rtrace was
+    started with descriptor 1 closed (``>&-``): python then leaves ``sys.stdout`` None."""
+    if sys.stdout is None:
+        from rtrace.core.errors import OutputError
+
+        raise OutputError("standard output is closed")
+    return sys.stdout
+
+
 def data_writer(stream: IO[bytes] | None = None) -> Any:
     """``write(bytes)`` for JSON/JSONL data: as is into a pipe or file; on a terminal, with every
     dangerous character of the log's strings written as a ``\\u`` escape (the same JSON value)."""
-    out = stream if stream is not None else sys.stdout.buffer
+    out = stream if stream is not None else standard_output().buffer
     if not is_terminal(out):
         return out.write
     from rtrace.core.terminal import json_for_terminal
@@ -109,7 +119,7 @@ def write_text(text: str, stream: IO[str] | None = None) -> None:
     """
     from rtrace.core.terminal import neutralise
 
-    (stream if stream is not None else sys.stdout).write(neutralise(text, lines=True))
+    (stream if stream is not None else standard_output()).write(neutralise(text, lines=True))
 
 
 def make_console(file: IO[str] | None = None, *, stderr: bool = False, width: int | None = None,
@@ -118,12 +128,15 @@ def make_console(file: IO[str] | None = None, *, stderr: bool = False, width: in
 
     ``terminal=True`` says ``file`` ends on a terminal though it is not one (a pager's pipe).
     """
-    target = file if file is not None else (sys.stderr if stderr else sys.stdout)
+    # stdout is the command's output: closed, an error. A closed stderr (None) is nowhere: Rich
+    # writes to its null file when told the console is stderr's, never to stdout.
+    target = file if file is not None else (sys.stderr if stderr else standard_output())
     if terminal is None:
         terminal = is_terminal(target)
     color = use_color(terminal)
     console = _console_class()(
         file=target,
+        stderr=stderr and file is None,
         width=width,
         color_system="auto" if color else None,
         force_terminal=color or None,

@@ -52,9 +52,17 @@ def message_line(message: object) -> str:
     return neutralise(str(message))
 
 
+def tell(text: str) -> None:
+    """rtrace's own words on stderr, or nowhere: started with stderr closed (``2>&-``), python leaves
+    ``sys.stderr`` None, and ``print(file=None)`` would put them on stdout, among the data or the
+    traced program's output."""
+    if sys.stderr is not None:
+        print(text, file=sys.stderr, flush=True)
+
+
 def warn(message: str) -> None:
     """One line on stderr; never raises (stderr may be closed)."""
     try:
-        print(f"rtrace: warning: {message_line(message)}", file=sys.stderr, flush=True)
+        tell(f"rtrace: warning: {message_line(message)}")
     except Exception:
         pass

@@ -148,6 +148,10 @@ def log_name(label: str, session_id: str) -> str:
 def open_output(option: str | None, session_id: str, label: str = "run") -> Output:
     """Open the log ``rtrace run -o OPTION`` writes to (a new file under .rtrace/ by default)."""
     if option == "-":
+        for fd, name in ((1, "output"), (2, "error")):  # started with `>&-` or `2>&-`
+            if _closed(fd):
+                raise OutputError(f"-o -: standard {name} is closed (-o - writes the log to stdout and "
+                                  "the script's output to stderr)")
         return Output(os.dup(1), "<stdout>", "rtrace run -o - … | rtrace show -", to_stdout=True)
     if option is not None:
         path = Path(option)
@@ -163,6 +167,14 @@ def open_output(option: str | None, session_id: str, label: str = "run") -> Outp
     path = run_dir / log_name(label, session_id)
     fd = _create(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND)
     return Output(fd, display_path(path), "rtrace show", path=str(path), run_dir=run_dir)
+
+
+def _closed(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return True
+    return False
 
 
 def display_path(path: Path) -> str:

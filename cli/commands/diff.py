@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 
 import orjson
 from rtrace.cli.commands.stats import matched_runs
-from rtrace.core.errors import UsageError
+from rtrace.core.errors import UsageError, tell
 from rtrace.core.read.diff import compare, retrievals
 from rtrace.core.read.filters import RunFilter
 from rtrace.core.read.pipeline import Source, report
@@ -42,6 +41,6 @@ def run_diff(a: str, b: str, k: int, worst: int, fmt: str, fail_under: float | N
         mean = result.mean("overlap")
         if mean is None or mean < fail_under:
             shown = "no matched queries" if mean is None else f"mean overlap@{k} {mean:.3f}"
-            print(f"rtrace: diff: {shown} is below --fail-under {fail_under}", file=sys.stderr)
+            tell(f"rtrace: diff: {shown} is below --fail-under {fail_under}")
             return 1
     return 0

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 
 import orjson
 
-from rtrace.core.errors import UsageError, message_line, warn
+from rtrace.core.errors import UsageError, message_line, tell, warn
 from rtrace.core.read.eval import EvalCollector, EvalResult, Metric, metrics_for, parse_gate, parse_metric
 from rtrace.core.read.filters import RunFilter, Selected
 from rtrace.core.read.grade import EvalReport, check_gates
@@ -63,7 +62,7 @@ def run_eval(paths: Sequence[str], run_filter: RunFilter, qrels: str, queries: s
     check_gates(out, gates, worse)
     _write(out, fmt, worst)
     for g in out.failed:
-        print(f"rtrace: eval: gate failed: {message_line(g.name)} ({message_line(g.detail)})", file=sys.stderr)
+        tell(f"rtrace: eval: gate failed: {message_line(g.name)} ({message_line(g.detail)})")
     return 1 if out.failed else 0
 
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 
 import orjson
-from rtrace.core.errors import LogError, UsageError
+from rtrace.core.errors import LogError, UsageError, tell
 from rtrace.core.store import RUN_DIR, display_path, find_run_dir, list_runs, prune
 
 LS_FORMATS = ("table", "json")
@@ -26,19 +25,21 @@ def run_ls(limit: int | None, keep: int | None, fmt: str) -> None:
         said = f"deleted {len(deleted)} log{'s' if len(deleted) != 1 else ''}"
         if unlisted:
             said += f", unlisted {unlisted} -o log{'s' if unlisted != 1 else ''} (the files are left alone)"
-        print(f"rtrace: {said}; kept the {keep} newest run{'s' if keep != 1 else ''}", file=sys.stderr)
+        tell(f"rtrace: {said}; kept the {keep} newest run{'s' if keep != 1 else ''}")
         if done.live:
             n = len(done.live)
-            print(f"rtrace: kept {n} older log{'s' if n != 1 else ''} still being written: "
-                  f"{', '.join(display_path(p) for p in done.live)}", file=sys.stderr)
+            tell(f"rtrace: kept {n} older log{'s' if n != 1 else ''} still being written: "
+                  f"{', '.join(display_path(p) for p in done.live)}")
     runs = list_runs(run_dir)
     shown = runs[:limit] if limit is not None else runs
     if fmt == "json":
+        from rtrace.cli.console import standard_output
+
         items = [{"ref": reference(i), **run.as_dict()} for i, run in enumerate(shown)]
-        sys.stdout.buffer.write(orjson.dumps(items, option=orjson.OPT_INDENT_2) + b"\n")
+        standard_output().buffer.write(orjson.dumps(items, option=orjson.OPT_INDENT_2) + b"\n")
         return
     if not shown:
-        print(f"rtrace: no runs recorded in {run_dir}", file=sys.stderr)
+        tell(f"rtrace: no runs recorded in {run_dir}")
         return
     from rtrace.cli.console import make_console
     from rtrace.cli.render.ls import runs_table

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Sequence
 
-from rtrace.core.errors import OutputError, UsageError, warn
+from rtrace.core.errors import OutputError, UsageError, tell, warn
 from rtrace.core.read.diff import compare
 from rtrace.core.read.digest import digest_log
 from rtrace.core.read.eval import metrics_for
@@ -55,4 +54,4 @@ def run_report(paths: Sequence[str], run_filter: RunFilter, output: str, qrels: 
         except OSError:
             pass
         raise OutputError(f"{output}: {e.strerror or e}") from None
-    print(f"rtrace: report written to {output} ({len(text) / 1024:.0f} KB)", file=sys.stderr)
+    tell(f"rtrace: report written to {output} ({len(text) / 1024:.0f} KB)")

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import IO, Any
 
-from rtrace.core.errors import UsageError
+from rtrace.core.errors import UsageError, tell
 from rtrace.core.read.filters import RunFilter, Selected, event_lines
 from rtrace.core.read.pipeline import Source, report, selected_items
 from rtrace.core.read.reader import COUNTED, ReadStats
@@ -26,16 +26,16 @@ def log_names(source: Source) -> str:
 def nothing_matched(source: Source, run_filter: RunFilter) -> int:
     """As grep does: say so on stderr, naming the log, and exit 1."""
     what = "no run matches the filters in" if run_filter.active else "no runs in"
-    print(f"rtrace: {what} {log_names(source)}", file=sys.stderr)
+    tell(f"rtrace: {what} {log_names(source)}")
     return 1
 
 
 def run_filter_command(source: Source, run_filter: RunFilter, runs_only: bool, last: int | None) -> int:
     """Matching events, each line byte-identical to the input, on stdout; 1 when no run matched."""
-    from rtrace.cli.console import data_writer
+    from rtrace.cli.console import data_writer, standard_output
 
     stats, builder = ReadStats(), TreeBuilder()
-    out = sys.stdout.buffer
+    out = standard_output().buffer
     write = data_writer(out)  # lines byte for byte; on a terminal, dangerous characters as \u escapes
     seen = False  # a trace was written
     written_sessions: set[str] = set()
@@ -69,7 +69,7 @@ def run_filter_command(source: Source, run_filter: RunFilter, runs_only: bool, l
 def run_show_command(source: Source, run_filter: RunFilter, runs_only: bool, last: int | None, fmt: str,
                      opts: Any, pager: bool, width: int | None) -> int:
     """Trees, a table, timelines or JSON of the matching traces; 1 when no run matched."""
-    from rtrace.cli.console import make_console
+    from rtrace.cli.console import make_console, standard_output
 
     if fmt not in FORMATS:
         raise UsageError(f"--format is one of {', '.join(FORMATS)}, not {fmt!r}")
@@ -86,7 +86,7 @@ def run_show_command(source: Source, run_filter: RunFilter, runs_only: bool, las
         if fmt == "json":
             shown.traces = _write_json(items)
         else:
-            use_pager = pager and not source.follow and sys.stdout.isatty()
+            use_pager = pager and not source.follow and standard_output().isatty()
             with _pager(use_pager) as stream:
                 console = make_console(stream, width=width, terminal=True if use_pager else None)
                 _write_blocks(items, console, fmt, opts, source.follow, shown)
@@ -151,10 +151,10 @@ def _write_blocks(items: Iterator[Selected | Session], console: Any, fmt: str, o
 
 
 def _write_json(items: Iterator[Selected | Session]) -> int:
-    from rtrace.cli.console import data_writer
+    from rtrace.cli.console import data_writer, standard_output
     from rtrace.core.jsontext import dumps
 
-    out = sys.stdout.buffer
+    out = standard_output().buffer
     write = data_writer(out)  # on a terminal, dangerous characters as \u escapes
     write(b"[")
     first = True
@@ -172,13 +172,15 @@ def _write_json(items: Iterator[Selected | Session]) -> int:
 @contextmanager
 def _pager(enabled: bool) -> Iterator[IO[str]]:
     """Output through a pager that quits when it fits one screen, as git does."""
+    from rtrace.cli.console import standard_output
+
     if not enabled:
-        yield sys.stdout
+        yield standard_output()
         return
     command = os.environ.get("RTRACE_PAGER") or os.environ.get("PAGER") or "less"
     argv = command.split()
     if not argv or shutil.which(argv[0]) is None:
-        yield sys.stdout
+        yield standard_output()
         return
     env = dict(os.environ)
     env.setdefault("LESS", "FRX")  # quit if one screen, keep colours, leave the text on screen

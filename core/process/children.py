@@ -157,7 +157,7 @@ try:
 
     _autotrace()
 except Exception as _e:  # tracing must never stop the program, nor write into its stderr
-    if _os.environ.get("RTRACE_VERBOSE") == "1":
+    if _os.environ.get("RTRACE_VERBOSE") == "1" and _sys.stderr is not None:  # never on its stdout
         print(f"rtrace: warning: this child process is not traced: {_e!r}", file=_sys.stderr)
 
 _here = _os.path.dirname(_os.path.abspath(__file__))

@@ -63,6 +63,8 @@ class ReadStats:
 
 def _open(path: str) -> IO[bytes]:
     if path == STDIN:
+        if sys.stdin is None:  # started with descriptor 0 closed (`<&-`): python leaves no stream
+            raise LogError(f"{path}: standard input is closed")
         return sys.stdin.buffer
     try:
         st = os.stat(path)
@@ -138,7 +140,7 @@ def read_lines(
             else:
                 yield from _read_one(f, path, lenient, stats, keep, tail, poll, documents)
         finally:
-            if f is not sys.stdin.buffer:
+            if path != STDIN:  # ours to close; stdin is the caller's (and None when it has none)
                 f.close()
 
 

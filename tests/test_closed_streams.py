@@ -1,0 +1,144 @@
+"""rtrace started with a standard stream closed (`<&-`, `>&-`, a daemon's or a cron job's).
+
+Python then sets ``sys.stdin``/``sys.stdout`` to None. A traced program must see exactly what
+python shows it (nothing of rtrace's on its stderr), a reading command must not care that a
+stream it does not use is closed, and one that needs it says so in one line.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+RTRACE = [sys.executable, "-m", "rtrace.cli"]
+
+PROGRAM = textwrap.dedent("""\
+    import sys
+    from rtrace.core import retriever
+
+    @retriever
+    def search(q):
+        return [{"page_content": q, "id": "d1"}]
+
+    search("closed")
+    print("stdin is", sys.stdin, file=sys.stderr)
+""")
+
+
+def closed(fd_redirect: str, argv: list[str], cwd: Path) -> subprocess.CompletedProcess[bytes]:
+    """``argv`` run by a shell with one of its standard streams closed (``<&-``, ``>&-``)."""
+    return subprocess.run(["sh", "-c", f'exec "$@" {fd_redirect}', "sh", *argv], cwd=cwd, capture_output=True,
+                          timeout=60)
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> Path:
+    (tmp_path / "prog.py").write_text(PROGRAM)
+    out = tmp_path / "t.jsonl"
+    subprocess.run([*RTRACE, "run", "-q", "-o", str(out), "prog.py"], cwd=tmp_path, check=True, capture_output=True,
+                   timeout=60)
+    return out
+
+
+@pytest.mark.timeout(60)
+def test_a_program_run_with_stdin_closed_gets_what_python_gives_it(tmp_path: Path) -> None:
+    (tmp_path / "prog.py").write_text(PROGRAM)
+    python = closed("<&-", [sys.executable, "prog.py"], tmp_path)
+    traced = closed("<&-", [*RTRACE, "run", "-q", "prog.py"], tmp_path)
+    assert python.stderr == b"stdin is None\n"
+    assert (traced.returncode, traced.stdout, traced.stderr) == (python.returncode, python.stdout, python.stderr)
+    logs = list((tmp_path / ".rtrace").glob("*.jsonl"))
+    assert len(logs) == 1 and b'"query":"closed"' in logs[0].read_bytes()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("command", [["show"], ["filter"], ["stats"], ["show", "--format", "json"], ["replay"]])
+def test_a_reading_command_does_not_need_stdin(log: Path, command: list[str]) -> None:
+    with_stdin = subprocess.run([*RTRACE, *command, str(log)], capture_output=True, stdin=subprocess.DEVNULL, timeout=60)
+    without = closed("<&-", [*RTRACE, *command, str(log)], log.parent)
+    assert with_stdin.returncode == 0, with_stdin.stderr
+    assert (without.returncode, without.stdout, without.stderr) == (0, with_stdin.stdout, with_stdin.stderr)
+
+
+@pytest.mark.timeout(60)
+def test_reading_a_closed_stdin_is_one_line(log: Path) -> None:
+    result = closed("<&-", [*RTRACE, "show", "-"], log.parent)
+    assert result.returncode == 1
+    assert result.stderr == b"rtrace: error: -: standard input is closed\n"
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("command", [
+    ["show"], ["show", "--format", "json"], ["show", "--format", "jsonl"], ["filter"], ["stats"], ["replay"],
+    ["diff", "@LOG"], ["export", "--format", "otlp-json", "-o", "-"], ["report", "-o", "-"], ["ls"],
+    ["ls", "--format", "json"], ["schema"],
+])
+def test_writing_to_a_closed_stdout_is_one_line(log: Path, command: list[str]) -> None:
+    argv = [str(log) if a == "@LOG" else a for a in command]
+    if command[0] not in ("ls", "schema"):
+        argv.append(str(log))
+    else:  # a run for ls to list
+        subprocess.run([*RTRACE, "run", "-q", "prog.py"], cwd=log.parent, check=True, capture_output=True, timeout=60)
+    result = closed(">&-", [*RTRACE, *argv], log.parent)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.decode().splitlines()[-1] == "rtrace: error: standard output is closed"
+
+
+@pytest.mark.timeout(60)
+def test_report_to_a_file_does_not_need_stdout(log: Path) -> None:
+    result = closed(">&-", [*RTRACE, "report", str(log), "-o", "r.html"], log.parent)
+    assert result.returncode == 0, result.stderr
+    assert b"closed" in (log.parent / "r.html").read_bytes()
+
+
+EXITS = textwrap.dedent("""\
+    import sys
+    from rtrace.core import retriever
+
+    @retriever
+    def search(q):
+        return [{"page_content": q, "id": "d1"}]
+
+    search("closed")
+    print("out")
+    sys.exit("goodbye")
+""")
+
+
+@pytest.mark.timeout(60)
+def test_with_stderr_closed_nothing_of_rtraces_reaches_the_programs_stdout(tmp_path: Path) -> None:
+    # python prints nothing for sys.exit("goodbye") when stderr is closed; rtrace's summary has nowhere to go.
+    (tmp_path / "prog.py").write_text(EXITS)
+    python = closed("2>&-", [sys.executable, "prog.py"], tmp_path)
+    traced = closed("2>&-", [*RTRACE, "run", "prog.py"], tmp_path)
+    assert (python.returncode, python.stdout) == (1, b"out\n")
+    assert (traced.returncode, traced.stdout) == (python.returncode, python.stdout)
+    assert b'"query":"closed"' in next((tmp_path / ".rtrace").glob("*.jsonl")).read_bytes()
+
+
+@pytest.mark.timeout(60)
+def test_with_stderr_closed_warnings_stay_out_of_the_data(log: Path) -> None:
+    damaged = log.parent / "damaged.jsonl"
+    damaged.write_bytes(log.read_bytes() + b'{"v":1,"event":"retriever_st\n')
+    result = closed("2>&-", [*RTRACE, "filter", "--lenient", str(damaged)], log.parent)
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    assert lines and all(line.startswith(b'{"v":1,') for line in lines)
+    nothing = closed("2>&-", [*RTRACE, "show", str(log), "--name", "no-such-retriever"], log.parent)
+    assert (nothing.returncode, nothing.stdout) == (1, b"")  # "no run matches" is not output
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("redirect, stream", [(">&-", "output"), ("2>&-", "error")])
+def test_run_to_stdout_with_a_stream_closed_is_one_line(tmp_path: Path, redirect: str, stream: str) -> None:
+    (tmp_path / "prog.py").write_text(PROGRAM)
+    result = closed(redirect, [*RTRACE, "run", "-o", "-", "prog.py"], tmp_path)
+    assert result.returncode == 1
+    said = result.stderr if redirect == ">&-" else b""
+    assert said == (f"rtrace: error: -o -: standard {stream} is closed (-o - writes the log to stdout and the "
+                    "script's output to stderr)\n".encode() if redirect == ">&-" else b"")
+    assert result.stdout == b""
