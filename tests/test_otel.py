@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import http.server
 import json
 import os
@@ -301,7 +302,14 @@ def test_export_follows_genai_and_openinference_for_scores_stages_and_content(tm
         assert text == {"full": docs[0]["page_content"], "none": None}.get(mode, "sha256:" + __import__("hashlib").sha256(
             docs[0]["page_content"].encode()).hexdigest()[:16])
         assert ("input.value" in a) == (mode != "none")
+
+        def asked(name: str) -> str | None:  # a run's query as the content mode records it
+            query = next(e for e in events if e["event"] == "retriever_start" and e["name"] == name)["query"]
+            return {"full": query, "none": None}.get(mode, "sha256:" + hashlib.sha256(query.encode()).hexdigest()[:16])
+
+        assert a.get("gen_ai.retrieval.query.text") == a.get("input.value") == asked("VectorStoreRetriever")
         reranker = _attrs(next(s for s in spans if s["name"] == "retrieval KeywordReranker"))
+        assert reranker.get("reranker.query") == asked("KeywordReranker") and reranker["reranker.top_k"] == "3"  # top_n
         assert reranker["openinference.span.kind"] == "RERANKER" and reranker["reranker.model_name"] == "KeywordReranker"
         assert reranker["reranker.input_documents.0.document.id"] == "rerank-01"
         assert [reranker[f"reranker.output_documents.{i}.document.id"] for i in range(3)] == ["rerank-01", "quant-01", "ctx-01"]
