@@ -227,6 +227,18 @@ def test_json_lists_everything_and_name_glob(work: Path) -> None:
     assert sparse["queries"][0]["qid"] == "q1" and sparse["queries"][0]["documents"] == 1
 
 
+def test_complete_averages_over_every_labelled_query(work: Path) -> None:
+    # README: --complete averages over every labelled query, 0 where there is no run (trec_eval -c).
+    def means(*extra: str) -> dict[str, float]:
+        r = rtrace("eval", "a.jsonl", *LABELS, "--format", "json", *extra, cwd=work)
+        assert r.returncode == 0, r.stderr
+        return {x["name"]: x["means"]["ndcg@2"] for x in json.loads(r.stdout)["logs"][0]["retrievers"]}
+
+    assert means() == pytest.approx({"Dense": 0.5, "Sparse": 0.38009376671593426}, abs=1e-12)
+    # Dense: q1 1, q2 (failed) 0, q3 (no run) 0; Sparse: q1 0.3801, q2 and q3 (no run) 0.
+    assert means("--complete") == pytest.approx({"Dense": 1 / 3, "Sparse": 0.38009376671593426 / 3}, abs=1e-12)
+
+
 def two_logs(tmp_path: Path, n: int = 6) -> None:
     """B returns the relevant document last on every query: a significant drop in mrr."""
     for name, first in (("a", True), ("b", False)):

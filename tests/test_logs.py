@@ -195,6 +195,11 @@ def test_ls_times_are_local_unless_utc_and_said_once_in_the_header(project: Path
     when = dt.datetime.fromisoformat(run["started"].replace("Z", "+00:00"))
     assert when.strftime("%Y-%m-%d %H:%M:%S") in utc[1]
     assert (when + dt.timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S") in local[1]
+    # show's session line says its zone too, and --utc switches it
+    session = rtrace("show", "--no-pager", cwd=project, env=paris).stdout.splitlines()[0]
+    assert (when + dt.timedelta(hours=1)).strftime("  %Y-%m-%d %H:%M:%S UTC+01:00") in session, session
+    session = rtrace("show", "--no-pager", "--utc", cwd=project, env=paris).stdout.splitlines()[0]
+    assert when.strftime("  %Y-%m-%d %H:%M:%S UTC") in session and "+01:00" not in session, session
     # --since takes times in the same zone: a time without zone is Paris time, or UTC with --utc.
     ahead = (when + dt.timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%S")  # 30 min after, in UTC
     assert '"query":"q"' not in rtrace("filter", "--utc", "--since", ahead, cwd=project, env=paris).stdout
