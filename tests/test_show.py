@@ -437,6 +437,21 @@ def test_nothing_matched_is_said_and_exits_1(tmp_path: Path, command: str) -> No
     assert (r.returncode, r.stdout, r.stderr.decode()) == (1, b"", f"rtrace: no run matches the filters in {log}\n")
 
 
+def test_at_most_10000_finished_traces_wait_for_an_older_one(tmp_path: Path) -> None:
+    # README: traces come in the order they started; at most 10,000 finished ones wait for an older one
+    # (memory stays bounded when a trace never ends). 10,002 finish after one that never does: the two
+    # oldest of them go out before it, the rest wait for it and come after it.
+    b = LogBuilder().session_start()
+    b.start(1, "Never", "never ends")
+    for n in range(2, 10_004):
+        b.start(n, "Quick", f"q{n}").end(n, "Quick", [], 1.0)
+    log = b.write(tmp_path / "l.jsonl")
+    r = rtrace("show", "--format", "table", "--no-pager", str(log), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    queries = [row.split()[-1] for row in r.stdout.decode().splitlines()[1:]]
+    assert queries == ["q2", "q3", "ends", *(f"q{n}" for n in range(4, 10_004))]
+
+
 def test_summary_counts_the_traces_show_draws(tmp_path: Path) -> None:
     r = rtrace("run", str(ROOT / "samples" / "langchain_pipeline.py"), cwd=tmp_path)
     assert r.returncode == 0, r.stderr
