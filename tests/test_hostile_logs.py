@@ -362,6 +362,29 @@ def test_lenient_skips_a_damaged_stretch_and_reads_on(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(120)
+@pytest.mark.parametrize("garbage, gives_up", [
+    (b"noise\n" * 9_999, False), (b"noise\n" * 10_000, True),  # README: 10,000 bad lines in a row ...
+    (b"x" * ((64 << 20) - 10) + b"\n", False), (b"x" * ((64 << 20) + 10) + b"\n", True),  # ... or 64 MiB of them
+], ids=["9,999 lines", "10,000 lines", "64 MiB less 10 bytes", "64 MiB and 10 bytes"])
+def test_lenient_gives_up_exactly_at_its_stated_bounds(tmp_path: Path, garbage: bytes, gives_up: bool) -> None:
+    from synth import LogBuilder
+
+    b = LogBuilder().session_start()
+    b.start(1, "Before", "q").end(1, "Before", [], 1.0)
+    good = b.write(tmp_path / "good.jsonl").read_bytes()
+    log = tmp_path / "damaged.jsonl"
+    log.write_bytes(good + garbage + good)
+    r = rtrace("show", "--lenient", "--no-pager", str(log), cwd=tmp_path)
+    err = r.stderr.decode()
+    if gives_up:
+        assert r.returncode == 1 and err.count("\n") == 1 and err.startswith("rtrace: error: "), err  # one line
+        assert "gave up after" in err and "this is not an rtrace log" in err
+    else:
+        assert r.returncode == 0 and b"Before" in r.stdout, err
+        assert "malformed line" in err and "rtrace: error" not in err
+
+
+@pytest.mark.timeout(120)
 def test_a_long_line_is_read_whole_and_full_view_is_linear(tmp_path: Path) -> None:
     # 8 MB of document text in one line (the --full view took 34 s at this size when wrapping was quadratic)
     text = ("lorem ipsum dolor sit amet " * 320_000)[:8_000_000]
