@@ -223,6 +223,12 @@ def test_randomisation_test_exact_and_sampled() -> None:
     noise = [x + rng.uniform(-0.05, 0.05) for x in a]
     assert randomisation_test(a, better) == randomisation_test(a, better) < 0.001
     assert randomisation_test(a, noise, seed=1) > 0.05
+    # README: exact with up to 16 differing queries (equal ones do not count), else 10,000 samples, --seed 0.
+    same = [0.5] * 5
+    assert randomisation_test([0] * 16 + same, [1] * 16 + same) == 2 / 2**16  # every pattern: only all-same-sign hit
+    sampled = randomisation_test([0] * 17, [1] * 17)
+    assert sampled == randomisation_test([0] * 17, [1] * 17, seed=0) and round(sampled * 10_001, 9).is_integer()
+    assert sampled != 2 / 2**17  # not enumerated: (hits + 1) / (10,000 + 1)
 
 
 def test_id_key_and_repeats(tmp_path: Path) -> None:
