@@ -28,6 +28,30 @@ def dumps(value: Any, option: int = 0) -> bytes:
         return _dumps_deep(value, option)
 
 
+def value_text(value: Any) -> str:
+    """A value read from a log as text that no other value shares: a string as it is, unless it
+    would read as another value (``"5"`` beside 5, ``"true"``, ``""``, ``" mmr"``) or as one of
+    rtrace's placeholders (``(none)``): then, as anything else, as JSON. What ``k=`` shows, what
+    diff says was asked, what stats groups by."""
+    if (isinstance(value, str) and value and value == value.strip() and not _reads_as_json(value)
+            and not (value[0] == "(" and value[-1] == ")")):
+        return value
+    return dumps(value).decode()
+
+
+_JSONISH = frozenset('-0123456789tfn"[{')  # how a JSON number, true, false, null, string or container starts
+
+
+def _reads_as_json(text: str) -> bool:
+    if text[0] not in _JSONISH:
+        return False
+    try:
+        orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return False
+    return True
+
+
 def _leaf(value: Any, option: int) -> bytes:
     try:
         return orjson.dumps(value, default=str, option=option)

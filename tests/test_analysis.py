@@ -345,6 +345,36 @@ def test_diff_request_changes_of_hostile_values_stay_one_line(tmp_path: Path) ->
     assert line.startswith("  R  k {") and len(line) <= 60 and "\x1b" not in r.stdout and "\u202e" not in r.stdout
 
 
+def _asked_logs(tmp_path: Path, a: dict[str, Any], b: dict[str, Any]) -> list[Path]:
+    logs = []
+    for side, request in (("a", a), ("b", b)):
+        log = LogBuilder().session_start()
+        log.start(1, "R", "q", request=request).end(1, "R", [doc("1", "one")], 1.0)
+        logs.append(log.session_end().write(tmp_path / f"{side}.jsonl"))
+    return logs
+
+
+def test_diff_shows_values_that_differ_as_different_text(tmp_path: Path) -> None:
+    # k=5 and k="5" (a number read from argv), "similarity" and "similarity " are different requests:
+    # the line saying so must not read "k 5 → 5".
+    logs = _asked_logs(tmp_path, {"k": 5, "search_type": "similarity", "fetch_k": 1},
+                       {"k": "5", "search_type": "similarity ", "fetch_k": True})
+    r = rtrace("diff", str(logs[0]), str(logs[1]), cwd=tmp_path, env={**ENV, "COLUMNS": "200"})
+    assert r.returncode == 0, r.stderr
+    line = r.stdout.split("asked differently (A → B)\n", 1)[1].splitlines()[0]
+    assert line == '  R  k 5 → "5"  search_type similarity → "similarity "  fetch_k 1 → true'
+
+
+def test_stats_by_a_request_field_keeps_a_number_and_its_text_apart(tmp_path: Path) -> None:
+    log = LogBuilder().session_start()
+    for n, k in enumerate((5, "5", 5, None, "(none)", True, {"a": None}), start=1):
+        log.start(n, "R", "q", request={"k": k}).end(n, "R", [doc("1", "one")], 1.0)
+    path = log.session_end().write(tmp_path / "log.jsonl")
+    data = json.loads(rtrace("stats", "--by", "k", str(path), "--format", "json", cwd=tmp_path).stdout)
+    assert sorted((g["group"], g["runs"]) for g in data["groups"]) == [
+        ('"(none)"', 1), ('"5"', 1), ("(none)", 1), ("5", 2), ("true", 1), ('{"a":null}', 1)]
+
+
 # --- replay --------------------------------------------------------------------------------------
 
 def _comparable(path: Path) -> list[dict[str, Any]]:

@@ -360,3 +360,28 @@ def test_a_retriever_asked_for_fewer_documents_than_a_cutoff_is_said_to_be(tmp_p
     assert data["logs"][0]["retrievers"][0]["asked_k"] == [2, 3]
     within = rtrace("eval", "a.jsonl", "--qrels", "qrels.jsonl", "-k", "2", cwd=tmp_path)
     assert "asked its store" not in within.stdout  # @2: no cutoff past what it asked for
+
+
+MERGING = """
+from rtrace.core import CallbackManager, Document, trace_to
+
+with trace_to("a.jsonl"):
+    for query, k, ids in (("what is rrf?", 2, ["p1", "p2", "p3", "p4"]), ("bm25 basics", -1, ["p2"])):
+        # asks each of its two stores for k, and returns what both found: more than k
+        run = CallbackManager.configure().on_retriever_start(None, query, name="Hybrid", k=k)
+        run.on_retriever_end([Document(page_content=i, id=i) for i in ids])
+"""
+
+
+@pytest.mark.timeout(120)
+def test_a_retriever_that_returned_more_than_it_asked_for_is_not_said_to_be_capped(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text(MERGING)
+    r = subprocess.run([sys.executable, "app.py"], cwd=tmp_path, capture_output=True, text=True, timeout=60, env=ENV)
+    assert r.returncode == 0, r.stderr
+    (tmp_path / "qrels.jsonl").write_text('{"query": "what is rrf?", "doc_id": "p4", "relevance": 1}\n'
+                                          '{"query": "bm25 basics", "doc_id": "p2", "relevance": 1}\n')
+    out = rtrace("eval", "a.jsonl", "--qrels", "qrels.jsonl", "-k", "10", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "asked its store" not in out.stdout  # its @10 counted 4 documents of a query, past k=2
+    data = json.loads(rtrace("eval", "a.jsonl", "--qrels", "qrels.jsonl", "--format", "json", cwd=tmp_path).stdout)
+    assert data["logs"][0]["retrievers"][0]["asked_k"] == [2, -1]  # as recorded

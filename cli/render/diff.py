@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from rtrace.cli.render.lines import Line, Lines, fit_cells
-from rtrace.cli.render.text import clean, compact
+from rtrace.cli.render.text import clean
 from rtrace.cli.render.tree import STATUS_MARK
+from rtrace.core.jsontext import value_text
 
 NUMBERS = (("overlap", 7), ("jaccard", 7), ("rbo", 5), ("Δ ms", 8))
 
@@ -61,11 +62,16 @@ def request_lines(changes: list[Any]) -> Lines:
     for name, fields in by_name.items():
         line = Line("").add("  " + clean(name, 120, True), "cyan", give=6)
         for change in fields:
-            a = ", ".join(compact(v, 40) for v in change.a) or "—"
-            b = ", ".join(compact(v, 40) for v in change.b) or "—"
+            a = ", ".join(_asked(v) for v in change.a) or "—"
+            b = ", ".join(_asked(v) for v in change.b) or "—"
             line.add(f"  {clean(change.field, 30, True)} {a} → {b}", "yellow", give=0)
         out.lines.append(line)
     return out
+
+
+def _asked(value: Any) -> str:
+    # Values that differ read differently: never "k 5 → 5" for 5 and "5".
+    return clean(value_text(value), 40, one_line=True)
 
 
 def _status(status: str) -> str:

@@ -198,7 +198,7 @@ def _gaps(result: EvalResult) -> list[str]:
             lines.append(f"{clean(name, 30, True)}: {r.repeats} repeated run{'s' if r.repeats != 1 else ''} of a "
                          "labelled query (the first one counts)")
     for name, r in result.retrievers.items():
-        most = r.most_asked
+        most = r.cap
         past = sorted({m.k for m in result.metrics if m.k is not None and most is not None and m.k > most})
         if past:  # precision@10 of a retriever asked for 4 documents is at most 0.4: say why
             lines.append(f"{clean(name, 30, True)}: asked its store for {'at most ' if len(r.asked_k) > 1 else ''}k={most}, "

@@ -165,6 +165,16 @@ class RetrieverEval:
         """The largest k its graded runs asked for; None where no run recorded one."""
         return max(self.asked_k) if self.asked_k else None
 
+    @property
+    def cap(self) -> int | None:
+        """The k that bounds how many documents its @K metrics count: the most its graded runs asked
+        for, when none of them returned more. None when a run did (a retriever that asks each of
+        its stores for k and merges what they found), or no run recorded a usable k."""
+        most = self.most_asked
+        if most is None or most < 0 or any(s.documents > most for s in self.scores.values()):
+            return None
+        return most
+
 
 @dataclass
 class EvalResult:

@@ -17,6 +17,7 @@ from typing import Any
 
 from rtrace.core.errors import UsageError
 from rtrace.core.events import REQUEST_FIELDS, STAGE_KEY
+from rtrace.core.jsontext import value_text
 from rtrace.core.read.trees import ERROR, INCOMPLETE, OK, Run, end_document_count, self_ms
 
 GAMMA = 1.01
@@ -227,7 +228,7 @@ def group_keys(run: Run, by: str) -> list[str]:
         if run.kind != "retriever":
             return []  # a stage of a retrieval (search, embedding) asks nothing of its own: no row
         value = (run.start or {}).get(by)
-        return [str(value) if value is not None else "(none)"]
+        return [value_text(value) if value is not None else "(none)"]
     raise UsageError(f"--by is one of {BY_CHOICES}, not {by!r}")
 
 
