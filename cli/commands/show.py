@@ -84,7 +84,7 @@ def run_show_command(source: Source, run_filter: RunFilter, runs_only: bool, las
     shown = _Shown()
     try:
         if fmt == "json":
-            shown.traces = _write_json(items)
+            _write_json(items, source.follow, shown)
         else:
             use_pager = pager and not source.follow and standard_output().isatty()
             with _pager(use_pager) as stream:
@@ -150,23 +150,29 @@ def _write_blocks(items: Iterator[Selected | Session], console: Any, fmt: str, o
             stream.flush()
 
 
-def _write_json(items: Iterator[Selected | Session]) -> int:
+def _write_json(items: Iterator[Selected | Session], follow: bool, shown: _Shown) -> None:
+    """One JSON array of traces, each written as it is read; Ctrl-C ends a ``--follow`` with the array
+    closed, so what was written still parses."""
     from rtrace.cli.console import data_writer, standard_output
     from rtrace.core.jsontext import dumps
 
     out = standard_output().buffer
     write = data_writer(out)  # on a terminal, dangerous characters as \u escapes
     write(b"[")
-    first = True
-    for item in items:
-        if isinstance(item, Session):
-            continue
-        write(b"\n" if first else b",\n")
-        first = False
-        write(dumps(trace_to_dict(item.trace)))  # any depth: a run tree is as deep as its runs
+    try:
+        for item in items:
+            if isinstance(item, Session):
+                continue
+            # any depth: a run tree is as deep as its runs
+            write((b",\n" if shown.traces else b"\n") + dumps(trace_to_dict(item.trace)))
+            shown.traces += 1
+            if follow:
+                out.flush()
+    except KeyboardInterrupt:
+        if not follow:
+            raise
     write(b"\n]\n")
     out.flush()
-    return 0 if first else 1
 
 
 @contextmanager
