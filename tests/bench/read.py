@@ -2,8 +2,8 @@
 
     python tests/bench/read.py [--traces 100000] [--rounds 3] [--dir DIR] [--keep] [--base RTRACE]
 
-Generates ~1.3 GB (written as rtrace writes logs: 100,000 traces of 3 runs with 5 documents each, ~2% errors,
-~5% retries), then measures whole processes in one run:
+Generates ~1.3 GB (written as rtrace writes logs: 100,000 traces of 3 runs with 5 documents each, ~2% of the
+child runs failing, ~5% retried), then measures whole processes in one run:
 - `rtrace filter --status error LOG` vs `jq -c 'select(.event=="retriever_error")' LOG` (target CPU-time ratio <= 0.20)
 - `rtrace stats LOG` vs `rtrace filter --status error LOG` (target CPU-time ratio <= 1.5), and
   `rtrace stats --name Dense LOG` (filtered stats: a third of the runs counted) next to it, and
