@@ -155,3 +155,61 @@ def test_the_library_warns_and_runs_untraced_on_a_planted_link(tmp_path: Path, v
     assert proc.returncode == 0 and proc.stdout == "['d']\n"
     assert proc.stderr.startswith("rtrace: warning: cannot open trace log lib.jsonl: it is a symbolic link")
     assert victim.read_text() == VICTIM_TEXT
+
+
+# --- files the reading commands write (report -o, export -o) ------------------------------------
+
+WRITERS = [["report", "-o"], ["export", "--format", "otlp-json", "-o"]]
+
+
+@pytest.fixture
+def log(project: Path) -> Path:
+    assert run("run", "-q", "-o", "t.jsonl", "prog.py", cwd=project).returncode == 0
+    return project / "t.jsonl"
+
+
+@pytest.mark.parametrize("command", WRITERS, ids=["report", "export"])
+@pytest.mark.parametrize("umask", [0o000, 0o022])
+def test_a_report_or_export_is_0600_whatever_the_umask(log: Path, command: list[str], umask: int) -> None:
+    # It holds what the log holds (queries, document text): as private as the log.
+    proc = run(*command, "out", str(log), cwd=log.parent, umask=umask)
+    assert proc.returncode == 0, proc.stderr
+    assert mode(log.parent / "out") == 0o600 and b"passage" in (log.parent / "out").read_bytes()
+
+
+@pytest.mark.parametrize("command", WRITERS, ids=["report", "export"])
+def test_a_report_or_export_link_to_a_file_is_refused(log: Path, victim: Path, command: list[str]) -> None:
+    (log.parent / "out").symlink_to(victim)
+    proc = run(*command, "out", str(log), cwd=log.parent)
+    assert proc.returncode == 1 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert proc.stderr.startswith("rtrace: error: ") and "symbolic link" in proc.stderr
+    assert victim.read_text() == VICTIM_TEXT
+
+
+@pytest.mark.parametrize("command", WRITERS, ids=["report", "export"])
+def test_a_report_or_export_link_to_a_device_is_followed(log: Path, command: list[str]) -> None:
+    (log.parent / "out").symlink_to("/dev/null")
+    proc = run(*command, "out", str(log), cwd=log.parent)
+    assert proc.returncode == 0, proc.stderr
+    assert (log.parent / "out").is_symlink()
+
+
+def test_a_report_never_writes_through_a_link_planted_at_a_name_it_may_use(log: Path, victim: Path) -> None:
+    # The report used to be written to OUTPUT.tmpPID first: a name anyone could plant a link at.
+    # The shell's pid is the pid rtrace runs with (exec).
+    proc = subprocess.run(["sh", "-c", f'ln -s {victim} r.html.tmp$$ && exec "$@"', "sh", *RTRACE, "report",
+                           str(log), "-o", "r.html"], cwd=log.parent, capture_output=True, text=True, timeout=120,
+                          env=ENV)
+    assert proc.returncode == 0, proc.stderr
+    assert victim.read_text() == VICTIM_TEXT
+    assert not (log.parent / "r.html").is_symlink() and "passage" in (log.parent / "r.html").read_text()
+
+
+@pytest.mark.parametrize("command", WRITERS, ids=["report", "export"])
+def test_a_full_disk_is_one_line(log: Path, command: list[str]) -> None:
+    # Through a link of our own: a report once replaced the file at its -o path, and as root
+    # `-o /dev/full` replaced the device itself.
+    (log.parent / "full").symlink_to("/dev/full")
+    proc = run(*command, "full", str(log), cwd=log.parent)
+    assert (proc.returncode, proc.stderr) == (1, "rtrace: error: cannot write full: No space left on device\n")
+    assert (log.parent / "full").is_symlink()

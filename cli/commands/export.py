@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from rtrace.core import events
-from rtrace.core.errors import OutputError, UsageError, tell
+from rtrace.core.errors import UsageError, tell
 from rtrace.core.read.filters import RunFilter, Selected, select
 from rtrace.core.read.pipeline import Source, report
 from rtrace.core.read.reader import Event, ReadStats, read_lines
@@ -42,20 +42,16 @@ def run_export(source: Source, run_filter: RunFilter, last: int | None, fmt: str
             sent = otel.export_http(items(), endpoint, service_name=service, content=content)
         tell(f"rtrace: sent {sent} spans to {endpoint}")
     else:
-        from rtrace.cli.console import data_writer, standard_output
+        from contextlib import nullcontext
 
-        try:
-            out = standard_output().buffer if output == "-" else open(output, "wb")  # type: ignore[arg-type]
-        except OSError as e:
-            raise OutputError(f"cannot write {output}: {e.strerror or e}") from None
-        try:
+        from rtrace.cli.console import data_writer, standard_output
+        from rtrace.cli.output import output_file
+
+        with nullcontext(standard_output().buffer) if output == "-" else output_file(output, whole=False) as out:
             class _Out:  # JSON as is into a file or pipe; on a terminal, dangerous characters as \u escapes
                 write = staticmethod(data_writer(out))
 
             count = otel.write_otlp_json(items(), _Out(), service_name=service, content=content)
-        finally:
-            if output != "-":
-                out.close()
         if output != "-":
             tell(f"rtrace: wrote {count} spans to {output}")
     report(stats, builder, source, True)

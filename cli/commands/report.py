@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
-from rtrace.core.errors import OutputError, UsageError, tell, warn
+from rtrace.core.errors import UsageError, tell, warn
 from rtrace.core.read.diff import compare
 from rtrace.core.read.digest import digest_log
 from rtrace.core.read.eval import metrics_for
@@ -43,15 +42,9 @@ def run_report(paths: Sequence[str], run_filter: RunFilter, output: str, qrels: 
 
         write_text(text)
         return
-    tmp = f"{output}.tmp{os.getpid()}"
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, output)
-    except OSError as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise OutputError(f"{output}: {e.strerror or e}") from None
+    from rtrace.cli.output import output_file
+
+    data = text.encode("utf-8")
+    with output_file(output) as f:
+        f.write(data)
     tell(f"rtrace: report written to {output} ({len(text) / 1024:.0f} KB)")
