@@ -5,7 +5,7 @@ import sys
 from typing import Any, List, Optional
 
 import typer
-from rtrace.core.errors import RtraceError, message_line, tell
+from rtrace.core.errors import RtraceError, message_line, tell, use_stderr
 from rtrace.core.version import __version__
 
 app = typer.Typer(
@@ -432,6 +432,7 @@ def main() -> None:
     from rtrace.core.process.excepthook import remember_python_state
 
     remember_python_state()  # before Typer replaces sys.excepthook: `rtrace run` gives the script python's
+    use_stderr(sys.stderr)  # rtrace's words go here, even after a traced script rebinds sys.stderr
 
     code: Any = 0
     try:

@@ -14,6 +14,7 @@ HTML) goes out through ``data_writer`` and ``write_text``.
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 from collections.abc import Iterable, Iterator
@@ -122,21 +123,31 @@ def write_text(text: str, stream: IO[str] | None = None) -> None:
     (stream if stream is not None else standard_output()).write(neutralise(text, lines=True))
 
 
+class _Nowhere(io.TextIOBase):
+    """Where rtrace's words go when it was started with stderr closed."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+
 def make_console(file: IO[str] | None = None, *, stderr: bool = False, width: int | None = None,
                  terminal: bool | None = None) -> Console:
     """A Rich console that follows the colour rule.
 
     ``terminal=True`` says ``file`` ends on a terminal though it is not one (a pager's pipe).
     """
-    # stdout is the command's output: closed, an error. A closed stderr (None) is nowhere: Rich
-    # writes to its null file when told the console is stderr's, never to stdout.
-    target = file if file is not None else (sys.stderr if stderr else standard_output())
+    # stdout is the command's output: closed, an error. stderr is the one rtrace started with
+    # (a traced script may have put its own file in sys.stderr); closed (None): nowhere.
+    if file is None and stderr:
+        from rtrace.core.errors import own_stderr
+
+        file = own_stderr() or _Nowhere()
+    target = file if file is not None else standard_output()
     if terminal is None:
         terminal = is_terminal(target)
     color = use_color(terminal)
     console = _console_class()(
         file=target,
-        stderr=stderr and file is None,
         width=width,
         color_system="auto" if color else None,
         force_terminal=color or None,

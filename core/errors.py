@@ -13,6 +13,7 @@ full disk) are never raised into traced code: they are warned about once.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 
 class RtraceError(Exception):
@@ -52,12 +53,28 @@ def message_line(message: object) -> str:
     return neutralise(str(message))
 
 
+_own_stderr: list[Any] = []  # the stderr the rtrace command started with (``use_stderr``)
+
+
+def use_stderr(stream: Any) -> None:
+    """Say rtrace's words on ``stream`` from now on (the CLI: the stderr it started with), not on
+    whatever ``sys.stderr`` is when they are said: a script that ``rtrace run`` runs may have put
+    its own file there, and a library warning (no CLI) goes where the program's stderr is."""
+    _own_stderr[:] = [stream]
+
+
+def own_stderr() -> Any:
+    """Where rtrace's words go: the stream given to ``use_stderr``, else ``sys.stderr``; None when closed."""
+    return _own_stderr[0] if _own_stderr else sys.stderr
+
+
 def tell(text: str) -> None:
-    """rtrace's own words on stderr, or nowhere: started with stderr closed (``2>&-``), python leaves
-    ``sys.stderr`` None, and ``print(file=None)`` would put them on stdout, among the data or the
-    traced program's output."""
-    if sys.stderr is not None:
-        print(text, file=sys.stderr, flush=True)
+    """rtrace's own words on its stderr, or nowhere: started with stderr closed (``2>&-``), python
+    leaves ``sys.stderr`` None, and ``print(file=None)`` would put them on stdout, among the data or
+    the traced program's output."""
+    stream = own_stderr()
+    if stream is not None:
+        print(text, file=stream, flush=True)
 
 
 def warn(message: str) -> None:

@@ -142,3 +142,16 @@ def test_run_to_stdout_with_a_stream_closed_is_one_line(tmp_path: Path, redirect
     assert said == (f"rtrace: error: -o -: standard {stream} is closed (-o - writes the log to stdout and the "
                     "script's output to stderr)\n".encode() if redirect == ">&-" else b"")
     assert result.stdout == b""
+
+
+@pytest.mark.timeout(60)
+def test_rtraces_words_never_go_into_a_file_the_script_put_in_sys_stderr(tmp_path: Path) -> None:
+    (tmp_path / "prog.py").write_text('import sys\nsys.stderr = open("mine.txt", "w")\nprint("mine", file=sys.stderr)\n')
+    traced = subprocess.run([*RTRACE, "run", "prog.py"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert traced.returncode == 0
+    assert (tmp_path / "mine.txt").read_text() == "mine\n"
+    assert traced.stderr.startswith("rtrace: 0 runs in 0 traces")  # the summary, where rtrace was started
+    for redirect in ("2>&-", ""):
+        (tmp_path / "mine.txt").unlink()
+        closed(redirect, [*RTRACE, "run", "prog.py"], tmp_path)
+        assert (tmp_path / "mine.txt").read_text() == "mine\n"

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rtrace.core import events
-from rtrace.core.errors import UsageError, tell, warn
+from rtrace.core.errors import UsageError, warn
 from rtrace.core.process import changes, children, pump, runner, signals
 from rtrace.core.read.summary import RunSummary
 from rtrace.core.record.ids import uuid7
@@ -47,7 +47,8 @@ def _exit_code(e: SystemExit) -> int:
         return 0
     if isinstance(code, int):
         return code & 0xFF if code >= 0 else code % 256
-    tell(str(code))  # what python does with sys.exit("message")
+    if sys.stderr is not None:  # what python does with sys.exit("message"): the program's stderr
+        print(code, file=sys.stderr)
     return 1
 
 
