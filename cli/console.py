@@ -236,9 +236,15 @@ class StatusLine:
         if rows != self.rows and rows >= 3:  # resized: move the region with it
             prefix = f"\0337\033[1;{rows - 1}r\0338"
             self.rows = rows
+        from rich.cells import cell_len, set_cell_size
+
         from rtrace.core.terminal import neutralise
 
-        text = neutralise(text)[: max(0, columns - 1)]  # never the last column: no wrap, no scroll
+        # Never the last column, counted in cells (a CJK character takes two): no wrap onto the
+        # script's rows, no scroll.
+        text, width = neutralise(text), max(0, columns - 1)
+        if cell_len(text) > width:
+            text = set_cell_size(text, width)
         styled = f"\033[7m{text}\033[0m" if self.color else text
         self._write(f"{prefix}\0337\033[{self.rows};1H\033[2K{styled}\0338")
 

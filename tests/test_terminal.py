@@ -175,6 +175,20 @@ def test_live_keeps_the_scripts_output_and_clears_its_status_line(tmp_path: Path
                                       after[start + 4]] and after[start + 4].startswith("rtrace: 3 runs in 3 traces")
 
 
+@pytest.mark.timeout(60)
+def test_live_status_of_a_wide_query_fits_its_row(tmp_path: Path, env: dict[str, str], terminals: Any) -> None:
+    # A query of double-width characters: cut by the cells it takes, not by its characters, or
+    # the status wraps onto the row of the script's output.
+    (tmp_path / "slow.py").write_text(SLOW.replace("f'query {i}'", "'検索' * 30"))
+    term = terminals([*RTRACE, "run", "--live", "slow.py"], tmp_path, env, rows=12, cols=80, prompt="$ run")
+    assert term.wait_for(lambda t: t.lines()[-1].startswith("rtrace ⋯ 2 runs") and "script line 2" in "\n".join(t.lines()))
+    term.wait_for(lambda t: False, timeout=0.6)  # a redraw or two with the third search in flight
+    status, above = term.lines()[-1], term.lines()[:-1]
+    assert "検" in status and not any("検" in line or "索" in line for line in above), term.lines()
+    assert [line for line in above if line][:3] == ["$ run", "script line 0", "script line 1"], term.lines()
+    assert term.finish() == 0
+
+
 def test_live_draws_nothing_when_stderr_is_not_a_terminal(tmp_path: Path, env: dict[str, str]) -> None:
     (tmp_path / "quick.py").write_text(SLOW.replace("0.7", "0.01"))
     r = subprocess.run([*RTRACE, "run", "--live", "quick.py"], cwd=tmp_path, env=env, capture_output=True, timeout=60)
