@@ -386,3 +386,43 @@ def test_a_killed_run_whose_pid_a_later_process_took_is_died_and_pruned(project:
     finally:
         later.kill()
         later.wait()
+
+
+DAEMON = """
+import os, time
+from rtrace.core import retriever
+
+@retriever
+def search(q):
+    return [{"page_content": q, "id": q}]
+
+search("parent")
+if os.fork() == 0:
+    os.setsid()
+    os.closerange(0, 4096)  # a daemon: every inherited descriptor closed, rtrace's lock with them
+    for _ in range(600):
+        if os.path.exists("go"):
+            break
+        time.sleep(0.05)
+    search("child")
+    os._exit(0)
+"""
+
+
+@pytest.mark.timeout(120)
+def test_prune_keeps_the_log_of_a_run_whose_forked_child_closed_everything_and_lives_on(tmp_path: Path) -> None:
+    (tmp_path / "daemon.py").write_text(DAEMON)
+    try:
+        assert rtrace("run", "-q", "daemon.py", cwd=tmp_path).returncode == 0  # its main process has ended
+        (log,) = (tmp_path / ".rtrace").glob("*daemon*.jsonl")
+        assert rtrace("run", "-q", "-c", "pass", cwd=tmp_path).returncode == 0
+        pruned = rtrace("ls", "--prune", "1", cwd=tmp_path)
+        assert log.exists(), pruned.stderr  # the child will write its next run there
+        assert "still being written" in pruned.stderr and log.name in pruned.stderr
+    finally:
+        (tmp_path / "go").touch()
+    deadline = time.monotonic() + 30
+    while b'"query":"child"' not in log.read_bytes() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    queries = [json.loads(line).get("query") for line in log.read_bytes().splitlines()]
+    assert "parent" in queries and "child" in queries  # one log, whole

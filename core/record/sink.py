@@ -30,7 +30,12 @@ description lives. The kernel drops it when the last descriptor sharing it close
 it survives ``fork`` (the child shares the description), ends with a ``kill -9``, and
 names no pid that could be reused; a child started with ``exec`` (the descriptor is
 close-on-exec) opens the log itself and holds its own. ``being_written`` asks whether
-any writer is left; ``rtrace ls --prune`` and ``--follow`` decide on it.
+any writer is left; ``rtrace ls --prune`` and ``--follow`` decide on it. A program that
+closes every descriptor it inherited (``os.closerange``, a daemon) drops that lock with
+them: for the process that opened the log, readers then ask whether its pid is alive; a
+forked child, which may outlive it and has no pid on record, maps one byte of the log at
+the fork (``pin``): a mapping keeps its open file description, and the description's lock,
+alive without a descriptor, and is gone at ``exec`` and exit, as the descriptor would be.
 """
 
 from __future__ import annotations
@@ -173,6 +178,56 @@ def _test_lock(fd: int) -> bool:
     return False
 
 
+_mapper: list[tuple[object, object, int]] = []  # the C library's mmap, munmap and MAP_FAILED, bound on first use
+
+
+def pin(path: str, dev: int, ino: int) -> int | None:
+    """Hold a shared lock on the log at ``path`` (if it is still file ``dev``/``ino``) for as long
+    as a one-byte mapping of it lives: the address to ``unpin``, or None where that cannot be had.
+
+    Its own read-only description (a mapping needs one open for reading), locked, mapped, and
+    its descriptor closed at once: nothing of it is left in the program's descriptor table.
+    The byte is never read (the log may be empty: touching it would fault).
+    """
+    try:
+        if not _mapper:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            mmap, munmap = libc.mmap, libc.munmap
+            mmap.restype, munmap.restype = ctypes.c_void_p, ctypes.c_int
+            mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+            munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+            _mapper.append((mmap, munmap, ctypes.c_void_p(-1).value))  # type: ignore[arg-type]
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC)
+    except Exception:  # no C library to ask (not CPython on a POSIX system), a log we cannot read
+        return None
+    try:
+        st = os.fstat(fd)
+        if st.st_dev != dev or st.st_ino != ino:
+            return None
+        hold(fd)
+        import mmap as constants
+
+        mmap, _, failed = _mapper[0]
+        address = mmap(None, 1, constants.PROT_READ, constants.MAP_SHARED, fd, 0)  # type: ignore[operator]
+        return None if address is None or address == failed else int(address)
+    except Exception:
+        return None
+    finally:
+        os.close(fd)
+
+
+def unpin(address: int | None) -> None:
+    """Let go of a ``pin`` (this process's mapping). Returns None, the pin that is left."""
+    if address is not None and _mapper:
+        try:
+            _mapper[0][1](address, 1)  # type: ignore[operator]
+        except Exception:
+            pass
+    return None
+
+
 class SymlinkRefused(OSError):
     """A symbolic link where rtrace would create or append to a regular file."""
 
@@ -232,7 +287,8 @@ class Sink:
     ``owned``: close the descriptor in ``close()`` (only if it is still ours).
     """
 
-    __slots__ = ("fd", "path", "owned", "dev", "ino", "regular", "marked", "_pending", "_torn", "lost_reason")
+    __slots__ = ("fd", "path", "owned", "dev", "ino", "regular", "marked", "_pending", "_torn", "lost_reason", "pinned",
+                 "__weakref__")
 
     def __init__(self, fd: int, path: str | None = None, owned: bool = False) -> None:
         self.fd: int | None = fd
@@ -242,8 +298,12 @@ class Sink:
         self.dev, self.ino = st.st_dev, st.st_ino
         self.regular = stat.S_ISREG(st.st_mode)
         self.marked = _marked(fd)
+        self.pinned: int | None = None  # a forked child's pin of the log (``_after_fork``)
         if self.regular and self.path is not None:  # a log rtrace knows by name (not a bare fd of the
             hold(fd)  # program's, whose own flock on that description a shared lock would downgrade)
+            from rtrace.core.process import forks
+
+            forks.track(self)
         self._pending: io.BufferedWriter | None = None  # the unwritten rest of an interrupted line
         self._torn = False  # a partial line could not be removed: start the next one on a fresh line
         self.lost_reason: str | None = None
@@ -350,14 +410,24 @@ class Sink:
         self.fd, self.dev, self.ino = fd, st.st_dev, st.st_ino
         self.regular = stat.S_ISREG(st.st_mode)
         self.marked = _marked(fd)
+        was_pinned, self.pinned = self.pinned is not None, unpin(self.pinned)
         if self.regular:
             hold(fd)
+            if was_pinned:  # a forked child: pinned again, it may close everything again
+                self.pinned = pin(self.path, self.dev, self.ino)
         self.owned = True
         self._torn = False
         return fd
 
+    def _after_fork(self) -> None:
+        # In a forked child: a writer the run may not know of, living on after it; closing every
+        # descriptor it inherited must not let a reader think the log is no one's (``pin``).
+        if self.fd is not None and self.path is not None and self.regular:
+            self.pinned = pin(self.path, self.dev, self.ino)
+
     def close(self) -> None:
-        """Close the descriptor if it is ours and still the log."""
+        """Close the descriptor if it is ours and still the log; let go of the log's pin."""
+        self.pinned = unpin(self.pinned)
         fd, self.fd = self.fd, None
         if fd is None or not self.owned:
             return
