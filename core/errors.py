@@ -74,7 +74,10 @@ def tell(text: str) -> None:
     the traced program's output."""
     stream = own_stderr()
     if stream is not None:
-        print(text, file=stream, flush=True)
+        try:
+            print(text, file=stream, flush=True)
+        except (OSError, ValueError):  # closed since (by a traced script), or the reader went away
+            pass
 
 
 def warn(message: str) -> None:

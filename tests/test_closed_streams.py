@@ -155,3 +155,14 @@ def test_rtraces_words_never_go_into_a_file_the_script_put_in_sys_stderr(tmp_pat
         (tmp_path / "mine.txt").unlink()
         closed(redirect, [*RTRACE, "run", "prog.py"], tmp_path)
         assert (tmp_path / "mine.txt").read_text() == "mine\n"
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("stderr", ["sys.stderr.close()", "sys.stderr = None"])
+@pytest.mark.parametrize("ending", ['sys.exit("bye")', "sys.exit(3)", "print('out')"])
+def test_a_script_without_sys_stderr_ends_as_under_python(tmp_path: Path, stderr: str, ending: str) -> None:
+    # python still says sys.exit's message, or its newline, on descriptor 2
+    (tmp_path / "prog.py").write_text(f"import sys\n{stderr}\n{ending}\n")
+    python = subprocess.run([sys.executable, "prog.py"], cwd=tmp_path, capture_output=True, timeout=60)
+    traced = subprocess.run([*RTRACE, "run", "-q", "prog.py"], cwd=tmp_path, capture_output=True, timeout=60)
+    assert (traced.returncode, traced.stdout, traced.stderr) == (python.returncode, python.stdout, python.stderr)

@@ -47,9 +47,31 @@ def _exit_code(e: SystemExit) -> int:
         return 0
     if isinstance(code, int):
         return code & 0xFF if code >= 0 else code % 256
-    if sys.stderr is not None:  # what python does with sys.exit("message"): the program's stderr
-        print(code, file=sys.stderr)
+    _exit_message(str(code))
     return 1
+
+
+def _exit_message(text: str) -> None:
+    """``sys.exit("message")`` as python says it (``_Py_HandleSystemExit``): the message on the
+    program's ``sys.stderr`` (on descriptor 2 when that is None), then a newline on
+    ``sys.stderr``, or on descriptor 2 when that fails (a program that closed ``sys.stderr``)."""
+    stream = sys.stderr
+    try:
+        if stream is None:
+            os.write(2, text.encode("utf-8", "backslashreplace"))
+        else:
+            stream.write(text)
+    except Exception:
+        pass
+    try:
+        if stream is None:
+            raise ValueError("no sys.stderr")
+        stream.write("\n")
+    except Exception:
+        try:
+            os.write(2, b"\n")
+        except OSError:
+            pass
 
 
 class TraceRun:
