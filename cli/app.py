@@ -275,9 +275,10 @@ def diff(
 ) -> None:
     """Compare two runs' retrievals query by query (every retriever, matched by path and query): overlap@k, Jaccard, RBO, status, latency."""
     from rtrace.cli.commands.diff import run_diff
-    from rtrace.core.store import resolve_log
+    from rtrace.core.read.pipeline import resolve_paths
 
-    raise typer.Exit(run_diff(resolve_log(a), resolve_log(b), k, worst, fmt, fail_under, lenient, docs))
+    path_a, path_b = resolve_paths([a, b])
+    raise typer.Exit(run_diff(path_a, path_b, k, worst, fmt, fail_under, lenient, docs))
 
 
 @app.command(name="eval")

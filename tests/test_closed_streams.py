@@ -166,3 +166,16 @@ def test_a_script_without_sys_stderr_ends_as_under_python(tmp_path: Path, stderr
     python = subprocess.run([sys.executable, "prog.py"], cwd=tmp_path, capture_output=True, timeout=60)
     traced = subprocess.run([*RTRACE, "run", "-q", "prog.py"], cwd=tmp_path, capture_output=True, timeout=60)
     assert (traced.returncode, traced.stdout, traced.stderr) == (python.returncode, python.stdout, python.stderr)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("command", [["diff", "-", "-"], ["eval", "-", "-", "--qrels", "q.txt"],
+                                     ["report", "-", "-", "-o", "r.html"], ["show", "-", "-"], ["stats", "-", "-"]])
+def test_stdin_given_twice_is_a_usage_error(log: Path, command: list[str]) -> None:
+    # The second read of stdin finds nothing: `diff - -` said every query was only in A.
+    (log.parent / "q.txt").write_text("q 0 d1 1\n")
+    with log.open("rb") as stdin:
+        result = subprocess.run([*RTRACE, *command], cwd=log.parent, stdin=stdin, capture_output=True, timeout=60)
+    assert (result.returncode, result.stdout) == (2, b"")
+    assert result.stderr == b"rtrace: error: - (standard input) can be read once: give it as one LOG at most\n"
+    assert not (log.parent / "r.html").exists()

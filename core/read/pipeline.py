@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+from rtrace.core.errors import UsageError
 from rtrace.core.read.filters import RunFilter, Selected, select
-from rtrace.core.read.reader import Documents, Event, ReadStats, read_lines
+from rtrace.core.read.reader import STDIN, Documents, Event, ReadStats, read_lines
 from rtrace.core.read.skim import skim
 from rtrace.core.read.trees import Session, Trace, TreeBuilder, in_start_order
 from rtrace.core.store import resolve_log
@@ -27,6 +28,8 @@ class Source:
 
 def resolve_paths(paths: Sequence[str]) -> list[str]:
     """LOG arguments as paths: none is the latest run, ``@N`` the run N before it (``rtrace ls``)."""
+    if list(paths).count(STDIN) > 1:  # the second would read nothing: `diff - -` compared a log with nothing
+        raise UsageError("- (standard input) can be read once: give it as one LOG at most")
     return [resolve_log(p) for p in paths] if paths else [resolve_log("@")]
 
 
