@@ -402,10 +402,11 @@ class Sink:
                 self._flush_pending()
             except OSError:
                 pass
-        if self.path is None:
+        path = self.path
+        if path is None:
             self.lost_reason = "the log's file descriptor was closed by the program"
             raise OSError(errno.EBADF, self.lost_reason)
-        fd = open_log(self.path)
+        fd = open_log(path)
         st = os.fstat(fd)
         self.fd, self.dev, self.ino = fd, st.st_dev, st.st_ino
         self.regular = stat.S_ISREG(st.st_mode)
@@ -414,7 +415,7 @@ class Sink:
         if self.regular:
             hold(fd)
             if was_pinned:  # a forked child: pinned again, it may close everything again
-                self.pinned = pin(self.path, self.dev, self.ino)
+                self.pinned = pin(path, self.dev, self.ino)
         self.owned = True
         self._torn = False
         return fd
@@ -423,6 +424,7 @@ class Sink:
         # In a forked child: a writer the run may not know of, living on after it; closing every
         # descriptor it inherited must not let a reader think the log is no one's (``pin``).
         if self.fd is not None and self.path is not None and self.regular:
+            unpin(self.pinned)  # a grandchild: its parent's pin is replaced by its own
             self.pinned = pin(self.path, self.dev, self.ino)
 
     def close(self) -> None:
