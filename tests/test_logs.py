@@ -399,6 +399,8 @@ def search(q):
 search("parent")
 if os.fork() == 0:
     os.setsid()
+    if DOUBLE and os.fork() != 0:  # the classic daemon: the first child exits, its child lives on
+        os._exit(0)
     os.closerange(0, 4096)  # a daemon: every inherited descriptor closed, rtrace's lock with them
     for _ in range(600):
         if os.path.exists("go"):
@@ -410,8 +412,10 @@ if os.fork() == 0:
 
 
 @pytest.mark.timeout(120)
-def test_prune_keeps_the_log_of_a_run_whose_forked_child_closed_everything_and_lives_on(tmp_path: Path) -> None:
-    (tmp_path / "daemon.py").write_text(DAEMON)
+@pytest.mark.parametrize("double", [False, True], ids=["fork", "double fork"])
+def test_prune_keeps_the_log_of_a_run_whose_forked_child_closed_everything_and_lives_on(tmp_path: Path,
+                                                                                          double: bool) -> None:
+    (tmp_path / "daemon.py").write_text(f"DOUBLE = {double}\n" + DAEMON)
     try:
         assert rtrace("run", "-q", "daemon.py", cwd=tmp_path).returncode == 0  # its main process has ended
         (log,) = (tmp_path / ".rtrace").glob("*daemon*.jsonl")

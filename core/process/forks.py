@@ -24,7 +24,8 @@ _lock = threading.Lock()
 
 
 def track(writer: Any) -> None:
-    """Call ``writer._after_fork()`` in every forked child while ``writer`` lives."""
+    """Call ``writer._after_fork()`` in every forked child while ``writer`` lives (and its
+    ``_before_fork()``, if it has one, in the parent just before each fork)."""
     _writers.add(writer)
 
 
@@ -53,7 +54,9 @@ def remove_around_fork(before: Callable[[], None], after_in_parent: Callable[[],
 
 
 def _before_fork() -> None:
-    for before, _ in list(_around):
+    for before in [getattr(w, "_before_fork", None) for w in list(_writers)] + [b for b, _ in _around]:
+        if before is None:
+            continue
         try:
             before()
         except Exception:

@@ -33,9 +33,10 @@ close-on-exec) opens the log itself and holds its own. ``being_written`` asks wh
 any writer is left; ``rtrace ls --prune`` and ``--follow`` decide on it. A program that
 closes every descriptor it inherited (``os.closerange``, a daemon) drops that lock with
 them: for the process that opened the log, readers then ask whether its pid is alive; a
-forked child, which may outlive it and has no pid on record, maps one byte of the log at
-the fork (``pin``): a mapping keeps its open file description, and the description's lock,
-alive without a descriptor, and is gone at ``exec`` and exit, as the descriptor would be.
+forked child, which may outlive it and has no pid on record, inherits a one-byte mapping of
+the log that the parent made before its first fork (``pin``): a mapping keeps its open file
+description, and the description's lock, alive without a descriptor, and is gone at ``exec``
+and exit, as the descriptor would be.
 """
 
 from __future__ import annotations
@@ -298,7 +299,7 @@ class Sink:
         self.dev, self.ino = st.st_dev, st.st_ino
         self.regular = stat.S_ISREG(st.st_mode)
         self.marked = _marked(fd)
-        self.pinned: int | None = None  # a forked child's pin of the log (``_after_fork``)
+        self.pinned: int | None = None  # the pin forked children inherit (``_before_fork``)
         if self.regular and self.path is not None:  # a log rtrace knows by name (not a bare fd of the
             hold(fd)  # program's, whose own flock on that description a shared lock would downgrade)
             from rtrace.core.process import forks
@@ -420,12 +421,16 @@ class Sink:
         self._torn = False
         return fd
 
-    def _after_fork(self) -> None:
-        # In a forked child: a writer the run may not know of, living on after it; closing every
-        # descriptor it inherited must not let a reader think the log is no one's (``pin``).
-        if self.fd is not None and self.path is not None and self.regular:
-            unpin(self.pinned)  # a grandchild: its parent's pin is replaced by its own
+    def _before_fork(self) -> None:
+        # A forked child is a writer the run may not know of, living on after it: closing every
+        # descriptor it inherited must not let a reader think the log is no one's. The pin is made
+        # here, once, in the parent, and every child (and grandchild) inherits the mapping, so a
+        # fork costs nothing more; made in each child, it cost ~3.5 ms a fork (ctypes, mmap).
+        if self.pinned is None and self.fd is not None and self.path is not None and self.regular:
             self.pinned = pin(self.path, self.dev, self.ino)
+
+    def _after_fork(self) -> None:
+        pass  # the child's copy of the pin is its own: its close() lets go of it, not of the parent's
 
     def close(self) -> None:
         """Close the descriptor if it is ours and still the log; let go of the log's pin."""
