@@ -179,3 +179,26 @@ def test_stdin_given_twice_is_a_usage_error(log: Path, command: list[str]) -> No
     assert (result.returncode, result.stdout) == (2, b"")
     assert result.stderr == b"rtrace: error: - (standard input) can be read once: give it as one LOG at most\n"
     assert not (log.parent / "r.html").exists()
+
+
+@pytest.mark.timeout(60)
+def test_trace_to_stdout_in_a_program_started_with_stdout_closed_runs_it_untraced(tmp_path: Path) -> None:
+    # python leaves sys.stdout None under >&-: the program must run as without rtrace, told once why nothing is recorded.
+    (tmp_path / "t.py").write_text(textwrap.dedent("""\
+        import sys
+        from rtrace.core import retriever, trace_to
+
+        @retriever
+        def search(q):
+            return [q]
+
+        with trace_to("-"):
+            search("x")
+        print("ran", file=sys.stderr)
+    """))
+    r = closed(">&-", [sys.executable, "t.py"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.decode().splitlines() == [  # as for a log path that cannot be opened
+        "rtrace: warning: cannot write trace log <stdout>: standard output is closed; this run is not traced",
+        "rtrace: warning: 4 events could not be written to <stdout>",  # session start and end, the run's two
+        "ran"]

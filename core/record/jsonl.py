@@ -157,7 +157,12 @@ class JsonlHandler(BaseCallbackHandler):
         if isinstance(target, (str, os.PathLike)):
             path = os.fspath(target)
             if path == "-":
-                self._file = sys.stdout.buffer
+                buffer = getattr(sys.stdout, "buffer", None)  # None: python was started with stdout closed
+                if buffer is None:
+                    warn("cannot write trace log <stdout>: standard output is closed; this run is not traced")
+                    self._write_failed = True
+                else:
+                    self._file = buffer
                 return "<stdout>"
             try:
                 self._sink = Sink(open_log(path), path, owned=True)
