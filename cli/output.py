@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from typing import IO
 
 from rtrace.core.errors import OutputError
+from rtrace.core.record.sink import LINK_REFUSED, open_special
 
 
 @contextmanager
@@ -38,7 +39,7 @@ def output_file(path: str, whole: bool = True) -> Iterator[IO[bytes]]:
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         except OSError as e:
-            reason = "it is a symbolic link (refusing to follow it)" if e.errno == errno.ELOOP else e.strerror or e
+            reason = LINK_REFUSED if e.errno == errno.ELOOP else e.strerror or e
             raise OutputError(f"cannot write {path}: {reason}") from None
         with _said(path), os.fdopen(fd, "wb") as f:
             yield f
@@ -77,13 +78,9 @@ def _open_special(path: str, st: os.stat_result) -> Iterator[IO[bytes]]:
     if stat.S_ISDIR(st.st_mode):
         raise OutputError(f"cannot write {path}: it is a directory")
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)  # no O_TRUNC: nothing is changed before the check
-    except OSError as e:
-        reason = "it is a symbolic link (refusing to follow it)" if stat.S_ISLNK(st.st_mode) else e.strerror or e
+        fd = open_special(path, os.O_WRONLY | os.O_CLOEXEC)  # no O_TRUNC: nothing is changed before the check
+    except OSError as e:  # a link to a file (planted, or swapped in since lstat) says so, as a dangling one does
+        reason = LINK_REFUSED if stat.S_ISLNK(st.st_mode) else e.strerror or e
         raise OutputError(f"cannot write {path}: {reason}") from None
-    mode = os.fstat(fd).st_mode
-    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):  # a link to a file, or one swapped in since lstat
-        os.close(fd)
-        raise OutputError(f"cannot write {path}: it is a symbolic link (refusing to follow it)")
     with os.fdopen(fd, "wb") as f:
         yield f

@@ -229,6 +229,9 @@ def unpin(address: int | None) -> None:
     return None
 
 
+LINK_REFUSED = "it is a symbolic link (refusing to follow it)"
+
+
 class SymlinkRefused(OSError):
     """A symbolic link where rtrace would create or append to a regular file."""
 
@@ -253,12 +256,23 @@ def open_log(path: str) -> int:
     except OSError as e:
         if e.errno != errno.ELOOP:
             raise
-        # A link: following it is harmless only to a device or a pipe, and never creates anything.
-        fd = os.open(path, _APPEND)
-        if stat.S_ISREG(os.fstat(fd).st_mode) or stat.S_ISDIR(os.fstat(fd).st_mode):
-            os.close(fd)
-            raise SymlinkRefused(errno.ELOOP, "it is a symbolic link (refusing to follow it)", path) from None
+        fd = open_special(path, _APPEND)
     return move_high(fd)
+
+
+def open_special(path: str, flags: int) -> int:
+    """``path`` opened with ``flags``, following a link, only where it ends at a device or a pipe.
+
+    The one rule for what rtrace writes to through a link (``run -o``, ``report -o``, ``export -o``):
+    following it is harmless only to a device or a pipe, and never creates anything. A file or a
+    directory (a planted link, or one swapped in since the caller looked): ``SymlinkRefused``.
+    """
+    fd = os.open(path, flags)
+    mode = os.fstat(fd).st_mode
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        os.close(fd)
+        raise SymlinkRefused(errno.ELOOP, LINK_REFUSED, path) from None
+    return fd
 
 
 def move_high(fd: int) -> int:
