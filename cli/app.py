@@ -464,7 +464,7 @@ def main() -> None:
         if os.environ.get("RTRACE_DEBUG"):
             raise
         tell(f"rtrace: internal error: {type(e).__name__}: {message_line(e)} (RTRACE_DEBUG=1 shows the traceback; "
-              "please report it)")
+             "please report it)")
         sys.exit(3)
     if isinstance(code, int) and code:  # typer.Exit(n) comes back as n without standalone mode
         sys.exit(code)

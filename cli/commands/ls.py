@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import orjson
 from rtrace.core.errors import LogError, UsageError, tell
 from rtrace.core.store import RUN_DIR, display_path, find_run_dir, list_runs, prune
@@ -29,7 +28,7 @@ def run_ls(limit: int | None, keep: int | None, fmt: str) -> None:
         if done.live:
             n = len(done.live)
             tell(f"rtrace: kept {n} older log{'s' if n != 1 else ''} still being written: "
-                  f"{', '.join(display_path(p) for p in done.live)}")
+                 f"{', '.join(display_path(p) for p in done.live)}")
     runs = list_runs(run_dir)
     shown = runs[:limit] if limit is not None else runs
     if fmt == "json":

@@ -429,7 +429,7 @@ class Sink:
         was_pinned, self.pinned = self.pinned is not None, unpin(self.pinned)
         if self.regular:
             hold(fd)
-            if was_pinned:  # a forked child: pinned again, it may close everything again
+            if was_pinned:  # for forked children, who may live on and close everything: the new file
                 self.pinned = pin(path, self.dev, self.ino)
         self.owned = True
         self._torn = False
